@@ -1,0 +1,11 @@
+"""Sans-IO connections: handshake, acks, RTT, reliable/sequenced/unreliable channels, fragmentation."""
+from .client import ClientProtocol, ClientState
+from .config import TransportConfig
+from .connection import Connection
+from .events import (Channel, ConnectFailed, Connected, Disconnected, DisconnectReason, LocalProtocolError,
+                     MessageReceived, SendQueueFull)
+from .server import ServerProtocol
+
+__all__ = ["ClientProtocol", "ClientState", "TransportConfig", "Connection", "Channel", "ConnectFailed",
+           "Connected", "Disconnected", "DisconnectReason", "LocalProtocolError", "MessageReceived",
+           "SendQueueFull", "ServerProtocol"]

@@ -1,0 +1,493 @@
+"""One established session: packet acks, RTT, and the three channels over one sequence space.
+
+Reliability follows Fiedler's "Reliable Ordered Messages" and netcode.io's reliable.io: every
+packet carries its 16-bit sequence, the newest sequence received and a 32-bit bitfield of the
+32 before it, so each ack is repeated in up to 33 packets. Reliable messages are resent until a
+packet carrying them is acked; the receiver orders them by a 16-bit message id.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from ..wire import packet as wp
+from ..wire.seq import seq_diff
+from .config import TransportConfig
+from .events import Channel, DisconnectReason, LocalProtocolError, MessageReceived, SendQueueFull
+from .stats import ConnectionStats
+
+RING = 1024  # packet records kept for acks and duplicate detection
+_MASK32 = 0xFFFFFFFF
+
+
+class Connection:
+    """The per-peer state shared by server and client once the handshake is done."""
+
+    def __init__(self, client_id: int, addr, session: int, config: TransportConfig, now: float, events: list,
+                 is_server: bool):
+        self.client_id = client_id
+        self.addr = addr
+        self.session = session
+        # Each direction seeds its check differently, so a datagram reflected back at its sender fails.
+        self.send_key = session if is_server else session ^ _MASK32
+        self.recv_key = session ^ _MASK32 if is_server else session
+        self.config = config
+        self.stats = ConnectionStats()
+        self.closed = False
+        self.close_reason: int | None = None
+        self._events = events
+        self._last_recv = now
+        self._last_send = now
+        self._created = now
+        # send side: packet records
+        self._seq = 0
+        self._sent_seq = [-1] * RING
+        self._sent_time = [0.0] * RING
+        self._sent_units: list = [None] * RING
+        self._sent_acked = [False] * RING
+        self._ack_seen = -1  # newest ack field processed, and its bits, to skip already-seen acks
+        self._ack_seen_bits = 0
+        self._loss_cursor = 0
+        # receive side: what we acknowledge
+        self._recv_newest = -1
+        self._recv_bits = 0
+        self._recv_ring = [-1] * RING
+        self._ack_pending_since: float | None = None
+        # reliable-ordered send
+        self._next_msg_id = 0
+        self._open_ids: deque[int] = deque()  # message ids with unacked units, oldest first
+        self._parts_left: dict[int, int] = {}
+        self._unsent: deque = deque()  # (key, encoded) never sent yet
+        self._inflight: dict[int, list] = {}  # key -> [encoded, last sent time], oldest send first
+        self._waiting: deque[bytes] = deque()  # beyond the window: backpressure buffer
+        self._waiting_bytes = 0
+        # reliable-ordered receive
+        self._recv_next_id = 0
+        self._recv_complete: dict[int, bytes] = {}
+        self._assembly: dict[int, list] = {}  # id -> [count, {index: body}, bytes, first seen]
+        self._assembly_bytes = 0
+        # unreliable
+        self._seq_out = 0
+        self._seq_in = -1
+        self._unreliable: deque[bytes] = deque()
+        self._unreliable_bytes = 0
+        self._disconnects_left = 0
+
+    # ------------------------------------------------------------------ application side
+
+    def send(self, channel: int, data: bytes) -> None:
+        """Queue a message. Raises SendQueueFull (reliable backpressure) or LocalProtocolError."""
+        if self.closed:
+            raise LocalProtocolError("connection is closed")
+        if channel == Channel.RELIABLE:
+            self._send_reliable(data)
+        elif channel == Channel.SEQUENCED:
+            self._queue_unreliable(wp.encode_sequenced(self._seq_out, data))
+            self._seq_out = (self._seq_out + 1) & 0xFFFF
+        elif channel == Channel.UNRELIABLE:
+            self._queue_unreliable(wp.encode_unreliable(data))
+        else:
+            raise LocalProtocolError(f"unknown channel {channel}")
+        self.stats.messages_out += 1
+
+    def can_send_reliable(self) -> bool:
+        """False when a reliable send would raise SendQueueFull."""
+        return len(self._waiting) < self.config.send_queue_limit and self._waiting_bytes < self.config.send_queue_bytes
+
+    @property
+    def reliable_backlog(self) -> int:
+        """Reliable messages queued or in flight, not yet acknowledged."""
+        return len(self._open_ids) + len(self._waiting)
+
+    def close(self, reason: int = DisconnectReason.CLOSED) -> None:
+        """Start closing: the next flushes carry DISCONNECT a few times."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        if reason in (DisconnectReason.CLOSED, DisconnectReason.PROTOCOL, DisconnectReason.REPLACED):
+            self._disconnects_left = self.config.disconnect_redundancy
+
+    def _send_reliable(self, data: bytes) -> None:
+        n = len(data)
+        if n > self.config.max_message_size or n > wp.MAX_FRAGMENTS * wp.FRAGMENT_SIZE:
+            raise LocalProtocolError(f"reliable message of {n} bytes exceeds the limit {self.config.max_message_size}")
+        if self._waiting or not self._window_open():
+            if not self.can_send_reliable():
+                raise SendQueueFull(f"{len(self._waiting)} reliable messages waiting")
+            self._waiting.append(data)
+            self._waiting_bytes += n
+            return
+        self._admit(data)
+
+    def _window_open(self) -> bool:
+        if not self._open_ids:
+            return True
+        return seq_diff(self._next_msg_id, self._open_ids[0]) < self.config.reliable_window
+
+    def _admit(self, data: bytes) -> None:
+        msg_id = self._next_msg_id
+        self._next_msg_id = (msg_id + 1) & 0xFFFF
+        if len(data) <= wp.MAX_UNFRAGMENTED:
+            self._unsent.append((msg_id << 8, wp.encode_reliable(msg_id, data)))
+            parts = 1
+        else:
+            size = wp.FRAGMENT_SIZE
+            parts = -(-len(data) // size)
+            for i in range(parts):
+                self._unsent.append(((msg_id << 8) | i, wp.encode_fragment(msg_id, i, parts, data[i * size:(i + 1) * size])))
+        self._open_ids.append(msg_id)
+        self._parts_left[msg_id] = parts
+
+    def _queue_unreliable(self, encoded: bytes) -> None:
+        if len(encoded) > wp.MAX_MESSAGES_BYTES:
+            raise LocalProtocolError(f"unreliable message of {len(encoded)} bytes does not fit one datagram")
+        if len(self._unreliable) >= self.config.unreliable_queue_limit:
+            dropped = self._unreliable.popleft()
+            self._unreliable_bytes -= len(dropped)
+            self.stats.dropped_unreliable += 1
+        self._unreliable.append(encoded)
+        self._unreliable_bytes += len(encoded)
+
+    # ------------------------------------------------------------------ receive
+
+    def receive_payload(self, data: bytes, now: float) -> None:
+        """Handle a PAYLOAD datagram whose prefix and check the owner has verified.
+
+        Raises WireError on a malformed body (the owner counts and drops it).
+        """
+        _, _, _, _, seq, ack, bits = wp.PAYLOAD_HEADER.unpack_from(data)
+        messages = wp.decode_messages(data)  # parse everything before touching state
+        stats = self.stats
+        slot = seq & (RING - 1)
+        if self._recv_newest >= 0:
+            d = seq_diff(seq, self._recv_newest)
+            if d <= -RING:
+                stats.stale_packets += 1
+                return
+            if self._recv_ring[slot] == seq:
+                stats.duplicate_packets += 1
+                return
+            if messages and not self._reassembly_has_room(messages):
+                stats.dropped_reassembly += 1
+                return  # not acked: the sender will resend when we have room
+            if d > 0:
+                self._recv_bits = ((self._recv_bits << d) | (1 << (d - 1))) & _MASK32 if d <= 32 else 0
+                self._recv_newest = seq
+            elif d < 0 and d >= -32:
+                self._recv_bits |= 1 << (-d - 1)
+        else:
+            if messages and not self._reassembly_has_room(messages):
+                stats.dropped_reassembly += 1
+                return
+            self._recv_newest = seq
+        self._recv_ring[slot] = seq
+        stats.packets_in += 1
+        stats.bytes_in += len(data)
+        self._last_recv = now
+        if self._ack_pending_since is None:
+            self._ack_pending_since = now
+        self._process_acks(ack, bits, now)
+        if messages:
+            self._deliver(messages, now)
+
+    def receive_disconnect(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = DisconnectReason.REMOTE_CLOSED
+
+    def _process_acks(self, ack: int, bits: int, now: float) -> None:
+        prev = self._ack_seen
+        if prev < 0:
+            new_bits = bits
+            fresh_head = True
+        else:
+            d = seq_diff(ack, prev)
+            if d == 0:
+                new_bits = bits & ~self._ack_seen_bits
+                fresh_head = False
+            elif 0 < d <= 32:
+                seen = ((self._ack_seen_bits << 1) | 1) << (d - 1)
+                new_bits = bits & ~seen & _MASK32
+                fresh_head = True
+            elif d > 32:
+                new_bits = bits
+                fresh_head = True
+            else:
+                # an older ack arrived late (reordering): just look at all of it once
+                self._ack_range(ack, bits, True, now)
+                return
+        self._ack_seen = ack
+        self._ack_seen_bits = bits
+        self._ack_range(ack, new_bits, fresh_head, now)
+        self._judge_losses(ack)
+
+    def _ack_range(self, ack: int, bits: int, head: bool, now: float) -> None:
+        if head:
+            self._ack_packet(ack, now, True)
+        while bits:
+            low = bits & -bits
+            bits ^= low
+            self._ack_packet((ack - low.bit_length()) & 0xFFFF, now, False)
+
+    def _ack_packet(self, seq: int, now: float, sample_rtt: bool) -> None:
+        slot = seq & (RING - 1)
+        if self._sent_seq[slot] != seq or self._sent_acked[slot]:
+            return
+        self._sent_acked[slot] = True
+        if sample_rtt:
+            self.stats.add_rtt_sample(now - self._sent_time[slot])
+        units = self._sent_units[slot]
+        if units:
+            self._sent_units[slot] = None
+            for key in units:
+                self._unit_acked(key)
+
+    def _judge_losses(self, ack: int) -> None:
+        # A packet more than 32 behind the newest ack can no longer be acked: count it delivered or lost.
+        limit = (ack - 32) & 0xFFFF
+        cursor = self._loss_cursor
+        while seq_diff(limit, cursor) > 0 and seq_diff(self._seq, cursor) > 0:
+            slot = cursor & (RING - 1)
+            if self._sent_seq[slot] == cursor:
+                self.stats.add_loss_sample(not self._sent_acked[slot])
+            cursor = (cursor + 1) & 0xFFFF
+        self._loss_cursor = cursor
+
+    def _unit_acked(self, key: int) -> None:
+        if self._inflight.pop(key, None) is None:
+            return
+        msg_id = key >> 8
+        left = self._parts_left[msg_id] - 1
+        if left:
+            self._parts_left[msg_id] = left
+            return
+        del self._parts_left[msg_id]
+        open_ids = self._open_ids
+        while open_ids and open_ids[0] not in self._parts_left:
+            open_ids.popleft()
+        waiting = self._waiting
+        while waiting and self._window_open():
+            data = waiting.popleft()
+            self._waiting_bytes -= len(data)
+            self._admit(data)
+
+    def _reassembly_has_room(self, messages: list) -> bool:
+        extra = 0
+        for m in messages:
+            if m[0] == wp.MSG_FRAGMENT and m[1] != self._recv_next_id:
+                extra += len(m[4])
+        # the head-of-line message is always accepted so that the channel can always make progress
+        return extra == 0 or self._assembly_bytes + extra <= self.config.reassembly_bytes
+
+    def _deliver(self, messages: list, now: float) -> None:
+        events = self._events
+        cid = self.client_id
+        window = self.config.reliable_window
+        delivered_reliable = False
+        for m in messages:
+            kind = m[0]
+            if kind == wp.MSG_RELIABLE:
+                ident = m[1]
+                d = seq_diff(ident, self._recv_next_id)
+                if d < 0 or d >= window or ident in self._recv_complete or ident in self._assembly:
+                    self.stats.duplicate_messages += 1
+                    continue
+                if d == 0 and not delivered_reliable and not self._recv_complete:
+                    # in-order fast path: nothing buffered ahead of it
+                    events.append(MessageReceived(cid, Channel.RELIABLE, m[2]))
+                    self._recv_next_id = (ident + 1) & 0xFFFF
+                    self.stats.messages_in += 1
+                    continue
+                self._recv_complete[ident] = m[2]
+                delivered_reliable = True
+            elif kind == wp.MSG_SEQUENCED:
+                seq = m[1]
+                if self._seq_in >= 0 and not 0 < ((seq - self._seq_in) & 0xFFFF) < 0x8000:
+                    self.stats.duplicate_messages += 1
+                    continue
+                self._seq_in = seq
+                events.append(MessageReceived(cid, Channel.SEQUENCED, m[2]))
+                self.stats.messages_in += 1
+            elif kind == wp.MSG_UNRELIABLE:
+                events.append(MessageReceived(cid, Channel.UNRELIABLE, m[1]))
+                self.stats.messages_in += 1
+            else:
+                if self._add_fragment(m, now):
+                    delivered_reliable = True
+        if delivered_reliable:
+            self._drain_in_order()
+
+    def _add_fragment(self, m: tuple, now: float) -> bool:
+        _, ident, index, count, body = m
+        d = seq_diff(ident, self._recv_next_id)
+        if d < 0 or d >= self.config.reliable_window or ident in self._recv_complete:
+            self.stats.duplicate_messages += 1
+            return False
+        asm = self._assembly.get(ident)
+        if asm is None:
+            asm = self._assembly[ident] = [count, {}, 0, now]
+        elif asm[0] != count:
+            self.close(DisconnectReason.PROTOCOL)  # the peer changed a message's fragment count
+            return False
+        parts = asm[1]
+        if index in parts:
+            self.stats.duplicate_messages += 1
+            return False
+        if asm[2] + len(body) > self.config.max_message_size:
+            self.close(DisconnectReason.PROTOCOL)
+            return False
+        parts[index] = body
+        asm[2] += len(body)
+        self._assembly_bytes += len(body)
+        if len(parts) < count:
+            return False
+        del self._assembly[ident]
+        self._assembly_bytes -= asm[2]
+        self._recv_complete[ident] = b"".join(parts[i] for i in range(count))
+        return True
+
+    def _drain_in_order(self) -> None:
+        complete = self._recv_complete
+        events = self._events
+        nxt = self._recv_next_id
+        while nxt in complete:
+            events.append(MessageReceived(self.client_id, Channel.RELIABLE, complete.pop(nxt)))
+            self.stats.messages_in += 1
+            nxt = (nxt + 1) & 0xFFFF
+        self._recv_next_id = nxt
+
+    # ------------------------------------------------------------------ timers
+
+    def resend_timeout(self) -> float:
+        c = self.config
+        if self.stats.rtt_samples == 0:
+            return c.max_resend
+        rto = self.stats.rtt + 4 * self.stats.jitter + c.ack_delay
+        return min(max(rto, c.min_resend), c.max_resend)
+
+    def timed_out(self, now: float) -> bool:
+        return now - self._last_recv > self.config.timeout
+
+    def reassembly_expired(self, now: float) -> bool:
+        limit = self.config.reassembly_timeout
+        return any(now - asm[3] > limit for asm in self._assembly.values())
+
+    def next_timer(self) -> float:
+        """The earliest time this connection wants datagrams_to_send or a timeout check."""
+        c = self.config
+        t = min(self._last_recv + c.timeout, self._last_send + c.keepalive_interval)
+        if self._ack_pending_since is not None:
+            t = min(t, self._ack_pending_since + c.ack_delay)
+        if self._inflight:
+            t = min(t, next(iter(self._inflight.values()))[1] + self.resend_timeout())
+        if self._unsent or self._unreliable or self._disconnects_left:
+            return 0.0
+        return t
+
+    # ------------------------------------------------------------------ send
+
+    def datagrams(self, now: float, out: list) -> None:
+        """Append every datagram due now as (bytes, addr) to out.
+
+        Order within a flush: due resends, then unreliable, then new reliable units, packed
+        greedily into datagrams of at most MAX_DATAGRAM bytes, at most max_datagrams_per_flush
+        of them; what does not fit stays queued for the next flush.
+        """
+        if self._disconnects_left:
+            pkt = wp.encode_disconnect(self.send_key, self.close_reason or DisconnectReason.CLOSED)
+            while self._disconnects_left:
+                out.append((pkt, self.addr))
+                self._disconnects_left -= 1
+            return
+        if self.closed:
+            return
+        packer = _Packer(self, now, out)
+        inflight = self._inflight
+        if inflight:
+            cutoff = now - self.resend_timeout()
+            due = []
+            for key, rec in inflight.items():
+                if rec[1] > cutoff:
+                    break
+                due.append(key)
+            for key in due:
+                rec = inflight[key]
+                if not packer.add(key, rec[0]):
+                    break
+                del inflight[key]
+                rec[1] = now
+                inflight[key] = rec  # re-insert: the dict stays ordered by last send
+                self.stats.resent += 1
+        queue = self._unreliable
+        while queue and packer.add(-1, queue[0]):
+            self._unreliable_bytes -= len(queue.popleft())
+        unsent = self._unsent
+        while unsent:
+            key, enc = unsent[0]
+            if not packer.add(key, enc):
+                break
+            unsent.popleft()
+            inflight[key] = [enc, now]
+        if packer.finish():
+            return
+        ack_due = self._ack_pending_since is not None and now - self._ack_pending_since >= self.config.ack_delay
+        if ack_due or now - self._last_send >= self.config.keepalive_interval:
+            self._emit([], [], now, out)
+
+    def _emit(self, body: list, units: list, now: float, out: list) -> None:
+        seq = self._seq
+        self._seq = (seq + 1) & 0xFFFF
+        slot = seq & (RING - 1)
+        self._sent_seq[slot] = seq
+        self._sent_time[slot] = now
+        self._sent_units[slot] = units or None
+        self._sent_acked[slot] = False
+        recv_newest = self._recv_newest
+        if recv_newest >= 0:
+            data = wp.seal_payload(self.send_key, seq, recv_newest, self._recv_bits, b"".join(body))
+        else:
+            # nothing received yet: ack 0xFFFF with no bits, which the peer's sent-packet ring cannot match
+            # until it has sent 65536 packets, long after it has heard from us
+            data = wp.seal_payload(self.send_key, seq, 0xFFFF, 0, b"".join(body))
+        out.append((data, self.addr))
+        stats = self.stats
+        stats.packets_out += 1
+        stats.bytes_out += len(data)
+        self._last_send = now
+        self._ack_pending_since = None
+
+
+class _Packer:
+    """Greedy packing of encoded messages into datagrams for one flush."""
+
+    __slots__ = ("conn", "now", "out", "body", "units", "size", "sent", "limit")
+
+    def __init__(self, conn: Connection, now: float, out: list):
+        self.conn, self.now, self.out = conn, now, out
+        self.body: list[bytes] = []
+        self.units: list[int] = []
+        self.size = 0
+        self.sent = 0
+        self.limit = conn.config.max_datagrams_per_flush
+
+    def add(self, key: int, enc: bytes) -> bool:
+        """Take a message; False (not taken) when the flush is at its datagram limit."""
+        n = len(enc)
+        if self.size + n > wp.MAX_MESSAGES_BYTES:
+            if self.sent + 1 >= self.limit:
+                return False
+            self.conn._emit(self.body, self.units, self.now, self.out)
+            self.sent += 1
+            self.body, self.units, self.size = [], [], 0
+        self.body.append(enc)
+        self.size += n
+        if key >= 0:
+            self.units.append(key)
+        return True
+
+    def finish(self) -> bool:
+        """Emit the open datagram; True if this flush sent anything."""
+        if self.body:
+            self.conn._emit(self.body, self.units, self.now, self.out)
+            self.sent += 1
+        return self.sent > 0

@@ -1,0 +1,210 @@
+"""Sans-IO server endpoint: stateless cookie handshake, then one Connection per client."""
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from ..wire import packet as wp
+from ..wire.errors import WireError
+from .config import TransportConfig
+from .connection import Connection
+from .cookie import CookieJar
+from .events import Connected, Disconnected, DisconnectReason, LocalProtocolError
+
+# Pre-handshake replies waiting for the next flush. Transient, not per-address state: the cap only
+# bounds a flood between two flushes.
+_MAX_CONTROL_REPLIES = 4096
+
+
+class ServerProtocol:
+    """Accepts up to max_clients connections; takes datagrams and time, gives datagrams and events.
+
+    Before a client echoes a valid cookie the server keeps nothing about it and every reply is
+    smaller than the datagram that caused it (no amplification).
+    """
+
+    def __init__(self, max_clients: int = 64, config: TransportConfig | None = None,
+                 secret: bytes | None = None, accept_payload: bytes = b""):
+        if not 1 <= max_clients <= 65535:
+            raise ValueError("max_clients must be in 1..65535")
+        if len(accept_payload) > wp.MAX_CONNECT_PAYLOAD:
+            raise ValueError(f"accept_payload is at most {wp.MAX_CONNECT_PAYLOAD} bytes")
+        self.max_clients = max_clients
+        self.config = config or TransportConfig()
+        self.accept_payload = accept_payload
+        self._cookies = CookieJar(secret or os.urandom(32), self.config.cookie_lifetime)
+        self.connections: dict[int, Connection] = {}
+        self._by_addr: dict[object, Connection] = {}
+        self._nonce_of: dict[int, int] = {}
+        self._free_ids = list(range(max_clients - 1, -1, -1))
+        self._events: list = []
+        self._control: list = []
+        self._closing: list[Connection] = []  # removed, still owing DISCONNECT datagrams
+        self.dropped: Counter[str] = Counter()  # reason -> datagrams dropped
+        self.handshakes = Counter()
+
+    # ------------------------------------------------------------------ input
+
+    def receive_datagram(self, data: bytes, addr, now: float) -> None:
+        """Handle one datagram; anything malformed or unexpected is dropped and counted."""
+        conn = self._by_addr.get(addr)
+        # Fast path: a well-formed PAYLOAD from a known peer.
+        if conn is not None and len(data) >= wp.PAYLOAD_HEADER_SIZE and data[3] == wp.PAYLOAD \
+                and data[:3] == b"NC\x01" and len(data) <= wp.MAX_DATAGRAM:
+            if not wp.payload_check_ok(data, conn.recv_key):
+                self.dropped["bad check"] += 1
+                return
+            try:
+                conn.receive_payload(data, now)
+            except WireError:
+                self.dropped["malformed payload"] += 1
+            return
+        try:
+            version, ptype = wp.read_prefix(data)
+        except WireError as e:
+            self.dropped[str(e)] += 1
+            return
+        try:
+            if ptype == wp.CONNECT_REQUEST:
+                self._on_request(data, addr, version, now)
+            elif version != wp.PROTOCOL_VERSION:
+                self.dropped["wrong version"] += 1
+            elif ptype == wp.CHALLENGE_RESPONSE:
+                self._on_response(data, addr, now)
+            elif conn is None:
+                self.dropped["unknown address"] += 1
+            elif ptype == wp.PAYLOAD:
+                self.dropped["malformed payload"] += 1
+            elif ptype == wp.DISCONNECT:
+                wp.decode_disconnect(data, conn.recv_key)
+                conn.receive_disconnect()
+                self._remove(conn, DisconnectReason.REMOTE_CLOSED)
+            else:
+                self.dropped["unexpected packet type"] += 1
+        except WireError as e:
+            self.dropped[str(e)] += 1
+
+    def _reply(self, data: bytes, addr, request_size: int) -> None:
+        if len(data) > request_size:  # never amplify
+            self.dropped["reply larger than request"] += 1
+            return
+        if len(self._control) >= _MAX_CONTROL_REPLIES:
+            self.dropped["control reply flood"] += 1
+            return
+        self._control.append((data, addr))
+
+    def _on_request(self, data: bytes, addr, version: int, now: float) -> None:
+        nonce = wp.decode_request(data)
+        if version != wp.PROTOCOL_VERSION:
+            self.handshakes["denied version"] += 1
+            self._reply(wp.encode_deny(nonce, wp.DENY_VERSION), addr, len(data))
+            return
+        if not self._free_ids and addr not in self._by_addr:
+            self.handshakes["denied full"] += 1
+            self._reply(wp.encode_deny(nonce, wp.DENY_FULL), addr, len(data))
+            return
+        expiry, mac = self._cookies.mint(addr, nonce, now)
+        self.handshakes["challenged"] += 1
+        self._reply(wp.encode_challenge(nonce, expiry, mac), addr, len(data))
+
+    def _on_response(self, data: bytes, addr, now: float) -> None:
+        nonce, expiry, mac, payload = wp.decode_response(data)
+        if not self._cookies.check(addr, nonce, expiry, mac, now):
+            self.handshakes["bad cookie"] += 1
+            self._reply(wp.encode_deny(nonce, wp.DENY_BAD_COOKIE), addr, len(data))
+            return
+        conn = self._by_addr.get(addr)
+        if conn is not None:
+            if self._nonce_of[conn.client_id] == nonce:
+                # our ACCEPT was lost: say it again
+                self._reply(wp.encode_accept(nonce, conn.session, conn.client_id, self.accept_payload), addr, len(data))
+                return
+            conn.close(DisconnectReason.REPLACED)
+            self._remove(conn, DisconnectReason.REPLACED)
+        if not self._free_ids:
+            self.handshakes["denied full"] += 1
+            self._reply(wp.encode_deny(nonce, wp.DENY_FULL), addr, len(data))
+            return
+        client_id = self._free_ids.pop()
+        session = self._cookies.session_token(addr, nonce)
+        conn = Connection(client_id, addr, session, self.config, now, self._events, is_server=True)
+        self.connections[client_id] = conn
+        self._by_addr[addr] = conn
+        self._nonce_of[client_id] = nonce
+        self.handshakes["accepted"] += 1
+        self._reply(wp.encode_accept(nonce, session, client_id, self.accept_payload), addr, len(data))
+        self._events.append(Connected(client_id, addr, payload))
+
+    def _remove(self, conn: Connection, reason: int) -> None:
+        if self.connections.get(conn.client_id) is not conn:
+            return
+        del self.connections[conn.client_id]
+        del self._by_addr[conn.addr]
+        del self._nonce_of[conn.client_id]
+        self._free_ids.append(conn.client_id)
+        self._events.append(Disconnected(conn.client_id, DisconnectReason.NAMES.get(reason, "closed")))
+        if conn._disconnects_left:
+            self._closing.append(conn)
+
+    # ------------------------------------------------------------------ application side
+
+    def send(self, client_id: int, channel: int, data: bytes) -> None:
+        """Queue a message to one client (see Connection.send for errors)."""
+        conn = self.connections.get(client_id)
+        if conn is None:
+            raise LocalProtocolError(f"no client {client_id}")
+        conn.send(channel, data)
+
+    def broadcast(self, channel: int, data: bytes) -> None:
+        for conn in self.connections.values():
+            conn.send(channel, data)
+
+    def disconnect(self, client_id: int) -> None:
+        conn = self.connections.get(client_id)
+        if conn is not None:
+            conn.close(DisconnectReason.CLOSED)
+            self._remove(conn, DisconnectReason.CLOSED)
+
+    def events(self) -> list:
+        """Take every pending event, oldest first."""
+        ev = self._events
+        if not ev:
+            return ev[:0]
+        self._events = []
+        for conn in self.connections.values():
+            conn._events = self._events
+        return ev
+
+    # ------------------------------------------------------------------ time
+
+    def update(self, now: float) -> None:
+        """Expire timed-out and broken connections."""
+        for conn in list(self.connections.values()):
+            if conn.closed:
+                self._remove(conn, conn.close_reason or DisconnectReason.CLOSED)
+            elif conn.timed_out(now):
+                conn.close(DisconnectReason.TIMEOUT)
+                self._remove(conn, DisconnectReason.TIMEOUT)
+            elif conn.reassembly_expired(now):
+                conn.close(DisconnectReason.PROTOCOL)
+                self._remove(conn, DisconnectReason.PROTOCOL)
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, object]]:
+        """Everything due now, as (datagram, addr)."""
+        out = self._control
+        self._control = []
+        if self._closing:
+            for conn in self._closing:
+                conn.datagrams(now, out)
+            self._closing = []
+        for conn in self.connections.values():
+            conn.datagrams(now, out)
+        return out
+
+    def get_timer(self) -> float | None:
+        """When update/datagrams_to_send next have work, if ever."""
+        if self._control or self._closing:
+            return 0.0
+        if not self.connections:
+            return None
+        return min(conn.next_timer() for conn in self.connections.values())
