@@ -17,6 +17,10 @@ from .stats import ConnectionStats
 
 RING = 1024  # packet records kept for acks and duplicate detection
 _MASK32 = 0xFFFFFFFF
+# A reliable unit's key is msg_id << 8 | fragment index; an unfragmented message uses index 255,
+# which no fragment can have (at most 255 fragments, indices 0..254).
+_WHOLE = 255
+_pack_reliable = wp.MSG_RELIABLE_HDR.pack
 
 
 class Connection:
@@ -49,6 +53,7 @@ class Connection:
         self._loss_cursor = 0
         # receive side: what we acknowledge
         self._recv_newest = -1
+        self._recv_newest_time = now
         self._recv_bits = 0
         self._recv_ring = [-1] * RING
         self._ack_pending_since: float | None = None
@@ -79,7 +84,18 @@ class Connection:
         if self.closed:
             raise LocalProtocolError("connection is closed")
         if channel == Channel.RELIABLE:
-            self._send_reliable(data)
+            n = len(data)
+            open_ids = self._open_ids
+            if n <= wp.MAX_UNFRAGMENTED and not self._waiting and (
+                    not open_ids or ((self._next_msg_id - open_ids[0]) & 0xFFFF) < self.config.reliable_window):
+                # the common case, inlined: one small message, window open
+                msg_id = self._next_msg_id
+                self._next_msg_id = (msg_id + 1) & 0xFFFF
+                self._unsent.append(((msg_id << 8) | _WHOLE, _pack_reliable(wp.MSG_RELIABLE, msg_id, n) + data))
+                open_ids.append(msg_id)
+                self._parts_left[msg_id] = 1
+            else:
+                self._send_reliable(data)
         elif channel == Channel.SEQUENCED:
             self._queue_unreliable(wp.encode_sequenced(self._seq_out, data))
             self._seq_out = (self._seq_out + 1) & 0xFFFF
@@ -128,7 +144,7 @@ class Connection:
         msg_id = self._next_msg_id
         self._next_msg_id = (msg_id + 1) & 0xFFFF
         if len(data) <= wp.MAX_UNFRAGMENTED:
-            self._unsent.append((msg_id << 8, wp.encode_reliable(msg_id, data)))
+            self._unsent.append(((msg_id << 8) | _WHOLE, wp.encode_reliable(msg_id, data)))
             parts = 1
         else:
             size = wp.FRAGMENT_SIZE
@@ -155,7 +171,7 @@ class Connection:
 
         Raises WireError on a malformed body (the owner counts and drops it).
         """
-        _, _, _, _, seq, ack, bits = wp.PAYLOAD_HEADER.unpack_from(data)
+        _, _, _, _, seq, ack, bits, ack_delay = wp.PAYLOAD_HEADER.unpack_from(data)
         messages = wp.decode_messages(data)  # parse everything before touching state
         stats = self.stats
         slot = seq & (RING - 1)
@@ -173,6 +189,7 @@ class Connection:
             if d > 0:
                 self._recv_bits = ((self._recv_bits << d) | (1 << (d - 1))) & _MASK32 if d <= 32 else 0
                 self._recv_newest = seq
+                self._recv_newest_time = now
             elif d < 0 and d >= -32:
                 self._recv_bits |= 1 << (-d - 1)
         else:
@@ -180,13 +197,14 @@ class Connection:
                 stats.dropped_reassembly += 1
                 return
             self._recv_newest = seq
+            self._recv_newest_time = now
         self._recv_ring[slot] = seq
         stats.packets_in += 1
         stats.bytes_in += len(data)
         self._last_recv = now
         if self._ack_pending_since is None:
             self._ack_pending_since = now
-        self._process_acks(ack, bits, now)
+        self._process_acks(ack, bits, now, ack_delay * wp.ACK_DELAY_UNIT)
         if messages:
             self._deliver(messages, now)
 
@@ -195,7 +213,7 @@ class Connection:
             self.closed = True
             self.close_reason = DisconnectReason.REMOTE_CLOSED
 
-    def _process_acks(self, ack: int, bits: int, now: float) -> None:
+    def _process_acks(self, ack: int, bits: int, now: float, ack_delay: float) -> None:
         prev = self._ack_seen
         if prev < 0:
             new_bits = bits
@@ -214,33 +232,46 @@ class Connection:
                 fresh_head = True
             else:
                 # an older ack arrived late (reordering): just look at all of it once
-                self._ack_range(ack, bits, True, now)
+                self._ack_range(ack, bits, False, now, 0.0)
                 return
         self._ack_seen = ack
         self._ack_seen_bits = bits
-        self._ack_range(ack, new_bits, fresh_head, now)
+        self._ack_range(ack, new_bits, fresh_head, now, ack_delay)
         self._judge_losses(ack)
 
-    def _ack_range(self, ack: int, bits: int, head: bool, now: float) -> None:
+    def _ack_range(self, ack: int, bits: int, head: bool, now: float, ack_delay: float) -> None:
         if head:
-            self._ack_packet(ack, now, True)
+            self._ack_packet(ack, now, ack_delay)
         while bits:
             low = bits & -bits
             bits ^= low
-            self._ack_packet((ack - low.bit_length()) & 0xFFFF, now, False)
+            self._ack_packet((ack - low.bit_length()) & 0xFFFF, now, None)
 
-    def _ack_packet(self, seq: int, now: float, sample_rtt: bool) -> None:
+    def _ack_packet(self, seq: int, now: float, ack_delay: float | None) -> None:
+        """Mark one sent packet acked; ack_delay is given (not None) when it is the newest acked."""
         slot = seq & (RING - 1)
         if self._sent_seq[slot] != seq or self._sent_acked[slot]:
             return
         self._sent_acked[slot] = True
-        if sample_rtt:
-            self.stats.add_rtt_sample(now - self._sent_time[slot])
+        if ack_delay is not None:
+            self.stats.add_rtt_sample(max(0.0, now - self._sent_time[slot] - ack_delay))
         units = self._sent_units[slot]
         if units:
             self._sent_units[slot] = None
+            inflight, parts_left = self._inflight, self._parts_left
+            finished = False
             for key in units:
-                self._unit_acked(key)
+                if inflight.pop(key, None) is None:
+                    continue  # acked before, through another copy
+                msg_id = key >> 8
+                left = parts_left[msg_id] - 1
+                if left:
+                    parts_left[msg_id] = left
+                else:
+                    del parts_left[msg_id]
+                    finished = True
+            if finished:
+                self._advance_window()
 
     def _judge_losses(self, ack: int) -> None:
         # A packet more than 32 behind the newest ack can no longer be acked: count it delivered or lost.
@@ -253,17 +284,9 @@ class Connection:
             cursor = (cursor + 1) & 0xFFFF
         self._loss_cursor = cursor
 
-    def _unit_acked(self, key: int) -> None:
-        if self._inflight.pop(key, None) is None:
-            return
-        msg_id = key >> 8
-        left = self._parts_left[msg_id] - 1
-        if left:
-            self._parts_left[msg_id] = left
-            return
-        del self._parts_left[msg_id]
-        open_ids = self._open_ids
-        while open_ids and open_ids[0] not in self._parts_left:
+    def _advance_window(self) -> None:
+        open_ids, parts_left = self._open_ids, self._parts_left
+        while open_ids and open_ids[0] not in parts_left:
             open_ids.popleft()
         waiting = self._waiting
         while waiting and self._window_open():
@@ -422,12 +445,25 @@ class Connection:
         while queue and packer.add(-1, queue[0]):
             self._unreliable_bytes -= len(queue.popleft())
         unsent = self._unsent
-        while unsent:
-            key, enc = unsent[0]
-            if not packer.add(key, enc):
-                break
-            unsent.popleft()
-            inflight[key] = [enc, now]
+        if unsent:
+            # packer.add inlined: this loop carries every new reliable message
+            body, units, size = packer.body, packer.units, packer.size
+            budget = wp.MAX_MESSAGES_BYTES
+            while unsent:
+                key, enc = unsent[0]
+                n = len(enc)
+                if size + n > budget:
+                    packer.body, packer.units, packer.size = body, units, size
+                    if not packer.add(key, enc):
+                        break
+                    body, units, size = packer.body, packer.units, packer.size
+                else:
+                    body.append(enc)
+                    units.append(key)
+                    size += n
+                unsent.popleft()
+                inflight[key] = [enc, now]
+            packer.body, packer.units, packer.size = body, units, size
         if packer.finish():
             return
         ack_due = self._ack_pending_since is not None and now - self._ack_pending_since >= self.config.ack_delay
@@ -444,11 +480,12 @@ class Connection:
         self._sent_acked[slot] = False
         recv_newest = self._recv_newest
         if recv_newest >= 0:
-            data = wp.seal_payload(self.send_key, seq, recv_newest, self._recv_bits, b"".join(body))
+            delay = min(int((now - self._recv_newest_time) * 1e5), 0xFFFF)
+            data = wp.seal_payload(self.send_key, seq, recv_newest, self._recv_bits, delay, b"".join(body))
         else:
             # nothing received yet: ack 0xFFFF with no bits, which the peer's sent-packet ring cannot match
             # until it has sent 65536 packets, long after it has heard from us
-            data = wp.seal_payload(self.send_key, seq, 0xFFFF, 0, b"".join(body))
+            data = wp.seal_payload(self.send_key, seq, 0xFFFF, 0, 0, b"".join(body))
         out.append((data, self.addr))
         stats = self.stats
         stats.packets_out += 1

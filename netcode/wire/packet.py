@@ -44,8 +44,10 @@ NONCE = struct.Struct("<Q")
 CHALLENGE_BODY = struct.Struct("<QQ16s")  # client nonce, cookie expiry (ms), mac
 ACCEPT_BODY = struct.Struct("<QIHH")  # client nonce, session token, client id, payload length
 DENY_BODY = struct.Struct("<QB")
-PAYLOAD_HEADER = struct.Struct("<HBBIHHI")  # prefix + check, seq, ack, ack bits
-PAYLOAD_TAIL = struct.Struct("<HHI")  # seq, ack, ack bits: the start of what the check covers
+PAYLOAD_HEADER = struct.Struct("<HBBIHHIH")  # prefix + check, seq, ack, ack bits, ack delay
+# seq, ack, ack bits, ack delay (10 µs units): the start of what the check covers
+PAYLOAD_TAIL = struct.Struct("<HHIH")
+ACK_DELAY_UNIT = 1e-5
 CHECK = struct.Struct("<I")
 DISCONNECT_BODY = struct.Struct("<IB")  # check, reason
 LEN16 = struct.Struct("<H")
@@ -164,10 +166,14 @@ def decode_disconnect(data: bytes, session: int) -> int:
     return reason
 
 
-def seal_payload(session: int, seq: int, ack: int, bits: int, body: bytes) -> bytes:
+def seal_payload(session: int, seq: int, ack: int, bits: int, ack_delay: int, body: bytes) -> bytes:
     """A PAYLOAD datagram. Its check is CRC-32 of everything after it, seeded with the session
-    token: a datagram from anyone who never saw the ACCEPT, or mangled on the way, fails it."""
-    tail = PAYLOAD_TAIL.pack(seq, ack, bits) + body if body else PAYLOAD_TAIL.pack(seq, ack, bits)
+    token: a datagram from anyone who never saw the ACCEPT, or mangled on the way, fails it.
+    ack_delay (10 µs units) is how long the newest acked packet waited here, as QUIC's ACK Delay,
+    so the peer's RTT excludes our send interval."""
+    tail = PAYLOAD_TAIL.pack(seq, ack, bits, ack_delay)
+    if body:
+        tail += body
     return _PAYLOAD_PREFIX + CHECK.pack(zlib.crc32(tail, session)) + tail
 
 

@@ -1,0 +1,13 @@
+"""Benchmarks behind `netcode bench`: each suite measures its own baseline in the same run."""
+from __future__ import annotations
+
+import importlib
+
+# suite name -> module with bench(quick=..., progress=...) -> {"suite", "metrics", ...}
+SUITES = {
+    "transport": "netcode.bench.transport",
+}
+
+
+def run_suite(name: str, quick: bool, progress=None) -> dict:
+    return importlib.import_module(SUITES[name]).bench(quick=quick, progress=progress)

@@ -1,0 +1,55 @@
+"""Echo servers for the transport benchmark, run as a separate process.
+
+  python -m netcode.bench.echo_server --mode bare|netcode [--loop auto|uvloop|asyncio] --seconds S
+
+Prints "READY <port>" once listening; exits after --seconds (bounded by design).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from ..aio.driver import DatagramDriver, run
+from ..protocol import MessageReceived, ServerProtocol
+
+
+class _BareEcho(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.transport.sendto(data, addr)
+
+
+async def _serve(mode: str, seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    if mode == "bare":
+        transport, _ = await loop.create_datagram_endpoint(_BareEcho, local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+    else:
+        server = ServerProtocol(max_clients=16)
+        send = server.send
+
+        def echo(events, now):
+            for e in events:
+                if type(e) is MessageReceived:
+                    send(e.client_id, e.channel, e.data)
+
+        driver = await DatagramDriver.bind(server, handler=echo)
+        driver.start()
+        port = driver.address[1]
+    print("READY", port, flush=True)
+    await asyncio.sleep(seconds)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m netcode.bench.echo_server")
+    p.add_argument("--mode", choices=("bare", "netcode"), required=True)
+    p.add_argument("--loop", default="auto")
+    p.add_argument("--seconds", type=float, default=60.0)
+    a = p.parse_args(argv)
+    run(_serve(a.mode, a.seconds), a.loop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""`netcode bench transport`: netcode's reliable channel echo vs a bare UDP echo on the same loop.
+
+Server in a subprocess, client here; 50-byte messages; window 1 (ping-pong) and 32 (pipelined).
+"""
+from __future__ import annotations
+
+import asyncio
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from ..aio.driver import DatagramDriver, run
+from ..protocol import Channel, ClientProtocol, MessageReceived
+
+HOST = "127.0.0.1"
+_STAMP = struct.Struct("<Qd")  # message number, send time
+MSG_SIZE = 50
+
+
+def _payload(n: int, t: float) -> bytes:
+    return _STAMP.pack(n, t) + bytes(MSG_SIZE - _STAMP.size)
+
+
+def start_server(mode: str, loop: str, seconds: float) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen([sys.executable, "-m", "netcode.bench.echo_server", "--mode", mode, "--loop", loop,
+                             "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline().split()
+    if not line or line[0] != "READY":
+        proc.kill()
+        raise RuntimeError(f"echo server ({mode}) did not start")
+    return proc, int(line[1])
+
+
+class _BareClient(asyncio.DatagramProtocol):
+    def __init__(self, window: int, seconds: float, done: asyncio.Future):
+        self.window, self.seconds, self.done = window, seconds, done
+        self.rtts: list[float] = []
+        self.count = 0
+        self.next = 0
+        self.inflight: dict[int, float] = {}
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.start = time.perf_counter()
+        for _ in range(self.window):
+            self._send()
+        asyncio.get_running_loop().call_later(0.05, self._resend_lost)
+
+    def _send(self):
+        n = self.next
+        self.next += 1
+        t = time.perf_counter()
+        self.inflight[n] = t
+        self.transport.sendto(_payload(n, t))
+
+    def _resend_lost(self):
+        # a lost datagram would stall the window forever: replace it after 50 ms (as the peers' bench does)
+        now = time.perf_counter()
+        for n, t in list(self.inflight.items()):
+            if now - t > 0.05:
+                del self.inflight[n]
+                self._send()
+        if not self.done.done():
+            asyncio.get_running_loop().call_later(0.05, self._resend_lost)
+
+    def datagram_received(self, data, addr):
+        n, t = _STAMP.unpack_from(data)
+        if self.inflight.pop(n, None) is None:
+            return
+        now = time.perf_counter()
+        self.rtts.append(now - t)
+        self.count += 1
+        if now - self.start >= self.seconds:
+            if not self.done.done():
+                self.done.set_result(now - self.start)
+            return
+        self._send()
+
+
+async def _bare_client(port: int, window: int, seconds: float) -> dict:
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    transport, proto = await loop.create_datagram_endpoint(lambda: _BareClient(window, seconds, done),
+                                                           remote_addr=(HOST, port))
+    elapsed = await asyncio.wait_for(done, seconds + 10)
+    transport.close()
+    return _summary(proto.count, elapsed, proto.rtts)
+
+
+async def _netcode_client(port: int, window: int, seconds: float) -> dict:
+    client = ClientProtocol((HOST, port))
+    state = {"count": 0, "next": 0, "start": 0.0}
+    rtts: list[float] = []
+    done = asyncio.get_running_loop().create_future()
+    unpack = _STAMP.unpack_from
+
+    def send_one():
+        n = state["next"]
+        state["next"] = n + 1
+        client.send(Channel.RELIABLE, _payload(n, time.perf_counter()))
+
+    def on_events(events, now):
+        for e in events:
+            if type(e) is MessageReceived:
+                _, t = unpack(e.data)
+                t_now = time.perf_counter()
+                rtts.append(t_now - t)
+                state["count"] += 1
+                if t_now - state["start"] >= seconds:
+                    if not done.done():
+                        done.set_result(t_now - state["start"])
+                    continue
+                send_one()
+
+    driver = await DatagramDriver.bind(client, handler=on_events)
+    client.connect(time.monotonic())
+    driver.start()
+    for _ in range(500):
+        if client.connected:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise RuntimeError("netcode client could not connect to the echo server")
+    state["start"] = time.perf_counter()
+    for _ in range(window):
+        send_one()
+    driver.wake()
+    elapsed = await asyncio.wait_for(done, seconds + 10)
+    client.disconnect()
+    await driver.close()
+    return _summary(state["count"], elapsed, rtts)
+
+
+def _summary(count: int, elapsed: float, rtts: list[float]) -> dict:
+    a = np.asarray(rtts) * 1e6 if rtts else np.zeros(1)
+    return {"msgs_per_s": count / elapsed, "rtt_p50_us": float(np.percentile(a, 50)),
+            "rtt_p99_us": float(np.percentile(a, 99)), "messages": count}
+
+
+def measure(mode: str, window: int, seconds: float, loop: str) -> dict:
+    proc, port = start_server(mode, loop, seconds + 30)
+    try:
+        client = _bare_client if mode == "bare" else _netcode_client
+        return run(client(port, window, seconds), loop)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def bench(quick: bool = False, repeats: int | None = None, loop: str = "auto", progress=None) -> dict:
+    """Median of several runs of each (mode, window); returns {"suite", "metrics", "runs"}."""
+    seconds = 1.0 if quick else 3.0
+    repeats = repeats or (3 if quick else 5)
+    runs: dict[str, list[dict]] = {}
+    combos = [(m, w) for w in (1, 32) for m in ("bare", "netcode")]
+    for r in range(repeats):
+        for mode, window in combos:  # interleaved so drift on a noisy machine hits both alike
+            runs.setdefault(f"{mode}_w{window}", []).append(measure(mode, window, seconds, loop))
+            if progress:
+                progress()
+    med = {k: {f: float(np.median([x[f] for x in v])) for f in ("msgs_per_s", "rtt_p50_us", "rtt_p99_us")}
+           for k, v in runs.items()}
+    metrics = {
+        "reliable_msgs_per_s_w32": med["netcode_w32"]["msgs_per_s"],
+        "bare_msgs_per_s_w32": med["bare_w32"]["msgs_per_s"],
+        "ratio_w32": med["netcode_w32"]["msgs_per_s"] / med["bare_w32"]["msgs_per_s"],
+        "reliable_msgs_per_s_w1": med["netcode_w1"]["msgs_per_s"],
+        "bare_msgs_per_s_w1": med["bare_w1"]["msgs_per_s"],
+        "ratio_w1": med["netcode_w1"]["msgs_per_s"] / med["bare_w1"]["msgs_per_s"],
+        "rtt_p50_us_w1": med["netcode_w1"]["rtt_p50_us"],
+        "rtt_p99_us_w1": med["netcode_w1"]["rtt_p99_us"],
+        "bare_rtt_p50_us_w1": med["bare_w1"]["rtt_p50_us"],
+        "rtt_p50_us_w32": med["netcode_w32"]["rtt_p50_us"],
+        "rtt_p99_us_w32": med["netcode_w32"]["rtt_p99_us"],
+    }
+    return {"suite": "transport", "metrics": metrics, "runs": runs,
+            "scenario": {"message_bytes": MSG_SIZE, "seconds_per_run": seconds, "repeats": repeats, "loop": loop}}

@@ -1,0 +1,83 @@
+"""Real loopback UDP through the asyncio driver (the few tests that open sockets)."""
+import asyncio
+import subprocess
+import sys
+import time
+
+import pytest
+
+from netcode.aio import DatagramDriver
+from netcode.protocol import Channel, ClientProtocol, Connected, Disconnected, MessageReceived, ServerProtocol
+
+pytestmark = pytest.mark.e2e
+
+
+async def _echo_roundtrip():
+    server = ServerProtocol(max_clients=4)
+
+    def on_server(events, now):
+        for e in events:
+            if isinstance(e, MessageReceived):
+                server.send(e.client_id, e.channel, e.data)
+
+    sd = await DatagramDriver.bind(server, handler=on_server)
+    sd.start()
+    got = []
+    client = ClientProtocol(sd.address, payload=b"e2e")
+    cd = await DatagramDriver.bind(client, handler=lambda evs, now: got.extend(evs))
+    client.connect(time.monotonic())
+    cd.start()
+    deadline = time.monotonic() + 5
+    while not client.connected and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    assert client.connected
+    big = bytes(range(256)) * 200  # 51,200 bytes: fragmented over ~45 datagrams
+    msgs = [b"m%d" % i for i in range(500)] + [big]
+    for m in msgs:
+        client.send(Channel.RELIABLE, m)
+    cd.wake()
+    while time.monotonic() < deadline + 5:
+        echoed = [e.data for e in got if isinstance(e, MessageReceived)]
+        if len(echoed) == len(msgs):
+            break
+        await asyncio.sleep(0.005)
+    assert echoed == msgs
+    assert any(isinstance(e, Connected) for e in got)
+    stats = client.connection.stats
+    client.disconnect()
+    await cd.close()
+    for _ in range(100):
+        if not server.connections:
+            break
+        await asyncio.sleep(0.005)
+    await sd.close()
+    return stats, server
+
+
+def test_echo_over_loopback_udp():
+    stats, server = asyncio.run(_echo_roundtrip())
+    assert 0 < stats.rtt < 0.1
+    assert not server.connections  # the DISCONNECT arrived
+
+
+def test_client_survives_server_that_is_not_there():
+    async def run():
+        client = ClientProtocol(("127.0.0.1", 9), config=None)
+        events = []
+        cd = await DatagramDriver.bind(client, handler=lambda evs, now: events.extend(evs))
+        client.config = client.config.__class__(connect_timeout=0.3)
+        client.connect(time.monotonic())
+        cd.start()
+        await asyncio.sleep(0.6)
+        await cd.close()
+        return events
+
+    events = asyncio.run(run())
+    assert [type(e).__name__ for e in events] == ["ConnectFailed"]
+
+
+def test_demo_command_runs_and_prints_stats():
+    out = subprocess.run([sys.executable, "-m", "netcode", "demo", "--duration", "1.5", "--clients", "2"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "rtt" in out.stdout and "kbit/s" in out.stdout
