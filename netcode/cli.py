@@ -47,6 +47,42 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    from .aio.driver import run
+    from .aio.serve import serve
+    from .sim import SimConfig
+    from .statesync.server import ServerConfig
+
+    try:
+        sim = SimConfig.arena(npc_count=args.npcs, seed=args.seed, tick_rate=args.tick,
+                              max_players=max(256, args.max_clients))
+        if args.npcs > 2000:
+            sim = SimConfig.bench(npc_count=args.npcs, seed=args.seed, tick_rate=args.tick,
+                                  max_players=max(256, args.max_clients))
+        config = ServerConfig(tick_rate=args.tick, snapshot_rate=args.snapshot_rate, max_clients=args.max_clients,
+                              view_radius=args.view_radius, budget_bps=args.budget_kbps * 1000)
+    except (ValueError, TypeError) as e:
+        print(f"netcode serve: {e}", file=sys.stderr)
+        return 2
+    try:
+        run(serve(sim, config, args.host, args.port, args.duration, args.stats, args.json))
+    except OSError as e:
+        print(f"netcode serve: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_bots(args) -> int:
+    from .aio.bots import run_bots
+    from .aio.driver import run
+
+    if args.count < 1:
+        print("netcode bots: --count must be at least 1", file=sys.stderr)
+        return 2
+    summary = run(run_bots(args.server, args.count, args.duration, args.behaviour, args.seed, args.json))
+    return 0 if summary["connected_throughout"] == args.count else 1
+
+
 def _cmd_demo(args) -> int:
     from .demo import main as demo_main
     return demo_main(args)
@@ -61,6 +97,31 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="short runs (under a minute in all)")
     b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     b.set_defaults(func=_cmd_bench)
+
+    s = sub.add_parser("serve", help="host a match")
+    s.add_argument("--mode", choices=("state",), default="state", help="state sync (AOI + delta snapshots)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=40000)
+    s.add_argument("--tick", type=int, default=60, help="simulation ticks per second (10..128)")
+    s.add_argument("--snapshot-rate", type=int, default=0, help="snapshots per second (default: the tick rate)")
+    s.add_argument("--npcs", type=int, default=200, help="NPC drones (0..10000+)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--max-clients", type=int, default=64)
+    s.add_argument("--view-radius", type=int, default=600, help="AOI radius in pixels")
+    s.add_argument("--budget-kbps", type=int, default=256, help="snapshot budget per client, kbit/s")
+    s.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until Ctrl-C)")
+    s.add_argument("--stats", type=float, default=5.0, help="print stats every S seconds")
+    s.add_argument("--json", metavar="FILE", help="write final server stats as JSON")
+    s.set_defaults(func=_cmd_serve)
+
+    bt = sub.add_parser("bots", help="run headless bots that join a server and play")
+    bt.add_argument("--server", type=host_port, required=True, metavar="HOST:PORT")
+    bt.add_argument("--count", type=int, default=8)
+    bt.add_argument("--duration", type=float, default=10.0)
+    bt.add_argument("--behaviour", choices=("idle", "wander", "fight"), default="fight")
+    bt.add_argument("--seed", type=int, default=1)
+    bt.add_argument("--json", metavar="FILE", help="write per-bot measurements as JSON")
+    bt.set_defaults(func=_cmd_bots)
 
     d = sub.add_parser("demo", help="host a local server with headless clients and print live stats")
     d.add_argument("--clients", type=int, default=3)

@@ -17,11 +17,16 @@ Handler = Callable[[list, float], None]
 class DatagramDriver:
     """Runs one ServerProtocol or ClientProtocol on one UDP socket."""
 
-    def __init__(self, endpoint, stream, handler: Handler | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, endpoint, stream, handler: Handler | None = None, clock: Callable[[], float] = time.monotonic,
+                 flush_on_receive: bool = True, on_flush: Callable[[float], None] | None = None):
         self.endpoint = endpoint
         self.stream = stream
         self.handler = handler
         self.clock = clock
+        # A tick-driven server answers at its next tick, not per datagram: with hundreds of clients a
+        # flush per arriving input would cost more than the tick itself.
+        self.flush_on_receive = flush_on_receive
+        self.on_flush = on_flush  # told each flush's duration (seconds), e.g. to time server ticks
         self.errors = 0  # socket errors (e.g. ICMP port unreachable) survived
         self._wake = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
@@ -29,9 +34,9 @@ class DatagramDriver:
         self._closed = False
 
     @classmethod
-    async def bind(cls, endpoint, host: str = "127.0.0.1", port: int = 0, handler: Handler | None = None):
+    async def bind(cls, endpoint, host: str = "127.0.0.1", port: int = 0, handler: Handler | None = None, **kw):
         stream = await asyncio_dgram.bind((host, port))
-        return cls(endpoint, stream, handler)
+        return cls(endpoint, stream, handler, **kw)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -60,6 +65,7 @@ class DatagramDriver:
 
     async def _receive_loop(self) -> None:
         stream, endpoint, clock, wake = self.stream, self.endpoint, self.clock, self._wake
+        flush = self.flush_on_receive
         while True:
             try:
                 data, addr = await stream.recv()
@@ -70,7 +76,8 @@ class DatagramDriver:
                 self.errors += 1
                 continue
             endpoint.receive_datagram(data, addr, clock())
-            wake.set()
+            if flush:
+                wake.set()
 
     async def _send_loop(self) -> None:
         while True:
@@ -79,6 +86,7 @@ class DatagramDriver:
             await self._flush()
 
     async def _flush(self) -> None:
+        started = time.perf_counter()
         now = self.clock()
         endpoint = self.endpoint
         endpoint.update(now)
@@ -93,6 +101,8 @@ class DatagramDriver:
                 self.errors += 1
             except asyncio_dgram.TransportClosed:
                 return
+        if self.on_flush is not None:
+            self.on_flush(time.perf_counter() - started)
         self._arm_timer(now)
 
     def _arm_timer(self, now: float) -> None:

@@ -1,0 +1,80 @@
+"""`netcode serve`: host a match over real UDP. The match itself is sans-IO (StateSyncServer)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from ..sim import SimConfig
+from ..statesync.server import ServerConfig, StateSyncServer
+from .driver import DatagramDriver
+
+
+class ServerRunner:
+    """Binds the socket, times every tick, prints periodic stats."""
+
+    def __init__(self, core: StateSyncServer):
+        self.core = core
+        self.driver: DatagramDriver | None = None
+        self._last_bytes = 0
+        self._last_t = time.monotonic()
+
+    @classmethod
+    async def start(cls, sim: SimConfig, config: ServerConfig, host: str, port: int) -> "ServerRunner":
+        runner = cls(StateSyncServer(sim, config, now=time.monotonic()))
+        runner.driver = await DatagramDriver.bind(runner.core, host, port, flush_on_receive=False,
+                                                  on_flush=runner._timed)
+        runner.driver.start()
+        return runner
+
+    def _timed(self, duration: float) -> None:
+        """A flush that ran ticks: charge its time (simulation, snapshots and sends) to them."""
+        n = self.core.ticks_ran
+        if n:
+            self.core.ticks_ran = 0
+            for _ in range(n):
+                self.core.ticker.record(duration / n)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.driver.address
+
+    def kbit_out(self) -> float:
+        now = time.monotonic()
+        total = sum(c.stats.bytes_out for c in self.core.transport.connections.values())
+        rate = max(0, total - self._last_bytes) * 8 / 1000 / max(now - self._last_t, 1e-6)
+        self._last_bytes, self._last_t = total, now
+        return rate
+
+    def stats_line(self) -> str:
+        s = self.core.stats()
+        return (f"tick {s['tick']}  clients {s['clients']}  tick p50 {s['tick_p50_ms']:.2f} ms  "
+                f"p99 {s['tick_p99_ms']:.2f} ms  overruns {s['overruns']}  out {self.kbit_out():.0f} kbit/s  "
+                f"dropped {s['dropped_datagrams']}")
+
+    async def close(self) -> None:
+        for cid in list(self.core.transport.connections):
+            self.core.transport.disconnect(cid)
+        await self.driver.close()
+
+
+async def serve(sim: SimConfig, config: ServerConfig, host: str, port: int, duration: float = 0.0,
+                stats_every: float = 5.0, json_path: str | None = None, ready=None) -> dict:
+    runner = await ServerRunner.start(sim, config, host, port)
+    h, p = runner.address
+    print(f"netcode: state-sync server on {h}:{p}, {config.tick_rate} Hz, {sim.npc_count} NPCs, "
+          f"up to {config.max_clients} clients", flush=True)
+    if ready is not None:
+        ready(runner)
+    start = time.monotonic()
+    try:
+        while duration <= 0 or time.monotonic() - start < duration:
+            await asyncio.sleep(min(stats_every, duration - (time.monotonic() - start)) if duration > 0 else stats_every)
+            print(runner.stats_line(), flush=True)
+    finally:
+        stats = runner.core.stats()
+        await runner.close()
+        if json_path:
+            with open(json_path, "w") as f:
+                json.dump(stats, f, indent=2)
+    return stats

@@ -1,0 +1,66 @@
+"""Headless bot players: a small brain that reads what a client holds and chooses its inputs.
+
+Bots decide from their client's decoded snapshots only, as a human would, so they exercise the
+whole path: AOI, deltas, clock sync, redundant inputs.
+"""
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+
+from .sim import ANGLE_FULL, BUTTON_FIRE, PlayerInput
+from .statesync.schema import F_FLAGS, F_X, F_Y, FLAG_ALIVE, FLAG_NPC
+
+BEHAVIOURS = ("idle", "wander", "fight")
+
+
+def aim_at(dx: float, dy: float) -> int:
+    """The integer angle (0..4095, 0 = +x, growing toward +y) pointing along (dx, dy)."""
+    return int(round(math.atan2(dy, dx) / (2 * math.pi) * ANGLE_FULL)) % ANGLE_FULL
+
+
+class BotBrain:
+    """Chooses one PlayerInput per tick: wander, strafe, aim at the nearest visible target, shoot.
+
+    behaviour: "idle" stands still, "wander" walks about, "fight" walks and shoots.
+    """
+
+    def __init__(self, seed: int, behaviour: str = "fight", fire_range_px: int = 500, subpx: int = 16):
+        if behaviour not in BEHAVIOURS:
+            raise ValueError(f"behaviour must be one of {BEHAVIOURS}")
+        self.rng = random.Random(seed)
+        self.behaviour = behaviour
+        self.fire_range = fire_range_px * subpx
+        self.move = (0, 0)
+        self.change_in = 0
+        self.aim = self.rng.randrange(ANGLE_FULL)
+
+    def decide(self, table, slot: int) -> PlayerInput:
+        if self.behaviour == "idle":
+            return PlayerInput(0, 0, self.aim, 0)
+        self.change_in -= 1
+        if self.change_in <= 0:
+            self.move = (self.rng.choice((-1, 0, 1)), self.rng.choice((-1, 0, 1)))
+            self.change_in = self.rng.randrange(20, 90)
+        fire = 0
+        if table is not None and len(table):
+            ids = table.ids
+            row = np.searchsorted(ids, slot)
+            if row < len(ids) and ids[row] == slot:
+                me = table.values[row]
+                vals = table.values
+                alive = (vals[:, F_FLAGS] & FLAG_ALIVE) != 0
+                alive[row] = False
+                if alive.any():
+                    d = vals[:, F_X:F_Y + 1].astype(np.int64) - me[F_X:F_Y + 1]
+                    dist2 = (d * d).sum(axis=1)
+                    # players first: they shoot back
+                    npc = (vals[:, F_FLAGS] & FLAG_NPC) != 0
+                    score = np.where(alive, dist2 + npc * (4 * self.fire_range) ** 2, np.iinfo(np.int64).max)
+                    target = int(np.argmin(score))
+                    self.aim = aim_at(float(d[target, 0]), float(d[target, 1]))
+                    if self.behaviour == "fight" and dist2[target] <= self.fire_range ** 2:
+                        fire = BUTTON_FIRE
+        return PlayerInput(self.move[0], self.move[1], self.aim, fire)

@@ -1,0 +1,144 @@
+"""Game messages carried in transport messages: the first byte says which. See docs/PROTOCOL.md.
+
+Hot messages (inputs, snapshots) are packed with struct; rare ones (welcome, events, scores) are
+msgpack. Decoders raise only WireError.
+"""
+from __future__ import annotations
+
+import struct
+
+import msgpack
+
+from ..sim import BUTTON_FIRE, PlayerInput
+from ..wire.errors import WireError
+
+# client -> server
+INPUT = 1
+CHAT = 2
+# server -> client
+WELCOME = 10
+SNAPSHOT = 11
+EVENTS = 12
+SCOREBOARD = 13
+
+NO_TICK = 0xFFFFFFFF
+MAX_INPUTS_PER_MESSAGE = 16
+MAX_CHAT = 200
+FRAC_ONE = 1 << 16  # interpolation fraction scale (u16 fraction of one tick)
+
+_INPUT_HDR = struct.Struct("<BIIB")  # type, newest snapshot tick decoded, tick of first input, count
+_INPUT_ENTRY = struct.Struct("<BBH")  # move (2 bits per axis), buttons, aim
+_VIEW = struct.Struct("<IH")  # snapshot tick interpolated from, fraction (of FRAC_ONE)
+_SNAP_HDR = struct.Struct("<BIh")  # type, newest input tick applied, input margin (0.1 ms units)
+
+
+class TickInput:
+    """One input for one server tick, plus what the client saw when it was made (for rewind)."""
+
+    __slots__ = ("tick", "input", "view_tick", "view_frac")
+
+    def __init__(self, tick: int, inp: PlayerInput, view_tick: int = NO_TICK, view_frac: int = 0):
+        self.tick = tick
+        self.input = inp
+        self.view_tick = view_tick
+        self.view_frac = view_frac
+
+    def __eq__(self, other):
+        return isinstance(other, TickInput) and (self.tick, self.input, self.view_tick, self.view_frac) == (
+            other.tick, other.input, other.view_tick, other.view_frac)
+
+    def __repr__(self):
+        return f"TickInput({self.tick}, {self.input}, view={self.view_tick}+{self.view_frac})"
+
+
+def encode_inputs(snapshot_ack: int, inputs: list[TickInput]) -> bytes:
+    """INPUT: consecutive ticks, oldest first (the redundant tail repeats unacknowledged ones)."""
+    if not 0 < len(inputs) <= MAX_INPUTS_PER_MESSAGE:
+        raise ValueError(f"1..{MAX_INPUTS_PER_MESSAGE} inputs per message")
+    first = inputs[0].tick
+    parts = [_INPUT_HDR.pack(INPUT, snapshot_ack & 0xFFFFFFFF, first, len(inputs))]
+    for i, ti in enumerate(inputs):
+        if ti.tick != first + i:
+            raise ValueError("inputs must be for consecutive ticks")
+        inp = ti.input
+        move = (inp.move_x + 1) | ((inp.move_y + 1) << 2)
+        parts.append(_INPUT_ENTRY.pack(move, inp.buttons & 0xFF, inp.aim & 0xFFFF))
+        if inp.buttons & BUTTON_FIRE:
+            parts.append(_VIEW.pack(ti.view_tick & 0xFFFFFFFF, ti.view_frac & 0xFFFF))
+    return b"".join(parts)
+
+
+def decode_inputs(data: bytes) -> tuple[int, list[TickInput]]:
+    """(snapshot ack, inputs). Values are raw: the server sanitises them before the simulation."""
+    if len(data) < _INPUT_HDR.size:
+        raise WireError("short input message")
+    _, ack, first, count = _INPUT_HDR.unpack_from(data)
+    if not 0 < count <= MAX_INPUTS_PER_MESSAGE:
+        raise WireError("bad input count")
+    off = _INPUT_HDR.size
+    out = []
+    for i in range(count):
+        if off + _INPUT_ENTRY.size > len(data):
+            raise WireError("truncated input")
+        move, buttons, aim = _INPUT_ENTRY.unpack_from(data, off)
+        off += _INPUT_ENTRY.size
+        mx, my = (move & 3) - 1, ((move >> 2) & 3) - 1
+        if move > 15 or mx > 1 or my > 1:
+            raise WireError("bad move bits")
+        view_tick, view_frac = NO_TICK, 0
+        if buttons & BUTTON_FIRE:
+            if off + _VIEW.size > len(data):
+                raise WireError("truncated view")
+            view_tick, view_frac = _VIEW.unpack_from(data, off)
+            off += _VIEW.size
+        out.append(TickInput((first + i) & 0xFFFFFFFF, PlayerInput(mx, my, aim, buttons), view_tick, view_frac))
+    if off != len(data):
+        raise WireError("trailing bytes after inputs")
+    return ack, out
+
+
+NO_MARGIN = -32768
+
+
+def encode_snapshot_message(input_tick: int, margin: float | None, snapshot: bytes) -> bytes:
+    """SNAPSHOT: the newest input tick applied for this client (reconciliation), how early its
+    inputs arrive in seconds (clock sync; None before any arrived), and the encoded snapshot
+    (docs/SNAPSHOT.md)."""
+    m = NO_MARGIN if margin is None else max(-32767, min(32767, int(round(margin * 1e4))))
+    return _SNAP_HDR.pack(SNAPSHOT, input_tick & 0xFFFFFFFF, m) + snapshot
+
+
+def decode_snapshot_message(data: bytes) -> tuple[int, float | None, bytes]:
+    if len(data) < _SNAP_HDR.size:
+        raise WireError("short snapshot message")
+    _, input_tick, m = _SNAP_HDR.unpack_from(data)
+    return input_tick, None if m == NO_MARGIN else m / 1e4, data[_SNAP_HDR.size:]
+
+
+def encode_chat(text: str) -> bytes:
+    raw = text.encode("utf-8")[:MAX_CHAT]
+    return bytes((CHAT,)) + raw
+
+
+def decode_chat(data: bytes) -> str:
+    if len(data) > 1 + MAX_CHAT:
+        raise WireError("chat too long")
+    return data[1:].decode("utf-8", errors="replace")
+
+
+def encode_packed(kind: int, obj) -> bytes:
+    """WELCOME / EVENTS / SCOREBOARD: a type byte and a msgpack body."""
+    return bytes((kind,)) + msgpack.packb(obj, use_bin_type=True)
+
+
+def decode_packed(data: bytes):
+    try:
+        return msgpack.unpackb(data[1:], raw=False, strict_map_key=False)
+    except Exception as e:  # msgpack raises several types for malformed input
+        raise WireError(f"bad msgpack body: {type(e).__name__}") from None
+
+
+def message_type(data: bytes) -> int:
+    if not data:
+        raise WireError("empty message")
+    return data[0]

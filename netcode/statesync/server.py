@@ -1,0 +1,362 @@
+"""The state-sync match, sans-IO: inputs in, one simulation tick, AOI-filtered delta snapshots out.
+
+The asyncio front (netcode/aio/serve.py) calls `update(now)` when a tick is due and pumps
+`transport` (a ServerProtocol) over a socket; tests call both in virtual time.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import attrs
+import msgpack
+import numpy as np
+
+from ..aoi import GridAOI
+from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
+from ..protocol.events import LocalProtocolError
+from ..sim import (KIND_NPC, SUBPX, InputBatch, Kill, SimConfig, World, WorldFullError, add_player, remove_player,
+                   sanitize, step)
+from ..sim.events import Hit, Respawn, ShotFired
+from ..tick import FixedTicker
+from ..wire import packet as wp
+from ..wire.errors import WireError
+from ..wire.snapshot import EntityTable, encode_snapshot, select_update
+from . import messages as msg
+from .inputs import InputBuffer
+from .priority import PriorityAccumulator
+from .schema import FLAG_ALIVE, FLAG_FIRED, FLAG_NPC
+
+# Largest snapshot message that still fits one datagram on the sequenced channel.
+MAX_SNAPSHOT_MESSAGE = wp.MAX_MESSAGES_BYTES - wp.MSG_SEQUENCED_HDR.size
+
+
+def _check_rate(inst, attr, value):
+    if not 10 <= value <= 128:
+        raise ValueError(f"{attr.name} must be in 10..128 Hz, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfig:
+    """How the state-sync server runs the match (the game rules are SimConfig)."""
+
+    tick_rate: int = attrs.field(default=60, validator=_check_rate)
+    snapshot_rate: int = 0  # 0 = every tick
+    max_clients: int = 64
+    view_radius: int = 600  # pixels: an entity enters a client's view inside this
+    leave_margin: int = 60  # pixels more before it leaves (hysteresis, no border flicker)
+    budget_bps: int = 256_000  # per client, snapshot payload bits per second (Fiedler's target)
+    snapshot_ring: int = 32  # snapshots kept per client as delta baselines (Quake 3 keeps 32)
+    max_input_ahead: int = 32  # ticks
+    rejoin_grace: float = 5.0  # seconds a disconnected player's entity waits for a reconnect
+    scoreboard_interval: float = 1.0
+    max_catchup: int = 5
+
+    @property
+    def snapshot_every(self) -> int:
+        rate = self.snapshot_rate or self.tick_rate
+        return max(1, round(self.tick_rate / rate))
+
+
+@attrs.define
+class ClientCounters:
+    """Per-client drops and traffic the server saw."""
+
+    bad_messages: int = 0
+    unknown_messages: int = 0
+    snapshots: int = 0
+    full_snapshots: int = 0
+    snapshot_bytes: int = 0
+    oversize_retries: int = 0
+
+
+@attrs.define(eq=False)
+class ClientState:
+    """One connected (or recently disconnected) player."""
+
+    client_id: int
+    name: str
+    slot: int
+    token: int
+    inputs: InputBuffer
+    priority: PriorityAccumulator
+    counters: ClientCounters = attrs.Factory(ClientCounters)
+    sent: dict = attrs.Factory(dict)  # snapshot tick -> EntityTable the client will hold
+    acked: int = -1  # newest snapshot tick the client says it decoded
+    connected: bool = True
+    left_at: float = 0.0
+
+
+class StateSyncServer:
+    """Hosts one state-sync match: ServerProtocol + World + AOI + per-client snapshots."""
+
+    def __init__(self, sim: SimConfig, config: ServerConfig | None = None, *, now: float = 0.0,
+                 transport_config: TransportConfig | None = None, secret: bytes | None = None):
+        self.config = config or ServerConfig()
+        if sim.tick_rate != self.config.tick_rate:
+            sim = attrs.evolve(sim, tick_rate=self.config.tick_rate)
+        if self.config.max_clients > sim.max_players:
+            raise ValueError(f"max_clients {self.config.max_clients} > the game's max_players {sim.max_players}")
+        self.sim = sim
+        self.world = World.new(sim)
+        self.transport = ServerProtocol(max_clients=self.config.max_clients, config=transport_config, secret=secret,
+                                        accept_payload=msgpack.packb({"mode": "state", "tick_rate": sim.tick_rate}))
+        self.ticker = FixedTicker(rate=self.config.tick_rate, start=now, max_catchup=self.config.max_catchup)
+        self.clients: dict[int, ClientState] = {}  # by client_id, connected only
+        self.away: dict[int, ClientState] = {}  # by token, waiting for a reconnect
+        self.counters: Counter[str] = Counter()
+        self.recent_events: list = []  # game events of the last tick (for recorders and tests)
+        self.ticks_ran = 0  # by the last update(), so a driver can attribute its time to ticks
+        c = self.config
+        self._aoi = GridAOI(cell_size=max(64, (c.view_radius + c.leave_margin) // 4) * SUBPX,
+                            world_size=(sim.width * SUBPX, sim.height * SUBPX))
+        self._inputs = InputBatch.empty(sim)
+        self._fired = np.zeros(len(self.world.pos), dtype=bool)
+        self._pending_events: list = []
+        self._next_scoreboard = now + c.scoreboard_interval
+        self._snapshot_budget = min(c.budget_bps / (c.tick_rate / c.snapshot_every) / 8, MAX_SNAPSHOT_MESSAGE - 8)
+        self._tokens = np.random.default_rng(int.from_bytes(secret or os.urandom(16), "little"))
+
+    # ------------------------------------------------------------------ network input
+
+    def on_events(self, events: list, now: float) -> None:
+        """Handle the transport's events (the driver's handler)."""
+        for e in events:
+            if type(e) is MessageReceived:
+                cs = self.clients.get(e.client_id)
+                if cs is not None:
+                    self._on_message(cs, e.channel, e.data, now)
+            elif isinstance(e, Connected):
+                self._on_join(e, now)
+            elif isinstance(e, Disconnected):
+                self._on_leave(e.client_id, e.reason, now)
+
+    def _on_message(self, cs: ClientState, channel: int, data: bytes, now: float) -> None:
+        try:
+            kind = msg.message_type(data)
+            if kind == msg.INPUT:
+                ack, inputs = msg.decode_inputs(data)
+                self._on_inputs(cs, ack, inputs, now)
+            elif kind == msg.CHAT and channel == Channel.RELIABLE:
+                self._pending_events.append(["chat", self.world.tick, cs.slot, msg.decode_chat(data)])
+            else:
+                cs.counters.unknown_messages += 1
+                self.counters["unknown messages"] += 1
+        except WireError:
+            cs.counters.bad_messages += 1
+            self.counters["bad messages"] += 1
+
+    def _on_inputs(self, cs: ClientState, ack: int, inputs: list, now: float) -> None:
+        if ack != msg.NO_TICK and ack in cs.sent and ack > cs.acked:
+            cs.acked = ack
+        next_tick = self.world.tick + 1
+        for ti in inputs:
+            ti.input = sanitize(ti.input)
+            cs.inputs.add(ti, next_tick, self.tick_time(ti.tick) - now)
+
+    def tick_time(self, tick: int) -> float:
+        """When the step that produces world tick `tick` is scheduled."""
+        return self.ticker.scheduled_time(tick - 1 - self.world.tick + self.ticker.tick)
+
+    def _on_join(self, e: Connected, now: float) -> None:
+        info = {}
+        try:
+            info = msgpack.unpackb(e.payload, raw=False) if e.payload else {}
+            if not isinstance(info, dict):
+                info = {}
+        except Exception:
+            self.counters["bad connect payload"] += 1
+        name = str(info.get("name", f"player{e.client_id}"))[:24]
+        token = info.get("token")
+        cs = self.away.pop(token, None) if isinstance(token, int) else None
+        if cs is not None:
+            cs.client_id, cs.connected, cs.name = e.client_id, True, name
+            cs.sent.clear()
+            cs.acked = -1
+            self.counters["rejoins"] += 1
+        else:
+            try:
+                slot = add_player(self.world)
+            except WorldFullError:
+                self.transport.disconnect(e.client_id)
+                self.counters["denied: world full"] += 1
+                return
+            cs = ClientState(e.client_id, name, slot, int(self._tokens.integers(1, 2**62)),
+                             InputBuffer(self.config.max_input_ahead), PriorityAccumulator(len(self.world.pos)))
+            self.counters["joins"] += 1
+        self.clients[e.client_id] = cs
+        welcome = {"client_id": e.client_id, "slot": cs.slot, "token": cs.token, "tick": self.world.tick,
+                   "tick_rate": self.config.tick_rate, "snapshot_every": self.config.snapshot_every,
+                   "view_radius": self.config.view_radius, "sim": self.sim.to_dict()}
+        self.transport.send(e.client_id, Channel.RELIABLE, msg.encode_packed(msg.WELCOME, welcome))
+        self._pending_events.append(["join", self.world.tick, cs.slot, name])
+
+    def _on_leave(self, client_id: int, reason: str, now: float) -> None:
+        cs = self.clients.pop(client_id, None)
+        if cs is None:
+            return
+        cs.connected = False
+        cs.left_at = now
+        self.away[cs.token] = cs
+        if cs.slot in self._aoi.viewer_specs():
+            self._aoi.remove_viewer(cs.slot)
+        self._pending_events.append(["leave", self.world.tick, cs.slot, reason])
+
+    # ------------------------------------------------------------------ time
+
+    # The server is itself a sans-IO endpoint: a driver (or VirtualNetwork) pumps it like a
+    # ServerProtocol, and ticks run from update() when due.
+
+    def receive_datagram(self, data: bytes, addr, now: float) -> None:
+        self.transport.receive_datagram(data, addr, now)
+
+    def datagrams_to_send(self, now: float) -> list:
+        return self.transport.datagrams_to_send(now)
+
+    def events(self) -> list:
+        return []
+
+    def get_timer(self) -> float:
+        # Tick-driven: handshake replies, acks, resends and keep-alives all go out with the next
+        # tick's flush (at most one tick interval late), so the server wakes only to tick.
+        return self.ticker.next_deadline()
+
+    def update(self, now: float) -> int:
+        """Transport timers, network events, then every tick that is due; returns how many ticks ran."""
+        self.transport.update(now)
+        self.on_events(self.transport.events(), now)
+        n = self.ticker.due(now)
+        self.ticks_ran = n
+        for _ in range(n):
+            self.tick(now)
+        self._expire_away(now)
+        if now >= self._next_scoreboard:
+            self._next_scoreboard = now + self.config.scoreboard_interval
+            self._send_scoreboard()
+        return n
+
+    def _expire_away(self, now: float) -> None:
+        for token, cs in list(self.away.items()):
+            if now - cs.left_at > self.config.rejoin_grace:
+                del self.away[token]
+                remove_player(self.world, cs.slot)
+                self.counters["players removed"] += 1
+
+    def tick(self, now: float) -> list:
+        """One simulation tick, then snapshots if one is due. Returns the game events."""
+        world = self.world
+        t = world.tick + 1
+        batch = self._inputs
+        for cs in self.clients.values():
+            ti = cs.inputs.take(t)
+            batch.set(cs.slot, ti.input if ti is not None else cs.inputs.last)
+        for cs in self.away.values():
+            batch.set(cs.slot, cs.inputs.last.__class__())  # an absent player stands still
+        events = step(world, batch)
+        self._fired[:] = False
+        for ev in events:
+            if type(ev) is ShotFired:
+                self._fired[ev.shooter] = True
+            elif type(ev) is Kill:
+                self._pending_events.append(["kill", ev.tick, ev.killer, ev.victim])
+            elif type(ev) is Hit:
+                self._pending_events.append(["hit", ev.tick, ev.shooter, ev.target, ev.damage])
+            elif type(ev) is Respawn and ev.entity < self.sim.max_players:
+                self._pending_events.append(["respawn", ev.tick, ev.entity])
+        self.recent_events = events
+        if self._pending_events:
+            data = msg.encode_packed(msg.EVENTS, self._pending_events)
+            self._pending_events = []
+            for cid in self.clients:
+                self._send_reliable(cid, data)
+        if t % self.config.snapshot_every == 0 and self.clients:
+            self._send_snapshots()
+        return events
+
+    def _send_reliable(self, client_id: int, data: bytes) -> None:
+        try:
+            self.transport.send(client_id, Channel.RELIABLE, data)
+        except LocalProtocolError:
+            # a client that can't keep up with the reliable stream is cut rather than buffered forever
+            self.counters["reliable backlog disconnects"] += 1
+            self.transport.disconnect(client_id)
+
+    def _send_scoreboard(self) -> None:
+        if not self.clients:
+            return
+        w = self.world
+        rows = [[cs.slot, cs.name, int(w.score[cs.slot]), int(w.deaths[cs.slot])]
+                for cs in list(self.clients.values()) + list(self.away.values())]
+        data = msg.encode_packed(msg.SCOREBOARD, rows)
+        for cid in list(self.clients):
+            self._send_reliable(cid, data)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def entity_values(self) -> np.ndarray:
+        """All entities' snapshot fields, computed once per tick and shared by every client."""
+        w = self.world
+        flags = (w.alive.astype(np.int32) * FLAG_ALIVE) | ((w.kind == KIND_NPC) * FLAG_NPC) | (self._fired * FLAG_FIRED)
+        return np.column_stack([w.pos[:, 0], w.pos[:, 1], w.aim.astype(np.int32), w.hp.astype(np.int32),
+                                flags.astype(np.int32)]).astype(np.int32, copy=False)
+
+    def _update_aoi(self):
+        w = self.world
+        c = self.config
+        slots = np.fromiter((cs.slot for cs in self.clients.values()), dtype=np.int64, count=len(self.clients))
+        pos = w.pos[slots]
+        self._aoi.set_viewers(slots, pos[:, 0], pos[:, 1], c.view_radius * SUBPX,
+                              (c.view_radius + c.leave_margin) * SUBPX, slots)
+        return self._aoi.update(w.pos, w.alive & w.active)
+
+    def _send_snapshots(self) -> None:
+        tick = self.world.tick
+        aoi = self._update_aoi()
+        values = self.entity_values()
+        pos = self.world.pos
+        offsets = aoi.offsets
+        row_of = {int(v): i for i, v in enumerate(aoi.viewer_ids.tolist())}
+        ring = self.config.snapshot_ring * self.config.snapshot_every
+        for cs in self.clients.values():
+            row = row_of[cs.slot]
+            ids = aoi.pairs_entity[offsets[row]:offsets[row + 1]]
+            current = EntityTable._trusted(ids.astype(np.uint32), values[ids])
+            # the wire carries the baseline's age in one byte
+            baseline = cs.sent.get(cs.acked) if 0 <= tick - cs.acked <= 255 else None
+            base_tick = cs.acked if baseline is not None else None
+            if baseline is None:
+                cs.counters.full_snapshots += 1
+            d = pos[ids] - pos[cs.slot]
+            weights = 1.0 / (1.0 + (np.abs(d).sum(axis=1) / (100 * SUBPX)))
+            update = cs.priority.choose(current, baseline, weights.astype(np.float32), self._snapshot_budget,
+                                        always=cs.slot)
+            sent = current if update is None else select_update(baseline, current, update)
+            data = encode_snapshot(tick, sent, base_tick, baseline)
+            while len(data) > MAX_SNAPSHOT_MESSAGE - 16 and len(sent) > 1:
+                # the estimate was off: halve the updates until it fits one datagram
+                cs.counters.oversize_retries += 1
+                keep = sent.ids[: max(1, len(sent.ids) // 2)]
+                sent = select_update(baseline, current, np.union1d(keep, [cs.slot]))
+                data = encode_snapshot(tick, sent, base_tick, baseline)
+            margin = cs.inputs.margin()
+            message = msg.encode_snapshot_message(cs.inputs.last_applied_tick, margin, data)
+            try:
+                self.transport.send(cs.client_id, Channel.SEQUENCED, message)
+            except LocalProtocolError:
+                self.counters["snapshot send errors"] += 1
+                continue
+            cs.sent[tick] = sent
+            if len(cs.sent) > self.config.snapshot_ring:
+                for old in [k for k in cs.sent if k <= tick - ring]:
+                    del cs.sent[old]
+            cs.counters.snapshots += 1
+            cs.counters.snapshot_bytes += len(message)
+
+    # ------------------------------------------------------------------ stats
+
+    def stats(self) -> dict:
+        t = self.ticker.stats()
+        return {"tick": self.world.tick, "clients": len(self.clients), "away": len(self.away),
+                "tick_p50_ms": t["p50_ms"], "tick_p99_ms": t["p99_ms"], "tick_max_ms": t["max_ms"],
+                "overruns": t["overruns"], "skipped": t["skipped"],
+                "dropped_datagrams": sum(self.transport.dropped.values()), **dict(self.counters)}
