@@ -65,7 +65,7 @@ def _cmd_serve(args) -> int:
         print(f"netcode serve: {e}", file=sys.stderr)
         return 2
     try:
-        run(serve(sim, config, args.host, args.port, args.duration, args.stats, args.json))
+        run(serve(sim, config, args.host, args.port, args.duration, args.stats, args.json, warmup=args.warmup))
     except OSError as e:
         print(f"netcode serve: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1
@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until Ctrl-C)")
     s.add_argument("--stats", type=float, default=5.0, help="print stats every S seconds")
     s.add_argument("--json", metavar="FILE", help="write final server stats as JSON")
+    s.add_argument("--warmup", type=float, default=0.0, help="seconds before tick timings count (for benchmarks)")
     s.set_defaults(func=_cmd_serve)
 
     bt = sub.add_parser("bots", help="run headless bots that join a server and play")
@@ -123,8 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--json", metavar="FILE", help="write per-bot measurements as JSON")
     bt.set_defaults(func=_cmd_bots)
 
-    d = sub.add_parser("demo", help="host a local server with headless clients and print live stats")
-    d.add_argument("--clients", type=int, default=3)
+    d = sub.add_parser("demo", help="host a local state-sync match with bots and print live stats")
+    d.add_argument("--clients", type=int, default=6, help="bots")
+    d.add_argument("--npcs", type=int, default=300)
     d.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until Ctrl-C)")
     d.add_argument("--port", type=int, default=0)
     d.set_defaults(func=_cmd_demo)

@@ -86,6 +86,10 @@ class FixedTicker:
         self._durations[self._recorded % self.window] = duration
         self._recorded += 1
 
+    def clear_durations(self) -> None:
+        """Forget recorded durations (e.g. after a warm-up); counters are kept."""
+        self._recorded = 0
+
     def stats(self) -> dict[str, float | int]:
         """Tick counters plus duration percentiles (ms) over the recorded window; 0.0 when empty."""
         samples = self._durations[: min(self._recorded, self.window)]

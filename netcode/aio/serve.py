@@ -59,7 +59,7 @@ class ServerRunner:
 
 
 async def serve(sim: SimConfig, config: ServerConfig, host: str, port: int, duration: float = 0.0,
-                stats_every: float = 5.0, json_path: str | None = None, ready=None) -> dict:
+                stats_every: float = 5.0, json_path: str | None = None, ready=None, warmup: float = 0.0) -> dict:
     runner = await ServerRunner.start(sim, config, host, port)
     h, p = runner.address
     print(f"netcode: state-sync server on {h}:{p}, {config.tick_rate} Hz, {sim.npc_count} NPCs, "
@@ -67,12 +67,18 @@ async def serve(sim: SimConfig, config: ServerConfig, host: str, port: int, dura
     if ready is not None:
         ready(runner)
     start = time.monotonic()
+    if warmup > 0:
+        await asyncio.sleep(warmup)
+        runner.core.ticker.clear_durations()
+        runner.core.mark()
     try:
         while duration <= 0 or time.monotonic() - start < duration:
-            await asyncio.sleep(min(stats_every, duration - (time.monotonic() - start)) if duration > 0 else stats_every)
+            left = duration - (time.monotonic() - start)
+            await asyncio.sleep(min(stats_every, left) if duration > 0 else stats_every)
             print(runner.stats_line(), flush=True)
     finally:
         stats = runner.core.stats()
+        stats["measured_s"] = time.monotonic() - start - warmup
         await runner.close()
         if json_path:
             with open(json_path, "w") as f:

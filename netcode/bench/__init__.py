@@ -6,6 +6,7 @@ import importlib
 # suite name -> module with bench(quick=..., progress=...) -> {"suite", "metrics", ...}
 SUITES = {
     "transport": "netcode.bench.transport",
+    "statesync": "netcode.bench.statesync",
 }
 
 

@@ -107,6 +107,8 @@ class StateSyncServer:
         self.counters: Counter[str] = Counter()
         self.recent_events: list = []  # game events of the last tick (for recorders and tests)
         self.ticks_ran = 0  # by the last update(), so a driver can attribute its time to ticks
+        # called as observer(client_state, full_view_table, message) per snapshot, for measurements
+        self.snapshot_observer = None
         c = self.config
         self._aoi = GridAOI(cell_size=max(64, (c.view_radius + c.leave_margin) // 4) * SUBPX,
                             world_size=(sim.width * SUBPX, sim.height * SUBPX))
@@ -346,6 +348,8 @@ class StateSyncServer:
                 self.counters["snapshot send errors"] += 1
                 continue
             cs.sent[tick] = sent
+            if self.snapshot_observer is not None:
+                self.snapshot_observer(cs, current, message)
             if len(cs.sent) > self.config.snapshot_ring:
                 for old in [k for k in cs.sent if k <= tick - ring]:
                     del cs.sent[old]
@@ -354,9 +358,22 @@ class StateSyncServer:
 
     # ------------------------------------------------------------------ stats
 
+    def _totals(self) -> tuple[int, int, int]:
+        cs = list(self.clients.values()) + list(self.away.values())
+        return (self.world.tick, sum(c.counters.snapshots for c in cs), sum(c.counters.snapshot_bytes for c in cs))
+
+    def mark(self) -> None:
+        """Start a measurement window (stats report ticks and snapshot traffic since the mark)."""
+        self._mark = self._totals()
+
+    _mark = (0, 0, 0)
+
     def stats(self) -> dict:
         t = self.ticker.stats()
-        return {"tick": self.world.tick, "clients": len(self.clients), "away": len(self.away),
+        now_totals = self._totals()
+        since = {k: now_totals[i] - self._mark[i] for i, k in
+                 enumerate(("ticks_since_mark", "snapshots_since_mark", "snapshot_bytes_since_mark"))}
+        return {"tick": self.world.tick, "clients": len(self.clients), "away": len(self.away), **since,
                 "tick_p50_ms": t["p50_ms"], "tick_p99_ms": t["p99_ms"], "tick_max_ms": t["max_ms"],
                 "overruns": t["overruns"], "skipped": t["skipped"],
                 "dropped_datagrams": sum(self.transport.dropped.values()), **dict(self.counters)}

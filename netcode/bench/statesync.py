@@ -1,0 +1,134 @@
+"""`netcode bench statesync`: a real server process, a bot swarm process, loopback UDP.
+
+Scenario (issue target): 128 clients, 10,000 NPCs, 60 Hz. Also measured in the same run: the
+snapshot bytes against a naive msgpack dict-per-entity snapshot of the same AOI view, the AOI
+update against a numpy brute force, and a sweep of client counts for the tick-time curve.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from ..aoi import bench_aoi
+from ..netsim import LinkConfig
+from ..sim import SimConfig
+from ..virtual import VirtualNetwork
+from ..wire.snapshot import GAME_SCHEMA, naive_snapshot_bytes
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_match(clients: int, npcs: int, seconds: float, warmup: float, tick: int = 60) -> dict:
+    """One server process + one bots process; returns server tick stats and bot traffic."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        sjson, bjson = os.path.join(tmp, "server.json"), os.path.join(tmp, "bots.json")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "netcode", "serve", "--port", str(port), "--npcs", str(npcs), "--tick", str(tick),
+             "--max-clients", str(clients), "--duration", str(warmup + seconds), "--warmup", str(warmup),
+             "--stats", "3600", "--json", sjson], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = server.stdout.readline()
+            if "server on" not in line:
+                raise RuntimeError(f"server did not start: {line}{server.stderr.read()}")
+            bots = subprocess.run(
+                [sys.executable, "-m", "netcode", "bots", "--server", f"127.0.0.1:{port}", "--count", str(clients),
+                 "--duration", str(warmup + seconds - 0.5), "--json", bjson],
+                capture_output=True, text=True, timeout=warmup + seconds + 120)
+            server.wait(timeout=60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+        with open(sjson) as f:
+            s = json.load(f)
+        with open(bjson) as f:
+            b = json.load(f)
+    return {"clients": clients, "tick_p50_ms": s["tick_p50_ms"], "tick_p99_ms": s["tick_p99_ms"],
+            "tick_max_ms": s["tick_max_ms"], "ticks_per_s": s["ticks_since_mark"] / max(s["measured_s"], 1e-9),
+            "overruns": s["overruns"], "skipped": s["skipped"],
+            "down_kbit_per_client": s["snapshot_bytes_since_mark"] * 8 / 1000 / max(s["measured_s"], 1e-9)
+            / max(1, clients),
+            "bots_connected": b["connected_throughout"], "bot_snapshot_rate_hz": b["snapshot_rate_hz_median"],
+            "bots_exit": bots.returncode}
+
+
+def delta_ratio(clients: int = 128, npcs: int = 10_000, seconds: float = 1.0, seed: int = 1) -> dict:
+    """Our snapshot message bytes vs naive msgpack of the same AOI views, in virtual time."""
+    from ..bots import BotBrain
+    from ..statesync.client import StateSyncClient
+    from ..statesync.server import ServerConfig, StateSyncServer
+
+    net = VirtualNetwork(LinkConfig(latency=0.005), seed=seed, step=1 / 120)
+    server = StateSyncServer(SimConfig.bench(npc_count=npcs, seed=seed), ServerConfig(max_clients=clients),
+                             secret=b"bench-delta-ratio-secret")
+    net.add(("server", 0), server)
+    bots = []
+    for i in range(clients):
+        c = StateSyncClient(("server", 0), name=f"b{i}", nonce=i + 1)
+        c.connect(0.0)
+        net.add(("bot", i), c)
+        bots.append((c, BotBrain(i)))
+
+    def play(now):
+        for c, brain in bots:
+            if c.welcome is not None:
+                c.next_input = brain.decide(c.latest, c.welcome.slot)
+
+    net.on_step.append(play)
+    net.advance(1.0)  # joins and the first full snapshots are not the steady state
+    ours, naive, entities, count = [0], [0], [0], [0]
+
+    def observe(cs, view, message):
+        ours[0] += len(message)
+        naive[0] += len(naive_snapshot_bytes(0, view, GAME_SCHEMA))
+        entities[0] += len(view)
+        count[0] += 1
+
+    server.snapshot_observer = observe
+    net.advance(seconds)
+    n = count[0]
+    return {"delta_ratio_vs_naive": naive[0] / max(1, ours[0]), "snapshot_bytes_mean": ours[0] / max(1, n),
+            "naive_bytes_mean": naive[0] / max(1, n), "visible_entities_mean": entities[0] / max(1, n)}
+
+
+def bench(quick: bool = False, progress=None) -> dict:
+    seconds, warmup = (4.0, 2.0) if quick else (10.0, 3.0)
+    repeats = 1 if quick else 3
+    sweep = (16, 128) if quick else (16, 64, 128, 256)
+    runs = []
+    for _ in range(repeats):
+        runs.append(run_match(128, 10_000, seconds, warmup))
+        if progress:
+            progress()
+    curve = []
+    for n in sweep:
+        curve.append(runs[0] if n == 128 else run_match(n, 10_000, seconds, warmup))
+        if progress:
+            progress()
+    aoi = bench_aoi(10_000, 128, updates=30 if quick else 100)
+    ratio = delta_ratio(128, 10_000, seconds=0.5 if quick else 2.0)
+    med = {k: float(np.median([r[k] for r in runs])) for k in
+           ("tick_p50_ms", "tick_p99_ms", "ticks_per_s", "down_kbit_per_client", "bot_snapshot_rate_hz")}
+    metrics = {**med, "bots_connected": min(r["bots_connected"] for r in runs),
+               "delta_ratio_vs_naive": ratio["delta_ratio_vs_naive"],
+               "snapshot_bytes_mean": ratio["snapshot_bytes_mean"], "naive_bytes_mean": ratio["naive_bytes_mean"],
+               "visible_entities_mean": ratio["visible_entities_mean"],
+               "aoi_ms_10k": aoi["aoi_ms_10k"], "aoi_bruteforce_ms": aoi["bruteforce_ms"],
+               "aoi_speedup_vs_bruteforce": aoi["aoi_speedup_vs_bruteforce"]}
+    for r in curve:
+        metrics[f"tick_p99_ms_{r['clients']}c"] = r["tick_p99_ms"]
+    return {"suite": "statesync", "metrics": metrics, "runs": runs, "sweep": curve,
+            "scenario": {"clients": 128, "npcs": 10_000, "tick_hz": 60, "seconds": seconds, "warmup": warmup,
+                         "repeats": repeats}}

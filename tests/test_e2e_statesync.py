@@ -1,0 +1,49 @@
+"""`netcode serve` and `netcode bots` as real processes over loopback UDP."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from netcode.bench.statesync import _free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def test_serve_and_32_bots_for_10_seconds(tmp_path):
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "netcode", "serve", "--port", str(port), "--npcs", "500",
+                               "--duration", "14", "--stats", "2", "--json", str(tmp_path / "server.json")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "server on" in server.stdout.readline()
+        bots = subprocess.run([sys.executable, "-m", "netcode", "bots", "--server", f"127.0.0.1:{port}",
+                               "--count", "32", "--duration", "10", "--json", str(tmp_path / "bots.json")],
+                              capture_output=True, text=True, timeout=90)
+        out, err = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert bots.returncode == 0, bots.stdout + bots.stderr
+    summary = json.loads((tmp_path / "bots.json").read_text())
+    assert summary["connected_throughout"] == 32
+    for bot in summary["per_bot"]:
+        assert bot["lost"] is None
+        assert 55 <= bot["snapshot_rate_hz"] <= 65, bot  # the configured 60 Hz
+        assert bot["missing_baseline"] == 0
+    stats = json.loads((tmp_path / "server.json").read_text())
+    assert stats["overruns"] == 0 or stats["skipped"] == 0
+    assert "Traceback" not in err
+
+
+def test_serve_rejects_bad_flags_with_one_line():
+    out = subprocess.run([sys.executable, "-m", "netcode", "serve", "--tick", "500", "--duration", "1"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_bots_reject_bad_server_address():
+    out = subprocess.run([sys.executable, "-m", "netcode", "bots", "--server", "nowhere"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "HOST:PORT" in out.stderr and "Traceback" not in out.stderr
