@@ -10,6 +10,8 @@ import struct
 import msgpack
 
 from ..sim import BUTTON_FIRE, PlayerInput
+from ..sim.fixed import ANGLE_MASK
+from ..sim.inputs import KNOWN_BUTTONS
 from ..wire.errors import WireError
 
 # client -> server
@@ -69,7 +71,7 @@ def encode_inputs(snapshot_ack: int, inputs: list[TickInput]) -> bytes:
 
 
 def decode_inputs(data: bytes) -> tuple[int, list[TickInput]]:
-    """(snapshot ack, inputs). Values are raw: the server sanitises them before the simulation."""
+    """(snapshot ack, inputs), already sanitised (aim wrapped to 0..4095, unknown buttons dropped)."""
     if len(data) < _INPUT_HDR.size:
         raise WireError("short input message")
     _, ack, first, count = _INPUT_HDR.unpack_from(data)
@@ -91,7 +93,9 @@ def decode_inputs(data: bytes) -> tuple[int, list[TickInput]]:
                 raise WireError("truncated view")
             view_tick, view_frac = _VIEW.unpack_from(data, off)
             off += _VIEW.size
-        out.append(TickInput((first + i) & 0xFFFFFFFF, PlayerInput(mx, my, aim, buttons), view_tick, view_frac))
+        # sanitised here, once: in range by construction for the simulation
+        out.append(TickInput((first + i) & 0xFFFFFFFF, PlayerInput(mx, my, aim & ANGLE_MASK, buttons & KNOWN_BUTTONS),
+                             view_tick, view_frac))
     if off != len(data):
         raise WireError("trailing bytes after inputs")
     return ack, out

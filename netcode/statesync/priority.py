@@ -18,20 +18,23 @@ _COST_FIELD = 1.5  # a delta column entry, usually 1–2 bytes
 _COST_ADDED = 3.0  # id gap + mask
 
 
+def pair_costs(in_base: np.ndarray, changed_fields: np.ndarray, n_fields: int) -> np.ndarray:
+    """Estimated bytes per (client, entity) pair from its alignment against the baseline."""
+    return np.where(in_base, np.where(changed_fields > 0, _COST_CHANGED_BASE + changed_fields * _COST_FIELD,
+                                      _COST_UNCHANGED), _COST_ADDED + n_fields * 2.0)
+
+
 def estimate_cost(current: EntityTable, baseline: EntityTable | None) -> tuple[np.ndarray, np.ndarray]:
     """Per-entity byte estimate and a mask of entities that need sending (changed or new)."""
     n, f = current.values.shape
     if baseline is None or len(baseline) == 0 or n == 0:
-        return np.full(n, _COST_ADDED + f * 2.0), np.ones(n, dtype=bool)
+        return pair_costs(np.zeros(n, bool), np.full(n, f), f), np.ones(n, dtype=bool)
     nb = len(baseline.ids)
     pos = np.minimum(np.searchsorted(baseline.ids, current.ids), nb - 1)
     in_base = baseline.ids[pos] == current.ids
-    diff = current.values != baseline.values[pos]
-    diff[~in_base] = True
-    changed_fields = diff.sum(axis=1)
-    cost = np.where(in_base, np.where(changed_fields > 0, _COST_CHANGED_BASE + changed_fields * _COST_FIELD,
-                                      _COST_UNCHANGED), _COST_ADDED + f * 2.0)
-    return cost, changed_fields > 0
+    changed_fields = np.count_nonzero(current.values != baseline.values[pos], axis=1)
+    changed_fields[~in_base] = f
+    return pair_costs(in_base, changed_fields, f), changed_fields > 0
 
 
 class PriorityAccumulator:
@@ -40,10 +43,12 @@ class PriorityAccumulator:
     def __init__(self, n_entities: int):
         self.acc = np.zeros(n_entities, dtype=np.float32)
         self.held_back = 0  # entity-updates deferred so far (a measure of budget pressure)
+        self.dirty = False  # some entity holds accumulated priority
 
-    def resize(self, n_entities: int) -> None:
-        if n_entities > len(self.acc):
-            self.acc = np.concatenate([self.acc, np.zeros(n_entities - len(self.acc), np.float32)])
+    def settle(self) -> None:
+        """Everything was sent: no entity is owed anything."""
+        self.acc[:] = 0.0
+        self.dirty = False
 
     def choose(self, current: EntityTable, baseline: EntityTable | None, weights: np.ndarray,
                budget: float, always: int = -1) -> np.ndarray | None:
@@ -53,9 +58,14 @@ class PriorityAccumulator:
         """
         cost, needed = estimate_cost(current, baseline)
         if cost.sum() <= budget:
-            self.acc[current.ids[needed]] = 0.0
+            self.settle()
             return None
-        ids = current.ids
+        mask = self.choose_mask(current.ids, cost, needed, weights, budget, always)
+        return current.ids[mask]
+
+    def choose_mask(self, ids: np.ndarray, cost: np.ndarray, needed: np.ndarray, weights: np.ndarray,
+                    budget: float, always: int = -1) -> np.ndarray:
+        """Which of these entities to update now (a bool mask over ids), spending at most budget."""
         prio = self.acc[ids] + weights
         if always >= 0:
             prio[ids == always] = np.inf
@@ -64,9 +74,12 @@ class PriorityAccumulator:
         cand = np.flatnonzero(needed)
         order = cand[np.argsort(-prio[cand], kind="stable")]
         fits = np.cumsum(cost[order]) <= max(0.0, budget - fixed)
-        chosen = order[fits]
-        held = order[~fits]
+        chosen, held = order[fits], order[~fits]
         self.acc[ids[chosen]] = 0.0
         self.acc[ids[held]] += weights[held]
         self.held_back += len(held)
-        return ids[chosen]
+        self.dirty = True
+        mask = np.zeros(len(ids), dtype=bool)
+        mask[chosen] = True
+        mask[~needed] = True  # unchanged entities stay (one bit each)
+        return mask

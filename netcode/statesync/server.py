@@ -16,15 +16,16 @@ from ..aoi import GridAOI
 from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
 from ..protocol.events import LocalProtocolError
 from ..sim import (KIND_NPC, SUBPX, InputBatch, Kill, SimConfig, World, WorldFullError, add_player, remove_player,
-                   sanitize, step)
+                   step)
 from ..sim.events import Hit, Respawn, ShotFired
 from ..tick import FixedTicker
 from ..wire import packet as wp
 from ..wire.errors import WireError
 from ..wire.snapshot import EntityTable, encode_snapshot, select_update
+from ..wire.snapshot_batch import SnapshotBatch
 from . import messages as msg
 from .inputs import InputBuffer
-from .priority import PriorityAccumulator
+from .priority import PriorityAccumulator, pair_costs
 from .schema import FLAG_ALIVE, FLAG_FIRED, FLAG_NPC
 
 # Largest snapshot message that still fits one datagram on the sequenced channel.
@@ -152,8 +153,7 @@ class StateSyncServer:
         if ack != msg.NO_TICK and ack in cs.sent and ack > cs.acked:
             cs.acked = ack
         next_tick = self.world.tick + 1
-        for ti in inputs:
-            ti.input = sanitize(ti.input)
+        for ti in inputs:  # decode_inputs sanitised them
             cs.inputs.add(ti, next_tick, self.tick_time(ti.tick) - now)
 
     def tick_time(self, tick: int) -> float:
@@ -249,11 +249,15 @@ class StateSyncServer:
         world = self.world
         t = world.tick + 1
         batch = self._inputs
+        move, aim, buttons = batch.move, batch.aim, batch.buttons
         for cs in self.clients.values():
             ti = cs.inputs.take(t)
-            batch.set(cs.slot, ti.input if ti is not None else cs.inputs.last)
+            inp = ti.input if ti is not None else cs.inputs.last
+            slot = cs.slot
+            move[slot, 0], move[slot, 1], aim[slot], buttons[slot] = inp.move_x, inp.move_y, inp.aim, inp.buttons
         for cs in self.away.values():
-            batch.set(cs.slot, cs.inputs.last.__class__())  # an absent player stands still
+            move[cs.slot] = 0  # an absent player stands still
+            buttons[cs.slot] = 0
         events = step(world, batch)
         self._fired[:] = False
         for ev in events:
@@ -312,36 +316,38 @@ class StateSyncServer:
         return self._aoi.update(w.pos, w.alive & w.active)
 
     def _send_snapshots(self) -> None:
+        """Every client's snapshot for this tick, aligned, budgeted and encoded as one batch."""
         tick = self.world.tick
         aoi = self._update_aoi()
         values = self.entity_values()
-        pos = self.world.pos
-        offsets = aoi.offsets
-        row_of = {int(v): i for i, v in enumerate(aoi.viewer_ids.tolist())}
-        ring = self.config.snapshot_ring * self.config.snapshot_every
-        for cs in self.clients.values():
-            row = row_of[cs.slot]
-            ids = aoi.pairs_entity[offsets[row]:offsets[row + 1]]
-            current = EntityTable._trusted(ids.astype(np.uint32), values[ids])
+        by_slot = {cs.slot: cs for cs in self.clients.values()}
+        clients = [by_slot[slot] for slot in aoi.viewer_ids.tolist()]  # AOI rows are in slot order
+        cur_offsets, cur_ids = aoi.offsets, aoi.pairs_entity
+        bases, base_ticks = [], []
+        for cs in clients:
             # the wire carries the baseline's age in one byte
-            baseline = cs.sent.get(cs.acked) if 0 <= tick - cs.acked <= 255 else None
-            base_tick = cs.acked if baseline is not None else None
-            if baseline is None:
+            base = cs.sent.get(cs.acked) if 0 <= tick - cs.acked <= 255 else None
+            bases.append(base)
+            base_ticks.append(cs.acked if base is not None else None)
+            if base is None:
                 cs.counters.full_snapshots += 1
-            d = pos[ids] - pos[cs.slot]
-            weights = 1.0 / (1.0 + (np.abs(d).sum(axis=1) / (100 * SUBPX)))
-            update = cs.priority.choose(current, baseline, weights.astype(np.float32), self._snapshot_budget,
-                                        always=cs.slot)
-            sent = current if update is None else select_update(baseline, current, update)
-            data = encode_snapshot(tick, sent, base_tick, baseline)
-            while len(data) > MAX_SNAPSHOT_MESSAGE - 16 and len(sent) > 1:
-                # the estimate was off: halve the updates until it fits one datagram
-                cs.counters.oversize_retries += 1
-                keep = sent.ids[: max(1, len(sent.ids) // 2)]
-                sent = select_update(baseline, current, np.union1d(keep, [cs.slot]))
-                data = encode_snapshot(tick, sent, base_tick, baseline)
-            margin = cs.inputs.margin()
-            message = msg.encode_snapshot_message(cs.inputs.last_applied_tick, margin, data)
+        base_offsets = np.zeros(len(clients) + 1, dtype=np.int64)
+        base_offsets[1:] = np.cumsum([0 if b is None else len(b) for b in bases])
+        present = [b for b in bases if b is not None and len(b)]
+        base_ids = np.concatenate([b.ids for b in present]) if present else np.empty(0, np.uint32)
+        base_values = (np.concatenate([b.values for b in present]) if present
+                       else np.empty((0, values.shape[1]), np.int32))
+        batch = SnapshotBatch(cur_offsets, cur_ids, values[cur_ids], base_offsets, base_ids, base_values)
+        update = self._budget(batch, clients, bases)
+        datas, sent_offsets, sent_ids, sent_values = batch.encode(tick, base_ticks, update)
+        ring = self.config.snapshot_ring * self.config.snapshot_every
+        for i, cs in enumerate(clients):
+            data = datas[i]
+            s0, s1 = sent_offsets[i], sent_offsets[i + 1]
+            sent = EntityTable._trusted(sent_ids[s0:s1], sent_values[s0:s1])
+            if len(data) > MAX_SNAPSHOT_MESSAGE - 16:
+                sent, data = self._shrink(cs, tick, bases[i], base_ticks[i], sent)
+            message = msg.encode_snapshot_message(cs.inputs.last_applied_tick, cs.inputs.margin(), data)
             try:
                 self.transport.send(cs.client_id, Channel.SEQUENCED, message)
             except LocalProtocolError:
@@ -349,12 +355,48 @@ class StateSyncServer:
                 continue
             cs.sent[tick] = sent
             if self.snapshot_observer is not None:
-                self.snapshot_observer(cs, current, message)
+                c0, c1 = cur_offsets[i], cur_offsets[i + 1]
+                self.snapshot_observer(cs, EntityTable._trusted(cur_ids[c0:c1].astype(np.uint32),
+                                                                values[cur_ids[c0:c1]]), message)
             if len(cs.sent) > self.config.snapshot_ring:
                 for old in [k for k in cs.sent if k <= tick - ring]:
                     del cs.sent[old]
             cs.counters.snapshots += 1
             cs.counters.snapshot_bytes += len(message)
+
+    def _budget(self, batch: SnapshotBatch, clients: list, bases: list) -> np.ndarray | None:
+        """The update mask over all pairs, or None when every client's snapshot fits its budget."""
+        cost = pair_costs(batch.in_base, batch.changed_fields, batch.n_fields)
+        totals = np.bincount(batch.client, weights=cost, minlength=len(clients))
+        over = np.flatnonzero(totals > self._snapshot_budget)
+        over_set = set(over.tolist())
+        for i, cs in enumerate(clients):
+            if cs.priority.dirty and i not in over_set:
+                cs.priority.settle()
+        if len(over) == 0:
+            return None
+        update = np.ones(len(batch.cur_ids), dtype=bool)
+        pos = self.world.pos
+        for i in over.tolist():
+            cs = clients[i]
+            c0, c1 = batch.cur_offsets[i], batch.cur_offsets[i + 1]
+            ids = batch.cur_ids[c0:c1]
+            d = np.abs(pos[ids] - pos[cs.slot]).sum(axis=1)
+            weights = (1.0 / (1.0 + d / (100 * SUBPX))).astype(np.float32)
+            needed = batch.changed_fields[c0:c1] > 0
+            update[c0:c1] = cs.priority.choose_mask(ids, cost[c0:c1], needed, weights, self._snapshot_budget,
+                                                    always=cs.slot)
+        return update
+
+    def _shrink(self, cs: ClientState, tick: int, baseline, base_tick, sent: EntityTable):
+        """The cost estimate was off and the snapshot overflows a datagram: halve the updates until it fits."""
+        data = encode_snapshot(tick, sent, base_tick, baseline)
+        while len(data) > MAX_SNAPSHOT_MESSAGE - 16 and len(sent) > 1:
+            cs.counters.oversize_retries += 1
+            keep = sent.ids[: max(1, len(sent.ids) // 2)]
+            sent = select_update(baseline, sent, np.union1d(keep, [cs.slot]))
+            data = encode_snapshot(tick, sent, base_tick, baseline)
+        return sent, data
 
     # ------------------------------------------------------------------ stats
 
