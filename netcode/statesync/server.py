@@ -110,6 +110,8 @@ class StateSyncServer:
         self.ticks_ran = 0  # by the last update(), so a driver can attribute its time to ticks
         # called as observer(client_state, full_view_table, message) per snapshot, for measurements
         self.snapshot_observer = None
+        # A MatchRecorder (netcode/replay) or None: told every change to the world, in order.
+        self.recorder = None
         c = self.config
         self._aoi = GridAOI(cell_size=max(64, (c.view_radius + c.leave_margin) // 4) * SUBPX,
                             world_size=(sim.width * SUBPX, sim.height * SUBPX))
@@ -179,6 +181,8 @@ class StateSyncServer:
         else:
             try:
                 slot = add_player(self.world)
+                if self.recorder is not None:
+                    self.recorder.on_join(self.world.tick, slot, name)
             except WorldFullError:
                 self.transport.disconnect(e.client_id)
                 self.counters["denied: world full"] += 1
@@ -242,6 +246,8 @@ class StateSyncServer:
             if now - cs.left_at > self.config.rejoin_grace:
                 del self.away[token]
                 remove_player(self.world, cs.slot)
+                if self.recorder is not None:
+                    self.recorder.on_leave(self.world.tick, cs.slot)
                 self.counters["players removed"] += 1
 
     def tick(self, now: float) -> list:
@@ -259,6 +265,8 @@ class StateSyncServer:
             move[cs.slot] = 0  # an absent player stands still
             buttons[cs.slot] = 0
         events = step(world, batch)
+        if self.recorder is not None:
+            self.recorder.on_tick(world, batch, events)
         self._fired[:] = False
         for ev in events:
             if type(ev) is ShotFired:
