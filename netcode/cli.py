@@ -51,6 +51,7 @@ def _cmd_serve(args) -> int:
     from .aio.driver import run
     from .aio.serve import serve
     from .sim import SimConfig
+    from .rewind import RewindConfig
     from .statesync.server import ServerConfig
 
     try:
@@ -60,7 +61,8 @@ def _cmd_serve(args) -> int:
             sim = SimConfig.bench(npc_count=args.npcs, seed=args.seed, tick_rate=args.tick,
                                   max_players=max(256, args.max_clients))
         config = ServerConfig(tick_rate=args.tick, snapshot_rate=args.snapshot_rate, max_clients=args.max_clients,
-                              view_radius=args.view_radius, budget_bps=args.budget_kbps * 1000)
+                              view_radius=args.view_radius, budget_bps=args.budget_kbps * 1000,
+                              rewind=RewindConfig(enabled=not args.no_rewind, window=args.rewind_window))
     except (ValueError, TypeError) as e:
         print(f"netcode serve: {e}", file=sys.stderr)
         return 2
@@ -109,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-clients", type=int, default=64)
     s.add_argument("--view-radius", type=int, default=600, help="AOI radius in pixels")
     s.add_argument("--budget-kbps", type=int, default=256, help="snapshot budget per client, kbit/s")
+    s.add_argument("--no-rewind", action="store_true", help="turn lag compensation off (for comparison)")
+    s.add_argument("--rewind-window", type=float, default=1.0, help="most a shot may be rewound, seconds (<= 1)")
     s.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until Ctrl-C)")
     s.add_argument("--stats", type=float, default=5.0, help="print stats every S seconds")
     s.add_argument("--json", metavar="FILE", help="write final server stats as JSON")

@@ -26,10 +26,11 @@ def test_packet_type_table_matches_code():
 
 
 def test_game_message_table_matches_code():
-    rows = re.findall(r"^\| (\d+) \| ([A-Z]+) \| (reliable|unreliable|sequenced) \|", DOC, re.M)
+    rows = re.findall(r"^\| (\d+) \| ([A-Z_]+) \| (reliable|unreliable|sequenced) \|", DOC, re.M)
     assert {name: int(n) for n, name, _ in rows} == {
         "INPUT": msg.INPUT, "CHAT": msg.CHAT, "WELCOME": msg.WELCOME, "SNAPSHOT": msg.SNAPSHOT,
-        "EVENTS": msg.EVENTS, "SCOREBOARD": msg.SCOREBOARD}
+        "EVENTS": msg.EVENTS, "SCOREBOARD": msg.SCOREBOARD,
+        "SHOT_RESULT": msg.SHOT_RESULT}
 
 
 def test_limits_in_the_doc_match_code():

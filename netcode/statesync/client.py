@@ -16,7 +16,7 @@ from ..sim import PlayerInput
 from ..wire.errors import WireError
 from ..wire.snapshot import decode_snapshot
 from . import messages as msg
-from .events import ConnectionLost, GameEvents, Scoreboard, SnapshotReceived, Welcome
+from .events import ConnectionLost, GameEvents, Scoreboard, ShotResult, SnapshotReceived, Welcome
 from .inputs import ClockSync
 
 _KEEP_TABLES = 64
@@ -119,6 +119,13 @@ class StateSyncClient:
             if not isinstance(body, list):
                 raise WireError("bad events")
             self._events.append(GameEvents(body))
+        elif kind == msg.SHOT_RESULT:
+            body = msg.decode_packed(data)
+            try:
+                tick, target, rewind_ms, status = body
+                self._events.append(ShotResult(int(tick), int(target), float(rewind_ms), str(status)))
+            except (TypeError, ValueError):
+                raise WireError("bad shot result") from None
         elif kind == msg.SCOREBOARD:
             body = msg.decode_packed(data)
             if not isinstance(body, list):

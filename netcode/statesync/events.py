@@ -52,3 +52,13 @@ class ConnectionLost:
     """The connection ended or never started; `reason` says why, in words for a user."""
 
     reason: str
+
+
+@attrs.frozen
+class ShotResult:
+    """The server's verdict on one of our shots: the target hit (-1 = miss) and the rewind applied."""
+
+    tick: int
+    target: int
+    rewind_ms: float
+    status: str  # ok, clamped, future (claim rejected), off (no rewind)

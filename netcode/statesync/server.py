@@ -15,7 +15,7 @@ import numpy as np
 from ..aoi import GridAOI
 from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
 from ..protocol.events import LocalProtocolError
-from ..sim import (KIND_NPC, SUBPX, InputBatch, Kill, SimConfig, World, WorldFullError, add_player, remove_player,
+from ..sim import (BUTTON_FIRE, KIND_NPC, SUBPX, InputBatch, Kill, SimConfig, World, WorldFullError, add_player, remove_player,
                    step)
 from ..sim.events import Hit, Respawn, ShotFired
 from ..tick import FixedTicker
@@ -25,6 +25,7 @@ from ..wire.snapshot import EntityTable, encode_snapshot, select_update
 from ..wire.snapshot_batch import SnapshotBatch
 from . import messages as msg
 from .inputs import InputBuffer
+from ..rewind import LagCompensator, RewindConfig
 from .priority import PriorityAccumulator, pair_costs
 from .schema import FLAG_ALIVE, FLAG_FIRED, FLAG_NPC
 
@@ -52,6 +53,7 @@ class ServerConfig:
     rejoin_grace: float = 5.0  # seconds a disconnected player's entity waits for a reconnect
     scoreboard_interval: float = 1.0
     max_catchup: int = 5
+    rewind: RewindConfig = attrs.field(factory=RewindConfig)  # lag compensation (enabled=False: --no-rewind)
 
     @property
     def snapshot_every(self) -> int:
@@ -116,6 +118,8 @@ class StateSyncServer:
         self._aoi = GridAOI(cell_size=max(64, (c.view_radius + c.leave_margin) // 4) * SUBPX,
                             world_size=(sim.width * SUBPX, sim.height * SUBPX))
         self._inputs = InputBatch.empty(sim)
+        self.lagcomp = LagCompensator(c.rewind, c.tick_rate, c.snapshot_every, len(self.world.pos))
+        self._fire_views: dict[int, tuple[int, int]] = {}
         self._fired = np.zeros(len(self.world.pos), dtype=bool)
         self._pending_events: list = []
         self._next_scoreboard = now + c.scoreboard_interval
@@ -181,6 +185,7 @@ class StateSyncServer:
         else:
             try:
                 slot = add_player(self.world)
+                self.lagcomp.forget_slot(slot)
                 if self.recorder is not None:
                     self.recorder.on_join(self.world.tick, slot, name)
             except WorldFullError:
@@ -246,6 +251,7 @@ class StateSyncServer:
             if now - cs.left_at > self.config.rejoin_grace:
                 del self.away[token]
                 remove_player(self.world, cs.slot)
+                self.lagcomp.forget_slot(cs.slot)
                 if self.recorder is not None:
                     self.recorder.on_leave(self.world.tick, cs.slot)
                 self.counters["players removed"] += 1
@@ -256,17 +262,22 @@ class StateSyncServer:
         t = world.tick + 1
         batch = self._inputs
         move, aim, buttons = batch.move, batch.aim, batch.buttons
+        applied = {}
         for cs in self.clients.values():
             ti = cs.inputs.take(t)
             inp = ti.input if ti is not None else cs.inputs.last
             slot = cs.slot
             move[slot, 0], move[slot, 1], aim[slot], buttons[slot] = inp.move_x, inp.move_y, inp.aim, inp.buttons
+            if ti is not None and inp.buttons & BUTTON_FIRE and ti.view_tick != msg.NO_TICK:
+                applied[slot] = self.lagcomp.apply_limits(slot, ti.view_tick, ti.view_frac, self._rtt(cs), t)
         for cs in self.away.values():
             move[cs.slot] = 0  # an absent player stands still
             buttons[cs.slot] = 0
-        events = step(world, batch)
+        events = step(world, batch, self.lagcomp.resolver(applied))
+        self.lagcomp.record(world)
         if self.recorder is not None:
-            self.recorder.on_tick(world, batch, events)
+            self.recorder.on_tick(world, batch, events, applied_views=applied)
+        self._send_shot_results(t)
         self._fired[:] = False
         for ev in events:
             if type(ev) is ShotFired:
@@ -286,6 +297,29 @@ class StateSyncServer:
         if t % self.config.snapshot_every == 0 and self.clients:
             self._send_snapshots()
         return events
+
+    def _rtt(self, cs: ClientState) -> float:
+        conn = self.transport.connections.get(cs.client_id)
+        return conn.stats.rtt if conn is not None else 0.0
+
+    def _send_shot_results(self, tick: int) -> None:
+        """Tell each shooter what the server made of its shots this tick (hit or miss, rewind applied)."""
+        shots = []
+        for a in reversed(self.lagcomp.audit):  # this tick's shots are the newest entries
+            if a.tick != tick:
+                break
+            shots.append(a)
+        if not shots:
+            return
+        shots.reverse()
+        by_slot = {cs.slot: cs for cs in self.clients.values()}
+        for a in shots:
+            cs = by_slot.get(a.shooter)
+            if cs is not None:
+                self._send_reliable(cs.client_id, msg.encode_packed(
+                    msg.SHOT_RESULT, [a.tick, a.hit, round(a.rewind_ms, 2), a.applied.status]))
+        if self.recorder is not None:
+            self.recorder.on_audit([a.as_dict() for a in shots])
 
     def _send_reliable(self, client_id: int, data: bytes) -> None:
         try:
@@ -424,6 +458,7 @@ class StateSyncServer:
         since = {k: now_totals[i] - self._mark[i] for i, k in
                  enumerate(("ticks_since_mark", "snapshots_since_mark", "snapshot_bytes_since_mark"))}
         return {"tick": self.world.tick, "clients": len(self.clients), "away": len(self.away), **since,
+                "rewind": self.lagcomp.totals(), "recent_shots": self.lagcomp.audit_dicts(8),
                 "tick_p50_ms": t["p50_ms"], "tick_p99_ms": t["p99_ms"], "tick_max_ms": t["max_ms"],
                 "overruns": t["overruns"], "skipped": t["skipped"],
                 "dropped_datagrams": sum(self.transport.dropped.values()), **dict(self.counters)}

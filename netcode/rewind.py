@@ -1,0 +1,713 @@
+"""Server-side lag compensation (sans-IO): rewind every hitbox to exactly what the shooter saw.
+
+A client renders the world ``interp`` behind its newest snapshot, interpolating every entity
+(players and NPC drones alike) between two snapshots with :func:`interpolate_positions`.  When
+it fires it tells the server which snapshot it was interpolating FROM (``view_tick``) and how far
+it was towards the next one (``view_frac``, a u16 fraction of ``FRAC_ONE``; the next snapshot is
+``snapshot_every`` ticks later).  The server keeps a ring of every tick's hitboxes
+(:class:`HitboxHistory`), checks the claim (:meth:`LagCompensator.apply_limits`) and resolves the
+shot against the hitboxes rebuilt with the very same integer interpolation
+(:meth:`LagCompensator.resolver`), so "I hit him on my screen" is decided bit-for-bit as the
+client drew it.  Every resolved shot leaves a :class:`ShotAudit` behind.
+
+Time convention.  ``current_tick`` is the tick being simulated: ``world.tick + 1`` before
+``step()``, equal to ``world.tick`` while the resolver runs inside ``step()``.  The snapshot sent
+at tick ``t`` shows the world after step ``t``; ``record(world)`` after every step stores exactly
+that.  Claimed and applied times are exact rationals held as Q16 ticks:
+``time_q = tick * 65536 + frac * span``.
+
+Integration (the server's ``tick()``)::
+
+    t = world.tick + 1
+    applied = {slot: comp.apply_limits(slot, ti.view_tick, ti.view_frac, rtt, t)
+               for each client whose input for t holds fire}
+    events = step(world, batch, comp.resolver(applied))
+    comp.record(world)
+    # and comp.forget_slot(slot) whenever a player slot changes hands (remove_player/add_player)
+
+Documented choices
+------------------
+* Interpolation floors (``>> 16`` on int64): both client and server use
+  :func:`interpolate_positions`, so the rounding direction is irrelevant as long as it is shared.
+* Alive-ness of a rewound hitbox is its alive flag at the "from" snapshot (``view_tick``): that
+  is what the client drew (an entity that appears in the next snapshot is not drawn yet; one
+  that disappears is still drawn until the client passes the next snapshot).
+* A rewound hitbox is hittable only if the entity was alive at the view, is still alive and
+  active now, and has not died (or changed hands) in between (its current life started at or
+  before the view tick).  So a target that died since can't be hit again at its old position,
+  and a respawned one can't be hit at the place its previous life stood.
+* The shooter is excluded; the ray starts at the shooter's CURRENT authoritative position (the
+  ``origins`` the step passes); walls and the arena edge occlude, as in ``cast_rays``.
+* Future claims (``v > current_tick``, or the "next" snapshot of the claim doesn't exist yet)
+  are rejected and resolved at the present.  Claims older than
+  ``min(window, rtt + max_interp + tolerance)`` or than the history are clamped to the oldest
+  allowed time, expressed with ``span=1`` (interpolating between consecutive recorded ticks,
+  which is the server's own exact motion).  Limits are rounded to the nearest 1/65536 tick.
+* Shooters without a claim (no view / rewind disabled / stale history) use the present
+  positions through ``cast_rays`` itself, i.e. exactly the default ``resolve_shots``.
+* Counters count shots actually fired (in the resolver), not fire-button presses during a
+  cooldown; ``apply_limits`` is side-effect free (``client_slot`` is for the call site's logs).
+
+Limits of the wire format (for the integrator): the claim carries no span, so a client that
+interpolates across a lost snapshot is rewound between ``view_tick`` and ``view_tick +
+snapshot_every`` (the same time, slightly different positions); ``view_tick`` is a u32, so
+ticks past 2**32 (2.3 years at 60 Hz) would need unwrapping first.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections import deque
+
+import attrs
+import numpy as np
+
+from .sim import SUBPX
+from .sim.combat import _bounds_distance, cast_rays, wall_distance
+from .sim.fixed import TRIG_SHIFT, direction, isqrt
+from .sim.geometry import geometry
+
+# Same values as netcode.statesync.messages (kept local: no import cycle with the server).
+FRAC_SHIFT = 16
+FRAC_ONE = 1 << FRAC_SHIFT
+NO_TICK = 0xFFFFFFFF
+
+MAX_REWIND_SECONDS = 1.0  # Source's sv_maxunlag; never more
+NEAR_RADII = 3  # audit: hitboxes whose centre is within this many radii of the ray
+NEAR_CAP = 16  # audit: at most this many (nearest first; the hit target always kept)
+
+OK, CLAMPED, FUTURE, OFF = "ok", "clamped", "future", "off"
+
+_KEY_MAX = np.iinfo(np.int64).max
+
+
+def interpolate_positions(p0, p1, frac) -> np.ndarray:
+    """THE integer interpolation shared by the client renderer and the server: int64 ``[N, 2]``.
+
+    ``p0 + (((p1 - p0) * frac) >> 16)`` computed in int64, ``frac`` in ``[0, FRAC_ONE]`` (a scalar,
+    or one per row).  The shift floors towards -infinity, so a coordinate moving in the negative
+    direction rounds "ahead" and one moving positive rounds "behind" by under one sub-px; that is
+    deterministic on every machine, and both sides use this function, so they agree exactly.
+    ``frac == 0`` gives ``p0`` and ``frac == FRAC_ONE`` gives ``p1``.
+    """
+    a = np.asarray(p0, dtype=np.int64)
+    b = np.asarray(p1, dtype=np.int64)
+    f = np.asarray(frac, dtype=np.int64)
+    if f.size and (int(f.min()) < 0 or int(f.max()) > FRAC_ONE):
+        raise ValueError(f"frac must be in [0, {FRAC_ONE}]")
+    if f.ndim == 1 and a.ndim == 2:
+        f = f[:, None]
+    return a + (((b - a) * f) >> FRAC_SHIFT)
+
+
+class HitboxHistory:
+    """Ring buffer of every recorded tick's hitbox centres and alive flags.
+
+    ``pos`` int32 ``[W, N, 2]``, ``alive`` bool ``[W, N]``, ``ticks`` int64 ``[W]`` (the tick in
+    each slot, -1 if none).  Tick ``t`` lives in slot ``t % W``.  Ticks are recorded in order;
+    the held ticks are always one contiguous run ``oldest_tick..newest_tick`` (a gap in recording
+    restarts the history: older ticks can't be trusted to be complete).
+    """
+
+    def __init__(self, window_ticks: int, n_entities: int):
+        window_ticks = int(window_ticks)
+        if window_ticks < 2:
+            raise ValueError("window_ticks must be >= 2")
+        if n_entities < 0:
+            raise ValueError("n_entities must be >= 0")
+        self.window_ticks = window_ticks
+        self.pos = np.zeros((window_ticks, int(n_entities), 2), dtype=np.int32)
+        self.alive = np.zeros((window_ticks, int(n_entities)), dtype=bool)
+        self.ticks = np.full(window_ticks, -1, dtype=np.int64)
+        self._newest: int | None = None
+        self._count = 0
+
+    @property
+    def n_entities(self) -> int:
+        return self.pos.shape[1]
+
+    @property
+    def newest_tick(self) -> int | None:
+        return self._newest
+
+    @property
+    def oldest_tick(self) -> int | None:
+        return None if self._newest is None else self._newest - self._count + 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def has(self, tick: int) -> bool:
+        return self._newest is not None and self._newest - self._count < tick <= self._newest
+
+    def resize(self, n_entities: int) -> None:
+        """Grow to ``n_entities`` (new entities: never alive in the recorded past)."""
+        n = int(n_entities)
+        if n < self.n_entities:
+            raise ValueError("HitboxHistory can only grow")
+        if n == self.n_entities:
+            return
+        pos = np.zeros((self.window_ticks, n, 2), dtype=np.int32)
+        alive = np.zeros((self.window_ticks, n), dtype=bool)
+        pos[:, : self.n_entities] = self.pos
+        alive[:, : self.n_entities] = self.alive
+        self.pos, self.alive = pos, alive
+
+    def record(self, tick: int, pos, alive) -> None:
+        """Store the hitboxes of ``tick`` (one array copy into its slot; grows if N grew)."""
+        tick = int(tick)
+        pos = np.asarray(pos)
+        alive = np.asarray(alive, dtype=bool)
+        n = len(pos)
+        if pos.shape != (n, 2) or alive.shape != (n,):
+            raise ValueError(f"expected pos [N, 2] and alive [N], got {pos.shape} and {alive.shape}")
+        if n < self.n_entities:
+            raise ValueError(f"{n} entities recorded, history already holds {self.n_entities}")
+        if n > self.n_entities:
+            self.resize(n)
+        if tick < 0:
+            raise ValueError("tick must be >= 0")
+        newest = self._newest
+        if newest is None or tick > newest + 1:
+            self._count = 1  # first record, or a gap: restart
+        elif tick == newest + 1:
+            self._count = min(self._count + 1, self.window_ticks)
+        elif tick != newest:
+            raise ValueError(f"tick {tick} is older than the newest recorded tick {newest}")
+        i = tick % self.window_ticks
+        self.pos[i] = pos
+        self.alive[i] = alive
+        self.ticks[i] = tick
+        self._newest = tick
+
+    def frame(self, tick: int) -> tuple[np.ndarray, np.ndarray]:
+        """Views (no copy) of ``tick``'s int32 ``[N, 2]`` centres and ``[N]`` alive flags; KeyError if not held."""
+        if not self.has(tick):
+            raise KeyError(f"tick {tick} not in history [{self.oldest_tick}, {self.newest_tick}]")
+        i = tick % self.window_ticks
+        assert self.ticks[i] == tick
+        return self.pos[i], self.alive[i]
+
+    def positions_at(self, tick: int, frac: int = 0, span: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """The world as a client rendered it at ``tick + frac / 65536 * span`` ticks.
+
+        Interpolates history[tick] -> history[tick + span] with :func:`interpolate_positions`
+        (``frac == 0`` needs only ``tick``).  Returns (pos int64 ``[N, 2]``, alive bool ``[N]``)
+        where alive is the flag at ``tick``, the "from" snapshot the client was drawing.
+        """
+        frac, span = int(frac), int(span)
+        if span < 1:
+            raise ValueError("span must be >= 1")
+        if not 0 <= frac <= FRAC_ONE:
+            raise ValueError(f"frac must be in [0, {FRAC_ONE}]")
+        p0, a0 = self.frame(tick)
+        if frac == 0:
+            return p0.astype(np.int64), a0.copy()
+        p1, _ = self.frame(tick + span)
+        return interpolate_positions(p0, p1, frac), a0.copy()
+
+
+def _check_window(inst, attr, value):
+    if not 0.0 < value <= MAX_REWIND_SECONDS:
+        raise ValueError(f"window must be in (0, {MAX_REWIND_SECONDS}] s, got {value}")
+
+
+def _check_nonneg(inst, attr, value):
+    if not value >= 0.0 or math.isinf(value):
+        raise ValueError(f"{attr.name} must be a finite number >= 0, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class RewindConfig:
+    """Lag compensation limits, in seconds. ``window`` is the hard cap (never above 1 s)."""
+
+    enabled: bool = attrs.field(default=True, converter=bool)
+    window: float = attrs.field(default=1.0, converter=float, validator=_check_window)
+    max_interp: float = attrs.field(default=0.25, converter=float, validator=_check_nonneg)
+    tolerance: float = attrs.field(default=0.05, converter=float, validator=_check_nonneg)
+
+
+@attrs.frozen
+class AppliedView:
+    """The view a shot is resolved against: ``tick + frac / 65536 * span`` ticks.
+
+    ``status``: "ok" (as claimed), "clamped" (too old: moved to the oldest allowed time),
+    "future" (rejected: resolved at the present), "off" (no rewind: disabled, no claim or stale
+    history).  ``current_tick`` is the tick it was applied for; ``claimed`` the raw
+    (view_tick, view_frac) or None.
+    """
+
+    tick: int
+    frac: int
+    span: int
+    rewind_ticks: float
+    status: str
+    current_tick: int = -1
+    claimed: tuple[int, int] | None = None
+
+    @property
+    def rewound(self) -> bool:
+        return self.status == OK or self.status == CLAMPED
+
+    @property
+    def time_q(self) -> int:
+        """The view time in Q16 ticks."""
+        return self.tick * FRAC_ONE + self.frac * self.span
+
+    def as_dict(self) -> dict:
+        return {"tick": self.tick, "frac": self.frac, "span": self.span, "rewind_ticks": self.rewind_ticks,
+                "status": self.status}
+
+
+@attrs.define
+class RewindCounters:
+    """Per client slot: shots fired, how many were rewound, clamped, or rejected as future claims."""
+
+    shots: int = 0
+    rewound: int = 0
+    clamped: int = 0
+    rejected_future: int = 0
+
+    def as_dict(self) -> dict:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class ShotAudit:
+    """Everything needed to re-judge one shot.
+
+    ``near``: the rewound hitboxes whose centre is within ``NEAR_RADII`` radii of the ray
+    segment (origin to range/arena edge, walls ignored), nearest first, at most ``NEAR_CAP``
+    (the hit target always kept): tuples (id, x, y, radius, hittable) in sub-px.
+    """
+
+    tick: int
+    shooter: int
+    claimed: tuple[int, int] | None
+    applied: AppliedView
+    rewind_ms: float
+    origin: tuple[int, int]
+    aim: int
+    range: int
+    near: tuple[tuple[int, int, int, int, bool], ...]
+    hit: int
+    dist: int
+
+    def as_dict(self) -> dict:
+        return {
+            "tick": self.tick, "shooter": self.shooter,
+            "claimed": None if self.claimed is None else list(self.claimed),
+            "applied": self.applied.as_dict(), "status": self.applied.status, "rewind_ms": self.rewind_ms,
+            "origin": list(self.origin), "aim": self.aim, "range": self.range,
+            "near": [{"id": i, "x": x, "y": y, "r": r, "hittable": h} for i, x, y, r, h in self.near],
+            "hit": self.hit, "dist": self.dist,
+        }
+
+
+def _ticks_of(seconds: float, tick_rate: int) -> int:
+    """Whole ticks covering ``seconds`` (ceil, forgiving float noise)."""
+    return max(1, math.ceil(seconds * tick_rate - 1e-9))
+
+
+class LagCompensator:
+    """Hitbox history + claim limits + a rewinding ShotResolver + counters + audit trail."""
+
+    def __init__(self, config: RewindConfig | None, tick_rate: int, snapshot_every: int, n_entities: int,
+                 *, audit_len: int = 1024):
+        self.config = config or RewindConfig()
+        self.tick_rate = int(tick_rate)
+        self.snapshot_every = int(snapshot_every)
+        if self.tick_rate < 1 or self.snapshot_every < 1:
+            raise ValueError("tick_rate and snapshot_every must be >= 1")
+        self.window_ticks = _ticks_of(self.config.window, self.tick_rate)
+        # Holds every tick an accepted claim can need: its "from" snapshot may lie up to a span
+        # before the window's oldest time.
+        self.history = HitboxHistory(self.window_ticks + self.snapshot_every + 1, n_entities)
+        self._born = np.zeros(int(n_entities), dtype=np.int64)  # first tick of each entity's current life
+        self.counters: dict[int, RewindCounters] = {}
+        self.audit: deque[ShotAudit] = deque(maxlen=audit_len)
+
+    # ------------------------------------------------------------------ history
+
+    def _grow(self, n: int) -> None:
+        if n > len(self._born):
+            born = np.zeros(n, dtype=np.int64)
+            born[: len(self._born)] = self._born
+            self._born = born
+        self.history.resize(max(n, self.history.n_entities))
+
+    def record(self, world) -> None:
+        """Call after every step: store ``world.pos`` and ``alive & active`` for ``world.tick``."""
+        tick = int(world.tick)
+        alive = world.alive & world.active
+        self._grow(len(alive))
+        h = self.history
+        prev = h.frame(tick - 1)[1] if h.has(tick - 1) else np.zeros(len(alive), dtype=bool)
+        h.record(tick, world.pos, alive)
+        self._born[alive & ~prev] = tick
+
+    def forget_slot(self, slot: int) -> None:
+        """A slot changed hands (remove_player + add_player): its recorded past is not the new
+        occupant's, so it can't be hit there; its counters restart."""
+        newest = self.history.newest_tick
+        if slot < len(self._born):
+            self._born[slot] = (newest + 1) if newest is not None else 0
+        self.counters.pop(slot, None)
+
+    # ------------------------------------------------------------------ claims
+
+    def _view(self, tick: int, frac: int, span: int, status: str, current: int, claimed) -> AppliedView:
+        rewind = (current * FRAC_ONE - (tick * FRAC_ONE + frac * span)) / FRAC_ONE
+        return AppliedView(tick, frac, span, rewind, status, current, claimed)
+
+    def apply_limits(self, client_slot: int, view_tick: int | None, view_frac: int, rtt: float | None,
+                     current_tick: int) -> AppliedView:
+        """Check a claimed view against the limits; return the view to resolve the shot against.
+
+        ``current_tick`` is the tick about to be simulated (``world.tick + 1`` before ``step``).
+        ``rtt`` in seconds (None/NaN/negative count as 0).  Counting happens when the shot is
+        actually resolved (see :meth:`resolver`), so this is side-effect free.
+        """
+        cur = int(current_tick)
+        span = self.snapshot_every
+        claimed = None if view_tick is None or view_tick == NO_TICK else (int(view_tick), int(view_frac))
+        if not self.config.enabled or claimed is None:
+            return self._view(cur, 0, 1, OFF, cur, claimed)
+        vt, vf = claimed
+        if not 0 <= vf < FRAC_ONE:
+            raise ValueError(f"view_frac must be in [0, {FRAC_ONE})")
+        h = self.history
+        newest = h.newest_tick
+        if newest is not None and newest >= cur:
+            raise ValueError(f"current_tick {cur} must be the tick about to be simulated (history has {newest})")
+        if newest is None or newest < cur - 1:
+            # record() was not called after the last step: rewinding would be guesswork
+            return self._view(cur, 0, 1, OFF, cur, claimed)
+        cur_q = cur * FRAC_ONE
+        v_q = vt * FRAC_ONE + vf * span
+        if v_q > cur_q or vt + (span if vf else 0) > cur:
+            return self._view(cur, 0, 1, FUTURE, cur, claimed)
+        if rtt is None or not rtt >= 0.0 or math.isinf(rtt):
+            rtt = 0.0
+        c = self.config
+        allowed = min(c.window, rtt + c.max_interp + c.tolerance)
+        lo_q = max(cur_q - round(allowed * self.tick_rate * FRAC_ONE), h.oldest_tick * FRAC_ONE)
+        if v_q < lo_q:
+            return self._view(lo_q >> FRAC_SHIFT, lo_q & (FRAC_ONE - 1), 1, CLAMPED, cur, claimed)
+        if vt < h.oldest_tick:
+            # within the limits, but its "from" snapshot is older than the history (match start):
+            # the same time, between recorded ticks
+            return self._view(v_q >> FRAC_SHIFT, v_q & (FRAC_ONE - 1), 1, CLAMPED, cur, claimed)
+        return self._view(vt, vf, span, OK, cur, claimed)
+
+    # ------------------------------------------------------------------ resolving
+
+    def resolver(self, applied: dict[int, AppliedView]):
+        """A ShotResolver for the current tick's step: shooters in ``applied`` are rewound."""
+        applied = dict(applied)
+
+        def resolve(world, shooters, origins, aims):
+            return self._resolve(world, shooters, origins, aims, applied)
+
+        return resolve
+
+    def _frame(self, world, tick: int, now: np.ndarray):
+        h = self.history
+        if h.has(tick):
+            return h.frame(tick)
+        if tick == world.tick:
+            return world.pos, now
+        raise KeyError(f"tick {tick} is neither recorded nor the present")
+
+    def _resolve(self, world, shooters, origins, aims, applied):
+        cur = int(world.tick)
+        cfg = world.config
+        geom = geometry(cfg)
+        shooters = np.asarray(shooters, dtype=np.int64).reshape(-1)
+        s_count = len(shooters)
+        o = np.asarray(origins, dtype=np.int64).reshape(s_count, 2)
+        aims = np.asarray(aims, dtype=np.int64).reshape(s_count)
+        radii = geom.radii
+        n = len(radii)
+        self._grow(n)
+        max_range = cfg.weapon_range * SUBPX
+        now = world.alive & world.active
+
+        views = []
+        shooter_list = shooters.tolist()
+        for s in shooter_list:
+            v = applied.get(s) if self.config.enabled else None
+            if v is None:
+                v = self._view(cur, 0, 1, OFF, cur, None)
+            elif v.current_tick != cur:
+                raise ValueError(f"view for slot {s} was applied for tick {v.current_tick}, resolving tick {cur}")
+            views.append(v)
+        rewound = np.fromiter((v.rewound for v in views), dtype=bool, count=s_count)
+
+        # Per-ray geometry exactly as cast_rays computes it.
+        d = direction(aims)
+        limit = np.full(s_count, max_range, dtype=np.int64)
+        if s_count and not 0 <= max_range < (1 << 24):
+            raise ValueError("max_range must be in [0, 2**24) sub-px")
+        limit = np.minimum(limit, _bounds_distance(o, d, geom.bounds))
+        wall_d = wall_distance(o, d, geom.walls)
+        stop = np.minimum(limit, wall_d)
+        hit = np.full(s_count, -1, dtype=np.int64)
+        dist = stop.copy()
+
+        present = np.flatnonzero(~rewound)
+        if len(present):
+            # No rewind: literally the default resolver's cast for these rays.
+            hit[present], dist[present] = cast_rays(o[present], aims[present], max_range, world.pos, radii, now,
+                                                    geom.walls, exclude=shooters[present], bounds=geom.bounds)
+
+        # Entities alive now whose life started after the last record began this very tick.
+        h = self.history
+        born = self._born
+        if h.newest_tick is not None and h.newest_tick < cur:
+            born = np.where(now & ~h.frame(h.newest_tick)[1], cur, born)
+
+        # Group rays by the pair of frames they interpolate between.
+        groups: dict[tuple[int, int] | None, list[int]] = {}
+        for i, v in enumerate(views):
+            key = (v.tick, v.tick + (v.span if v.frac else 0)) if v.rewound else None
+            groups.setdefault(key, []).append(i)
+        fracs = np.fromiter((v.frac for v in views), dtype=np.int64, count=s_count)
+
+        r_max = int(radii.max()) if n else 0
+        margin = NEAR_RADII * r_max
+        end_l = o + ((d * limit[:, None]) >> TRIG_SHIFT)
+        # The segment ends inside the arena (limit includes the edge) and radii are <= 256 px: int32 holds these.
+        audit_lo = (np.minimum(o, end_l) - margin).astype(np.int32)
+        audit_hi = (np.maximum(o, end_l) + margin).astype(np.int32)
+        parts = []
+        for key, idx in groups.items():
+            gi = np.asarray(idx, dtype=np.int64)
+            if key is None:
+                p0 = p1 = world.pos
+                drawn = hittable = now
+            else:
+                p0, drawn = self._frame(world, key[0], now)
+                p1 = self._frame(world, key[1], now)[0] if key[1] != key[0] else p0
+                hittable = drawn & now & (born <= key[0])
+            if p1 is p0:
+                lo_x = hi_x = np.ascontiguousarray(p0[:, 0], dtype=np.int32)
+                lo_y = hi_y = np.ascontiguousarray(p0[:, 1], dtype=np.int32)
+            else:
+                lo = np.minimum(p0, p1)
+                hi = np.maximum(p0, p1)
+                lo_x, lo_y = np.ascontiguousarray(lo[:, 0]), np.ascontiguousarray(lo[:, 1])
+                hi_x, hi_y = np.ascontiguousarray(hi[:, 0]), np.ascontiguousarray(hi[:, 1])
+            # Broad phase: an interpolated centre lies inside the box of its two frame centres.
+            blo, bhi = audit_lo[gi], audit_hi[gi]
+            near = (hi_x >= blo[:, 0:1]) & (lo_x <= bhi[:, 0:1])
+            near &= hi_y >= blo[:, 1:2]
+            near &= lo_y <= bhi[:, 1:2]
+            near &= drawn
+            flat = np.flatnonzero(near)
+            if not len(flat):
+                continue
+            g, ni = flat // n, flat % n
+            si = gi[g]
+            keep = ni != shooters[si]
+            si, ni = si[keep], ni[keep]
+            c0 = p0[ni].astype(np.int64)
+            if p1 is p0:
+                c = c0
+            else:
+                c = c0 + (((p1[ni].astype(np.int64) - c0) * fracs[si][:, None]) >> FRAC_SHIFT)
+            parts.append((si, ni, c, hittable[ni]))
+
+        if parts:
+            si = np.concatenate([p[0] for p in parts])
+            ni = np.concatenate([p[1] for p in parts])
+            c = np.concatenate([p[2] for p in parts])
+            ok = np.concatenate([p[3] for p in parts])
+        else:
+            si = ni = np.empty(0, dtype=np.int64)
+            c = np.empty((0, 2), dtype=np.int64)
+            ok = np.empty(0, dtype=bool)
+
+        if rewound.any() and len(si):
+            self._narrow_phase(o, d, limit, wall_d, stop, r_max, radii, n, rewound, si, ni, c, ok, hit, dist)
+
+        self._audit_and_count(cur, shooter_list, views, o, aims, d, limit, max_range, radii, si, ni, c, ok,
+                              hit, dist)
+        return hit, dist
+
+    @staticmethod
+    def _narrow_phase(o, d, limit, wall_d, stop, r_max, radii, n, rewound, si, ni, c, ok, hit, dist):
+        """cast_rays' broad filter and narrow phase, verbatim, over (ray, rewound circle) pairs."""
+        end = o + ((d * stop[:, None]) >> TRIG_SHIFT)
+        box_lo = np.minimum(o, end) - r_max
+        box_hi = np.maximum(o, end) + r_max
+        sel = ok & rewound[si]
+        sel &= (c[:, 0] >= box_lo[si, 0]) & (c[:, 0] <= box_hi[si, 0])
+        sel &= (c[:, 1] >= box_lo[si, 1]) & (c[:, 1] <= box_hi[si, 1])
+        if not sel.any():
+            return
+        si, ni, c = si[sel], ni[sel], c[sel]
+        rel = c - o[si]
+        ds = d[si]
+        t = (rel[:, 0] * ds[:, 0] + rel[:, 1] * ds[:, 1]) >> TRIG_SHIFT
+        perp = (rel[:, 0] * ds[:, 1] - rel[:, 1] * ds[:, 0]) >> TRIG_SHIFT
+        rs = radii[ni].astype(np.int64)
+        gap = rs * rs - perp * perp
+        crosses = gap >= 0
+        half = np.zeros_like(gap)
+        half[crosses] = isqrt(gap[crosses])
+        entry = np.maximum(t - half, 0)
+        valid = crosses & (t + half >= 0) & (entry <= limit[si]) & (entry < wall_d[si])
+        if not valid.any():
+            return
+        si, ni, entry = si[valid], ni[valid], entry[valid]
+        best = np.full(len(o), _KEY_MAX, dtype=np.int64)
+        np.minimum.at(best, si, entry * n + ni)
+        found = best != _KEY_MAX
+        hit[found] = best[found] % n
+        dist[found] = best[found] // n
+
+    def _audit_and_count(self, cur, shooter_list, views, o, aims, d, limit, max_range, radii, si, ni, c, ok,
+                         hit, dist):
+        # Distance of every pair's centre to its ray segment (origin .. range/arena edge).
+        if len(si):
+            rel = c - o[si]
+            ds = d[si]
+            t = np.clip((rel[:, 0] * ds[:, 0] + rel[:, 1] * ds[:, 1]) >> TRIG_SHIFT, 0, limit[si])
+            off = rel - ((ds * t[:, None]) >> TRIG_SHIFT)
+            d2 = off[:, 0] * off[:, 0] + off[:, 1] * off[:, 1]
+            r = radii[ni].astype(np.int64)
+            keep = d2 <= (NEAR_RADII * r) ** 2
+            si, ni, c, ok, d2, r = si[keep], ni[keep], c[keep], ok[keep], d2[keep], r[keep]
+            order = np.lexsort((ni, d2, si))
+            si, ni, c, ok, r = si[order], ni[order], c[order], ok[order], r[order]
+            bounds = np.searchsorted(si, np.arange(len(shooter_list) + 1)).tolist()
+            rows = list(zip(ni.tolist(), c[:, 0].tolist(), c[:, 1].tolist(), r.tolist(), ok.tolist()))
+        else:
+            bounds = [0] * (len(shooter_list) + 1)
+            rows = []
+        ms_per_tick = 1000.0 / self.tick_rate
+        origins = o.tolist()
+        aim_list = aims.tolist()
+        hits, dists = hit.tolist(), dist.tolist()
+        counters = self.counters
+        for i, s in enumerate(shooter_list):
+            v = views[i]
+            cnt = counters.get(s)
+            if cnt is None:
+                cnt = counters[s] = RewindCounters()
+            cnt.shots += 1
+            st = v.status
+            if st == OK:
+                cnt.rewound += 1
+            elif st == CLAMPED:
+                cnt.rewound += 1
+                cnt.clamped += 1
+            elif st == FUTURE:
+                cnt.rejected_future += 1
+            near = rows[bounds[i]:bounds[i + 1]]
+            target = hits[i]
+            if len(near) > NEAR_CAP:
+                head = near[:NEAR_CAP]
+                if target >= 0 and all(e[0] != target for e in head):
+                    kept = next((e for e in near if e[0] == target), None)
+                    if kept is not None:
+                        head[-1] = kept
+                near = head
+            self.audit.append(ShotAudit(cur, s, v.claimed, v, v.rewind_ticks * ms_per_tick,
+                                        tuple(origins[i]), aim_list[i], max_range, tuple(near), target, dists[i]))
+
+    # ------------------------------------------------------------------ reporting
+
+    def audit_dicts(self, n: int | None = None) -> list[dict]:
+        """The newest ``n`` (all if None) shot audits, oldest first, as plain JSON/msgpack-safe dicts."""
+        items = list(self.audit)
+        if n is not None:
+            items = items[-n:] if n > 0 else []
+        return [a.as_dict() for a in items]
+
+    def totals(self) -> dict:
+        """Counters summed over every client slot."""
+        out = RewindCounters()
+        for cnt in self.counters.values():
+            out.shots += cnt.shots
+            out.rewound += cnt.rewound
+            out.clamped += cnt.clamped
+            out.rejected_future += cnt.rejected_future
+        return out.as_dict()
+
+
+# ---------------------------------------------------------------------- benchmark
+
+
+def bench_rewind_cost(n_players: int = 128, n_npcs: int = 0, shots: int = 16, runs: int = 7, number: int = 20,
+                      seed: int = 0, tick_rate: int = 60, snapshot_every: int = 3) -> dict:
+    """Time the rewinding resolver (rewind + cast + counters + audit) per shot.
+
+    A match of ``n_players`` walking players (and ``n_npcs`` drones) fills a full 1 s history;
+    then ``shots`` shooters, each with its own claimed view (RTT 20-200 ms plus 100 ms of
+    interpolation, so fractions differ), fire at once, half of them aimed at another player's
+    rendered position.  Returns the median over ``runs`` of the per-call time divided by
+    ``shots``, plus a single-shot call and the default resolver on the same rays for reference.
+    """
+    from .sim import InputBatch, SimConfig, World, add_player, resolve_shots, step
+    from .bots import aim_at
+
+    extra = {"width": 8192, "height": 8192} if n_npcs > 1000 else {}
+    cfg = SimConfig.arena(npc_count=n_npcs, seed=seed, max_players=n_players, tick_rate=tick_rate, **extra)
+    world = World.new(cfg)
+    for _ in range(n_players):
+        add_player(world)
+    comp = LagCompensator(RewindConfig(), tick_rate, snapshot_every, world.num_entities)
+    rng = np.random.default_rng(seed)
+    batch = InputBatch.empty(cfg)
+    for _ in range(tick_rate + 2 * snapshot_every):
+        batch.move[:] = rng.integers(-1, 2, (n_players, 2))
+        step(world, batch)
+        comp.record(world)
+    cur = world.tick + 1
+    shooters = np.sort(rng.choice(n_players, size=min(shots, n_players), replace=False)).astype(np.int64)
+    applied = {}
+    for s in shooters.tolist():
+        rtt = float(rng.uniform(0.02, 0.2))
+        v_q = cur * FRAC_ONE - round((rtt + 0.1) * tick_rate * FRAC_ONE)
+        vt = (v_q >> FRAC_SHIFT) // snapshot_every * snapshot_every
+        vf = (v_q - vt * FRAC_ONE) // snapshot_every
+        applied[s] = comp.apply_limits(s, vt, vf, rtt, cur)
+    batch.move[:] = 0
+    step(world, batch)  # world.tick == cur: the resolver runs against this state
+    origins = world.pos[shooters].astype(np.int64)
+    aims = rng.integers(0, 4096, len(shooters))
+    for k, s in enumerate(shooters.tolist()):
+        if k % 2 == 0:
+            v = applied[s]
+            target = int(rng.integers(0, n_players))
+            p, _ = comp.history.positions_at(v.tick, v.frac, v.span) if v.tick < cur else (world.pos, None)
+            dx, dy = (p[target] - origins[k]).tolist()
+            if dx or dy:
+                aims[k] = aim_at(dx, dy)
+    resolve = comp.resolver(applied)
+
+    def timed(fn, count):
+        samples = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples.append((time.perf_counter() - t0) / number / count * 1e6)
+        return statistics.median(samples)
+
+    per_shot = timed(lambda: resolve(world, shooters, origins, aims), len(shooters))
+    single = timed(lambda: resolve(world, shooters[:1], origins[:1], aims[:1]), 1)
+    default = timed(lambda: resolve_shots(world, shooters, origins, aims), len(shooters))
+    hits = int((resolve(world, shooters, origins, aims)[0] >= 0).sum())
+    return {"rewind_us_per_shot_128p": per_shot, "rewind_us_per_shot": per_shot, "rewind_us_single_shot": single,
+            "default_us_per_shot": default, "n_players": n_players, "n_npcs": n_npcs, "shots": len(shooters),
+            "hits": hits, "history_ticks": len(comp.history)}
+
+
+if __name__ == "__main__":  # python -m netcode.rewind
+    for npcs in (0, 10_000):
+        print(bench_rewind_cost(n_npcs=npcs))
