@@ -81,7 +81,8 @@ def _cmd_bots(args) -> int:
     if args.count < 1:
         print("netcode bots: --count must be at least 1", file=sys.stderr)
         return 2
-    summary = run(run_bots(args.server, args.count, args.duration, args.behaviour, args.seed, args.json))
+    summary = run(run_bots(args.server, args.count, args.duration, args.behaviour, args.seed, args.json,
+                           decode_every=args.decode_every))
     return 0 if summary["connected_throughout"] == args.count else 1
 
 
@@ -126,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--behaviour", choices=("idle", "wander", "fight"), default="fight")
     bt.add_argument("--seed", type=int, default=1)
     bt.add_argument("--json", metavar="FILE", help="write per-bot measurements as JSON")
+    bt.add_argument("--decode-every", type=int, default=1, metavar="N",
+                    help="decode (and ack) only every N-th snapshot: lets one process load a server with many bots")
     bt.set_defaults(func=_cmd_bots)
 
     d = sub.add_parser("demo", help="host a local state-sync match with bots and print live stats")
@@ -143,6 +146,9 @@ def main(argv=None) -> int:
         return args.func(args) or 0
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `netcode bots ... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -16,45 +16,47 @@ from .driver import DatagramDriver
 class Bot:
     """One bot: a StateSyncClient, its driver and its brain, plus what it measured."""
 
-    def __init__(self, index: int, server: tuple[str, int], behaviour: str, seed: int):
+    def __init__(self, index: int, server: tuple[str, int], behaviour: str, seed: int, decode_every: int = 1):
         self.index = index
-        self.client = StateSyncClient(server, name=f"bot{index}")
+        self.client = StateSyncClient(server, name=f"bot{index}", decode_every=decode_every)
         self.brain = BotBrain(seed * 1000 + index, behaviour)
         self.driver: DatagramDriver | None = None
         self.connected_at: float | None = None
         self.lost: str | None = None
-        self.snapshot_times: list[float] = []
+        self.arrivals: list[tuple[float, int]] = []  # (time, snapshots arrived so far)
 
     def on_events(self, events: list, now: float) -> None:
         client = self.client
         for e in events:
             if isinstance(e, ConnectionLost):
                 self.lost = e.reason
-            elif type(e).__name__ == "SnapshotReceived":
-                self.snapshot_times.append(now)
             elif type(e).__name__ == "Welcome":
                 self.connected_at = now
+        arrived = client.counters.arrived
+        if not self.arrivals or self.arrivals[-1][1] != arrived:
+            self.arrivals.append((now, arrived))
         if client.welcome is not None:
             client.next_input = self.brain.decide(client.latest, client.welcome.slot)
 
     def report(self, end: float) -> dict:
         conn = self.client.transport.connection
         st = conn.stats if conn else None
-        times = np.asarray(self.snapshot_times)
-        window = times[times >= (self.connected_at or 0) + 1.0]  # skip the first second (full snapshots, sync)
-        rate = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 2 else 0.0
+        # skip the first second (full snapshots, clock sync)
+        window = [(t, n) for t, n in self.arrivals if t >= (self.connected_at or 0) + 1.0]
+        rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) > 2 else 0.0
         return {"bot": self.index, "connected": self.lost is None and self.client.connected,
                 "lost": self.lost, "rtt_ms": st.rtt * 1000 if st else None,
                 "jitter_ms": st.jitter * 1000 if st else None, "loss": st.loss if st else None,
-                "snapshots": self.client.counters.snapshots, "snapshot_rate_hz": rate,
+                "snapshots": self.client.counters.arrived, "decoded": self.client.counters.snapshots,
+                "snapshot_rate_hz": rate,
                 "bytes_in": st.bytes_in if st else 0, "bytes_out": st.bytes_out if st else 0,
                 "inputs_sent": self.client.counters.inputs_sent,
                 "missing_baseline": self.client.counters.missing_baseline}
 
 
 async def run_bots(server: tuple[str, int], count: int, duration: float, behaviour: str = "fight",
-                   seed: int = 1, json_path: str | None = None, quiet: bool = False) -> dict:
-    bots = [Bot(i, server, behaviour, seed) for i in range(count)]
+                   seed: int = 1, json_path: str | None = None, quiet: bool = False, decode_every: int = 1) -> dict:
+    bots = [Bot(i, server, behaviour, seed, decode_every) for i in range(count)]
     for b in bots:
         b.driver = await DatagramDriver.bind(b.client, handler=b.on_events)
         b.client.connect(time.monotonic())

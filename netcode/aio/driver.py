@@ -66,7 +66,14 @@ class DatagramDriver:
     async def _receive_loop(self) -> None:
         stream, endpoint, clock, wake = self.stream, self.endpoint, self.clock, self._wake
         flush = self.flush_on_receive
+        burst = 0
         while True:
+            burst += 1
+            if burst >= 32:
+                # Queue.get() does not yield while datagrams are waiting: under a backlog the
+                # receive loop would starve the flush (no acks, no inputs go out). Let it run.
+                burst = 0
+                await asyncio.sleep(0)
             try:
                 data, addr = await stream.recv()
             except asyncio_dgram.TransportClosed:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 
@@ -22,6 +23,10 @@ class ServerRunner:
     @classmethod
     async def start(cls, sim: SimConfig, config: ServerConfig, host: str, port: int) -> "ServerRunner":
         runner = cls(StateSyncServer(sim, config, now=time.monotonic()))
+        # The world and its arrays live for the whole match: keep them out of the cyclic GC's
+        # generations so a full collection never walks them mid-tick.
+        gc.collect()
+        gc.freeze()
         runner.driver = await DatagramDriver.bind(runner.core, host, port, flush_on_receive=False,
                                                   on_flush=runner._timed)
         runner.driver.start()

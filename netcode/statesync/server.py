@@ -26,7 +26,7 @@ from ..wire.snapshot_batch import SnapshotBatch
 from . import messages as msg
 from .inputs import InputBuffer
 from ..rewind import LagCompensator, RewindConfig
-from .priority import PriorityAccumulator, pair_costs
+from .priority import PriorityTable, pair_costs
 from .schema import FLAG_ALIVE, FLAG_FIRED, FLAG_NPC
 
 # Largest snapshot message that still fits one datagram on the sequenced channel.
@@ -82,7 +82,6 @@ class ClientState:
     slot: int
     token: int
     inputs: InputBuffer
-    priority: PriorityAccumulator
     counters: ClientCounters = attrs.Factory(ClientCounters)
     sent: dict = attrs.Factory(dict)  # snapshot tick -> EntityTable the client will hold
     acked: int = -1  # newest snapshot tick the client says it decoded
@@ -118,6 +117,7 @@ class StateSyncServer:
         self._aoi = GridAOI(cell_size=max(64, (c.view_radius + c.leave_margin) // 4) * SUBPX,
                             world_size=(sim.width * SUBPX, sim.height * SUBPX))
         self._inputs = InputBatch.empty(sim)
+        self.priority = PriorityTable(sim.max_players, len(self.world.pos))  # rows are player slots
         self.lagcomp = LagCompensator(c.rewind, c.tick_rate, c.snapshot_every, len(self.world.pos))
         self._fire_views: dict[int, tuple[int, int]] = {}
         self._fired = np.zeros(len(self.world.pos), dtype=bool)
@@ -193,7 +193,8 @@ class StateSyncServer:
                 self.counters["denied: world full"] += 1
                 return
             cs = ClientState(e.client_id, name, slot, int(self._tokens.integers(1, 2**62)),
-                             InputBuffer(self.config.max_input_ahead), PriorityAccumulator(len(self.world.pos)))
+                             InputBuffer(self.config.max_input_ahead))
+            self.priority.settle(np.array([slot]))
             self.counters["joins"] += 1
         self.clients[e.client_id] = cs
         welcome = {"client_id": e.client_id, "slot": cs.slot, "token": cs.token, "tick": self.world.tick,
@@ -382,7 +383,6 @@ class StateSyncServer:
         batch = SnapshotBatch(cur_offsets, cur_ids, values[cur_ids], base_offsets, base_ids, base_values)
         update = self._budget(batch, clients, bases)
         datas, sent_offsets, sent_ids, sent_values = batch.encode(tick, base_ticks, update)
-        ring = self.config.snapshot_ring * self.config.snapshot_every
         for i, cs in enumerate(clients):
             data = datas[i]
             s0, s1 = sent_offsets[i], sent_offsets[i + 1]
@@ -400,9 +400,9 @@ class StateSyncServer:
                 c0, c1 = cur_offsets[i], cur_offsets[i + 1]
                 self.snapshot_observer(cs, EntityTable._trusted(cur_ids[c0:c1].astype(np.uint32),
                                                                 values[cur_ids[c0:c1]]), message)
-            if len(cs.sent) > self.config.snapshot_ring:
-                for old in [k for k in cs.sent if k <= tick - ring]:
-                    del cs.sent[old]
+            sent_ring = cs.sent
+            while len(sent_ring) > self.config.snapshot_ring:  # insertion order is tick order
+                del sent_ring[next(iter(sent_ring))]
             cs.counters.snapshots += 1
             cs.counters.snapshot_bytes += len(message)
 
@@ -410,24 +410,20 @@ class StateSyncServer:
         """The update mask over all pairs, or None when every client's snapshot fits its budget."""
         cost = pair_costs(batch.in_base, batch.changed_fields, batch.n_fields)
         totals = np.bincount(batch.client, weights=cost, minlength=len(clients))
-        over = np.flatnonzero(totals > self._snapshot_budget)
-        over_set = set(over.tolist())
-        for i, cs in enumerate(clients):
-            if cs.priority.dirty and i not in over_set:
-                cs.priority.settle()
-        if len(over) == 0:
+        slots = np.fromiter((cs.slot for cs in clients), dtype=np.int64, count=len(clients))
+        over = totals > self._snapshot_budget
+        self.priority.settle(slots[~over])
+        if not over.any():
             return None
         update = np.ones(len(batch.cur_ids), dtype=bool)
+        pairs = np.flatnonzero(over[batch.client])  # only clients over budget are rationed
+        ids = batch.cur_ids[pairs].astype(np.int64)
+        viewer = slots[batch.client[pairs]]
         pos = self.world.pos
-        for i in over.tolist():
-            cs = clients[i]
-            c0, c1 = batch.cur_offsets[i], batch.cur_offsets[i + 1]
-            ids = batch.cur_ids[c0:c1]
-            d = np.abs(pos[ids] - pos[cs.slot]).sum(axis=1)
-            weights = (1.0 / (1.0 + d / (100 * SUBPX))).astype(np.float32)
-            needed = batch.changed_fields[c0:c1] > 0
-            update[c0:c1] = cs.priority.choose_mask(ids, cost[c0:c1], needed, weights, self._snapshot_budget,
-                                                    always=cs.slot)
+        d = np.abs(pos[ids] - pos[viewer]).sum(axis=1)
+        weights = (1.0 / (1.0 + d / (100 * SUBPX))).astype(np.float32)
+        update[pairs] = self.priority.choose(viewer, ids, cost[pairs], batch.changed_fields[pairs] > 0, weights,
+                                             self._snapshot_budget, always=ids == viewer)
         return update
 
     def _shrink(self, cs: ClientState, tick: int, baseline, base_tick, sent: EntityTable):
