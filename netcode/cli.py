@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="decode (and ack) only every N-th snapshot: lets one process load a server with many bots")
     bt.set_defaults(func=_cmd_bots)
 
+    from .lagsim_cli import add_lagsim_parser
+    add_lagsim_parser(sub)
+
     d = sub.add_parser("demo", help="host a local state-sync match with bots and print live stats")
     d.add_argument("--clients", type=int, default=6, help="bots")
     d.add_argument("--npcs", type=int, default=300)
