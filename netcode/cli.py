@@ -67,7 +67,8 @@ def _cmd_serve(args) -> int:
         print(f"netcode serve: {e}", file=sys.stderr)
         return 2
     try:
-        run(serve(sim, config, args.host, args.port, args.duration, args.stats, args.json, warmup=args.warmup))
+        run(serve(sim, config, args.host, args.port, args.duration, args.stats, args.json, warmup=args.warmup,
+                  record_dir=None if args.no_record else args.record))
     except OSError as e:
         print(f"netcode serve: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1
@@ -84,6 +85,11 @@ def _cmd_bots(args) -> int:
     summary = run(run_bots(args.server, args.count, args.duration, args.behaviour, args.seed, args.json,
                            decode_every=args.decode_every))
     return 0 if summary["connected_throughout"] == args.count else 1
+
+
+def _cmd_client(args) -> int:
+    from client_demo.__main__ import main as client_main
+    return client_main(args.args)
 
 
 def _cmd_demo(args) -> int:
@@ -118,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stats", type=float, default=5.0, help="print stats every S seconds")
     s.add_argument("--json", metavar="FILE", help="write final server stats as JSON")
     s.add_argument("--warmup", type=float, default=0.0, help="seconds before tick timings count (for benchmarks)")
+    s.add_argument("--record", metavar="DIR", default="replays", help="write the match's replay here (default: replays/)")
+    s.add_argument("--no-record", action="store_true", help="do not record a replay")
     s.set_defaults(func=_cmd_serve)
 
     bt = sub.add_parser("bots", help="run headless bots that join a server and play")
@@ -134,12 +142,24 @@ def build_parser() -> argparse.ArgumentParser:
     from .lagsim_cli import add_lagsim_parser
     add_lagsim_parser(sub)
 
+    from .replay.cli import add_replay_parser
+    add_replay_parser(sub)
+
     d = sub.add_parser("demo", help="host a local state-sync match with bots and print live stats")
     d.add_argument("--clients", type=int, default=6, help="bots")
     d.add_argument("--npcs", type=int, default=300)
     d.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until Ctrl-C)")
     d.add_argument("--port", type=int, default=0)
+    d.add_argument("--no-client", action="store_true", help="server and bots only, no pygame client")
+    d.add_argument("--headless", action="store_true", help="run the client without a window (a bot plays it)")
+    d.add_argument("--lag", type=float, default=0.0, metavar="MS", help="latency the client adds (round trip)")
+    d.add_argument("--jitter", type=float, default=0.0, metavar="MS")
+    d.add_argument("--loss", type=float, default=0.0, metavar="PCT")
     d.set_defaults(func=_cmd_demo)
+
+    cl = sub.add_parser("client", help="the pygame demo client (same as python -m client_demo)", add_help=False)
+    cl.add_argument("args", nargs=argparse.REMAINDER)
+    cl.set_defaults(func=_cmd_client)
     return p
 
 

@@ -1,7 +1,11 @@
-"""`netcode demo`: a local state-sync match with bots over real loopback UDP, with live stats."""
+"""`netcode demo`: a local state-sync match with bots over real loopback UDP, the pygame client
+joined to it (headless with printed measurements when there is no display), and live stats."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 
 from .aio.bots import Bot
@@ -11,7 +15,27 @@ from .sim import SimConfig
 from .statesync.server import ServerConfig
 
 
-async def _demo(n_bots: int, duration: float, port: int, npcs: int) -> None:
+def has_display() -> bool:
+    """Whether a window can be opened (the client falls back to headless otherwise)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def _start_client(host: str, port: int, args) -> subprocess.Popen | None:
+    if args.no_client:
+        return None
+    cmd = [sys.executable, "-m", "client_demo", "--server", f"{host}:{port}", "--name", "you", "--net-graph",
+           "--lag", str(args.lag), "--jitter", str(args.jitter), "--loss", str(args.loss)]
+    if args.headless or not has_display():
+        cmd += ["--headless", "--duration", str(args.duration or 10.0)]
+        print("no display: the client plays headless with a bot and prints its measurements at the end")
+    elif args.duration:
+        cmd += ["--duration", str(args.duration)]
+    return subprocess.Popen(cmd)
+
+
+async def _demo(n_bots: int, duration: float, port: int, npcs: int, args=None) -> None:
     runner = await ServerRunner.start(SimConfig.arena(npc_count=npcs, seed=1), ServerConfig(), "127.0.0.1", port)
     host, port = runner.address
     print(f"state-sync server on {host}:{port}: 60 Hz, {npcs} NPCs; {n_bots} bots joining "
@@ -21,10 +45,13 @@ async def _demo(n_bots: int, duration: float, port: int, npcs: int) -> None:
         b.driver = await DatagramDriver.bind(b.client, handler=b.on_events)
         b.client.connect(time.monotonic())
         b.driver.start()
+    client = _start_client(host, port, args) if args is not None else None
     start = time.monotonic()
     last = {}
     try:
         while duration <= 0 or time.monotonic() - start < duration:
+            if client is not None and client.poll() is not None:
+                break  # the player closed the window: the demo is over
             await asyncio.sleep(1.0)
             print(f"t={time.monotonic() - start:5.1f}s  {runner.stats_line()}")
             for b in bots[:4]:
@@ -41,6 +68,11 @@ async def _demo(n_bots: int, duration: float, port: int, npcs: int) -> None:
                       f"snapshots {snaps - s0:3d}/s  in {(bytes_in - b0) * 8 / 1000:6.1f} kbit/s  "
                       f"sees {len(b.client.latest) if b.client.latest is not None else 0:3d} entities  kills {kills}")
     finally:
+        if client is not None:
+            try:
+                client.wait(timeout=15)  # a headless client prints its measurements as it ends
+            except subprocess.TimeoutExpired:
+                client.terminate()
         for b in bots:
             b.client.disconnect()
             await b.driver.close()
@@ -49,7 +81,7 @@ async def _demo(n_bots: int, duration: float, port: int, npcs: int) -> None:
 
 def main(args) -> int:
     try:
-        run(_demo(args.clients, args.duration, args.port, args.npcs))
+        run(_demo(args.clients, args.duration, args.port, args.npcs, args))
     except KeyboardInterrupt:
         print("\nstopped")
     return 0

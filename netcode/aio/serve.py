@@ -21,8 +21,12 @@ class ServerRunner:
         self._last_t = time.monotonic()
 
     @classmethod
-    async def start(cls, sim: SimConfig, config: ServerConfig, host: str, port: int) -> "ServerRunner":
+    async def start(cls, sim: SimConfig, config: ServerConfig, host: str, port: int,
+                    record_dir: str | None = None) -> "ServerRunner":
         runner = cls(StateSyncServer(sim, config, now=time.monotonic()))
+        if record_dir:
+            from ..replay.writer import MatchRecorder
+            MatchRecorder.attach(runner.core, directory=record_dir)
         # The world and its arrays live for the whole match: keep them out of the cyclic GC's
         # generations so a full collection never walks them mid-tick.
         gc.collect()
@@ -61,14 +65,18 @@ class ServerRunner:
         for cid in list(self.core.transport.connections):
             self.core.transport.disconnect(cid)
         await self.driver.close()
+        if self.core.recorder is not None:
+            self.core.recorder.close()
 
 
 async def serve(sim: SimConfig, config: ServerConfig, host: str, port: int, duration: float = 0.0,
-                stats_every: float = 5.0, json_path: str | None = None, ready=None, warmup: float = 0.0) -> dict:
-    runner = await ServerRunner.start(sim, config, host, port)
+                stats_every: float = 5.0, json_path: str | None = None, ready=None, warmup: float = 0.0,
+                record_dir: str | None = None) -> dict:
+    runner = await ServerRunner.start(sim, config, host, port, record_dir)
     h, p = runner.address
+    recording = f"; recording to {runner.core.recorder.path}" if runner.core.recorder is not None else ""
     print(f"netcode: state-sync server on {h}:{p}, {config.tick_rate} Hz, {sim.npc_count} NPCs, "
-          f"up to {config.max_clients} clients", flush=True)
+          f"up to {config.max_clients} clients{recording}", flush=True)
     if ready is not None:
         ready(runner)
     start = time.monotonic()

@@ -7,6 +7,8 @@ import importlib
 SUITES = {
     "transport": "netcode.bench.transport",
     "statesync": "netcode.bench.statesync",
+    "rewind": "netcode.bench.rewind",
+    "replay": "netcode.replay.bench",
 }
 
 

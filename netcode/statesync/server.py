@@ -319,7 +319,7 @@ class StateSyncServer:
             if cs is not None:
                 self._send_reliable(cs.client_id, msg.encode_packed(
                     msg.SHOT_RESULT, [a.tick, a.hit, round(a.rewind_ms, 2), a.applied.status]))
-        if self.recorder is not None:
+        if self.recorder is not None and self.recorder.record_audit:
             self.recorder.on_audit([a.as_dict() for a in shots])
 
     def _send_reliable(self, client_id: int, data: bytes) -> None:

@@ -1,0 +1,80 @@
+"""`python -m client_demo --server HOST:PORT`: the pygame demo client (see client_demo/app.py)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from netcode.cli import host_port
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if not (320 <= w <= 7680 and 240 <= h <= 4320):
+        raise argparse.ArgumentTypeError("size must be between 320x240 and 7680x4320")
+    return w, h
+
+
+def _non_negative(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def _percent(text: str) -> float:
+    v = _non_negative(text)
+    if v > 100:
+        raise argparse.ArgumentTypeError(f"a percentage is at most 100, got {text}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m client_demo",
+                                description="Demo client: prediction, reconciliation and interpolation under "
+                                            "injected latency, with a net graph.")
+    p.add_argument("--server", type=host_port, required=True, metavar="HOST:PORT")
+    p.add_argument("--name", default="player")
+    p.add_argument("--lag", type=_non_negative, default=0.0, metavar="MS", help="added round-trip latency (half each way)")
+    p.add_argument("--jitter", type=_non_negative, default=0.0, metavar="MS", help="± round-trip jitter")
+    p.add_argument("--loss", type=_percent, default=0.0, metavar="PCT", help="packet loss, each direction")
+    p.add_argument("--dup", type=_percent, default=0.0, metavar="PCT", help="packet duplication, each direction")
+    p.add_argument("--headless", action="store_true", help="no window: a bot plays, measurements are printed")
+    p.add_argument("--duration", type=_non_negative, default=0.0, metavar="S", help="seconds (0 = until closed; "
+                   "headless defaults to 10)")
+    p.add_argument("--json", metavar="FILE", help="write the measurements as JSON")
+    p.add_argument("--screenshot", metavar="FILE", help="save the last frame as an image (PNG)")
+    p.add_argument("--net-graph", action="store_true", help="start with the net graph shown")
+    p.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH")
+    p.add_argument("--fps", type=int, default=60, help="frame rate cap")
+    p.add_argument("--bot", choices=("idle", "wander", "fight"), help="let a bot play (default in headless mode)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the lag simulator and the bot")
+    p.add_argument("--connect-timeout", type=_non_negative, default=5.0, metavar="S")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from netcode.aio.driver import run
+
+    from .app import run_client
+
+    duration = args.duration or (10.0 if args.headless else 0.0)
+    try:
+        stats = run(run_client(args.server, args.name, headless=args.headless, duration=duration, lag=args.lag,
+                               jitter=args.jitter, loss=args.loss, dup=args.dup, json_path=args.json,
+                               screenshot=args.screenshot, size=args.size, net_graph=args.net_graph,
+                               fps=max(1, args.fps), seed=args.seed, connect_timeout=max(0.1, args.connect_timeout),
+                               bot=args.bot))
+    except KeyboardInterrupt:
+        return 130
+    return 1 if stats.get("error") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

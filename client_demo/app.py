@@ -1,0 +1,337 @@
+"""The pygame demo client: a window (or a headless dummy surface), keyboard and mouse, the frame loop.
+
+`run_client(...)` is a coroutine: it binds a UDP socket with the project's DatagramDriver, pumps a
+`ClientSession` through it and renders until the window closes or `duration` runs out, then
+returns what it measured. `netcode demo` can await it next to its own server.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+
+from netcode.aio.driver import DatagramDriver
+from netcode.bots import BotBrain, aim_at
+
+from .session import ClientSession, Toggles
+
+_pygame = None
+
+
+def _import_pygame():
+    """pygame, imported on first use (so `--help` and the no-display fallback never need it)."""
+    global _pygame
+    if _pygame is None:
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        import pygame
+        _pygame = pygame
+    return _pygame
+
+
+def has_display() -> bool:
+    """Whether a real window can be opened: on Linux that needs X11 or Wayland (or an SDL driver chosen)."""
+    if sys.platform.startswith("linux") or "bsd" in sys.platform:
+        if os.environ.get("SDL_VIDEODRIVER", "") in ("dummy", "offscreen"):
+            return False
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def resolve(host: str, port: int) -> tuple[str, int]:
+    """HOST:PORT as the numeric address replies come from (the client drops datagrams from any other)."""
+    infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+    return infos[0][4][0], port
+
+
+class ClientApp:
+    """One run of the client: a session, its driver, a surface and the input devices (or a bot)."""
+
+    def __init__(self, server_addr, name: str = "player", *, headless: bool = False, size=(1280, 720),
+                 lag: float = 0.0, jitter: float = 0.0, loss: float = 0.0, dup: float = 0.0, seed: int | None = None,
+                 fps: int = 60, net_graph: bool = False, connect_timeout: float = 5.0, bot: str | None = None,
+                 quiet: bool = False, render: bool = True):
+        self.server_addr = server_addr
+        self.headless = headless
+        self.size = size
+        self.fps = fps
+        self.quiet = quiet
+        self.render = render
+        self.session = ClientSession(server_addr, name, lag_ms=lag, jitter_ms=jitter, loss_pct=loss, dup_pct=dup,
+                                     seed=seed, connect_timeout=connect_timeout, toggles=Toggles(net_graph=net_graph))
+        self.bot = BotBrain(seed or 1, bot) if bot else None
+        self.driver: DatagramDriver | None = None
+        self.surface = None
+        self.renderer = None
+        self.running = True
+        self.last_scene = None
+        self._printed_loss = False
+        self._fire = False
+        self._reconnect_requested = False
+        self._screenshot_requests: list[str] = []
+
+    # ------------------------------------------------------------------ setup
+
+    def open_display(self) -> None:
+        pg = _import_pygame()
+        if self.headless:
+            os.environ["SDL_VIDEODRIVER"] = "dummy"
+        pg.display.init()
+        pg.font.init()
+        if self.headless:
+            self.surface = pg.display.set_mode(self.size) if self.render else None
+            if self.surface is None and self.render:
+                self.surface = pg.Surface(self.size)
+        else:
+            self.surface = pg.display.set_mode(self.size)
+            pg.display.set_caption(f"netcode client — {self.session._addr_text()}")
+            pg.mouse.set_visible(False)
+        if self.render:
+            from .render import Renderer
+            self.renderer = Renderer(self.size)
+
+    def _bind_host(self) -> str:
+        return "127.0.0.1" if str(self.server_addr[0]).startswith("127.") else "0.0.0.0"
+
+    async def connect(self) -> None:
+        self.driver = await DatagramDriver.bind(self.session.endpoint, self._bind_host(), 0,
+                                                handler=self.session.on_events)
+        self.session.start(time.monotonic())
+        self.driver.start()
+
+    async def reconnect(self) -> None:
+        """A new connection (new socket, new nonce), reclaiming our player with the Welcome token."""
+        old = self.driver
+        had_token = self.session.token is not None
+        self.session.reconnect(time.monotonic())
+        self._printed_loss = False
+        if old is not None:
+            await old.close()
+        self.driver = await DatagramDriver.bind(self.session.endpoint, self._bind_host(), 0,
+                                                handler=self.session.on_events)
+        self.driver.start()
+        self.say(f"reconnecting to {self.session._addr_text()}" + (" with our token" if had_token else ""))
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"client: {text}", flush=True)
+
+    # ------------------------------------------------------------------ input
+
+    def _controls(self) -> None:
+        """Keyboard, mouse and window events → toggles and the player's input."""
+        pg = _import_pygame()
+        s = self.session
+        t = s.toggles
+        for ev in pg.event.get():
+            if ev.type == pg.QUIT:
+                self.running = False
+            elif ev.type == pg.KEYDOWN:
+                k = ev.key
+                if k == pg.K_ESCAPE:
+                    self.running = False
+                elif k == pg.K_p:
+                    t.prediction = not t.prediction
+                elif k == pg.K_r:
+                    t.reconciliation = not t.reconciliation
+                elif k == pg.K_i:
+                    t.interpolation = not t.interpolation
+                elif k == pg.K_g:
+                    t.ghost = not t.ghost
+                elif k == pg.K_n:
+                    t.net_graph = not t.net_graph
+                elif k == pg.K_h:
+                    t.help = not t.help
+                elif k == pg.K_l:
+                    self.say(f"lag preset +{s.cycle_lag():g} ms RTT")
+                elif k in (pg.K_c, pg.K_RETURN) and s.status == "lost":
+                    self._reconnect_requested = True
+                elif k == pg.K_F12:
+                    self._screenshot_requests.append(f"netcode-client-{int(time.time())}.png")
+            elif ev.type == pg.MOUSEBUTTONDOWN and ev.button == 1:
+                self._fire = True
+            elif ev.type == pg.MOUSEBUTTONUP and ev.button == 1:
+                self._fire = False
+        s.apply_toggles()
+        keys = pg.key.get_pressed()
+        mx = (1 if keys[pg.K_d] or keys[pg.K_RIGHT] else 0) - (1 if keys[pg.K_a] or keys[pg.K_LEFT] else 0)
+        my = (1 if keys[pg.K_s] or keys[pg.K_DOWN] else 0) - (1 if keys[pg.K_w] or keys[pg.K_UP] else 0)
+        aim = s._input.aim
+        sc = self.last_scene
+        if sc is not None and sc.me is not None and self.renderer is not None:
+            px, py = pg.mouse.get_pos()
+            mx_, my_ = self.renderer.to_screen(*sc.me)
+            dx, dy = px - mx_, py - my_
+            if dx or dy:
+                aim = aim_at(dx, dy)
+        s.set_input(mx, my, aim, self._fire)
+
+    def _bot_controls(self) -> None:
+        s = self.session
+        if s.welcome is None:
+            return
+        inp = self.bot.decide(s.client.latest, s.welcome.slot)
+        s.set_input(inp.move_x, inp.move_y, inp.aim, inp.fire)
+
+    # ------------------------------------------------------------------ loop
+
+    def frame(self, now: float) -> None:
+        """One frame: controls, logic, drawing; measured as the frame's work."""
+        started = time.perf_counter()
+        if self.headless:
+            if self.bot is not None:
+                self._bot_controls()
+        else:
+            self._controls()
+        scene = self.session.frame(now)
+        self.last_scene = scene
+        if self.renderer is not None and self.surface is not None:
+            cursor = None
+            if not self.headless:
+                cursor = _import_pygame().mouse.get_pos()
+            self.renderer.draw(self.surface, scene, cursor)
+            if not self.headless:
+                _import_pygame().display.flip()
+        self.session.note_frame(now, time.perf_counter() - started)
+        for path in self._screenshot_requests:
+            self.save_screenshot(path)
+        self._screenshot_requests.clear()
+
+    def save_screenshot(self, path: str) -> bool:
+        if self.surface is None:
+            return False
+        pg = _import_pygame()
+        pg.image.save(self.surface, path)
+        self.say(f"screenshot saved to {path}")
+        return True
+
+    async def run(self, duration: float = 0.0) -> dict:
+        start = time.monotonic()
+        period = 1.0 / self.fps if self.fps > 0 else 0.0
+        next_frame = start
+        s = self.session
+        while self.running:
+            now = time.monotonic()
+            if duration > 0 and now - start >= duration:
+                break
+            self.frame(now)
+            if s.status == "lost" and not self._printed_loss:
+                self._printed_loss = True
+                reason = s.message.replace(" — press C to reconnect", "") if s.message else s.lost_reason
+                self.say(f"connection problem: {reason}" + ("" if self.headless else " — press C to reconnect"))
+                if self.headless:
+                    break
+            if self._reconnect_requested:
+                self._reconnect_requested = False
+                await self.reconnect()
+            next_frame += period
+            delay = next_frame - time.monotonic()
+            if delay < -0.25:
+                next_frame = time.monotonic()  # fell far behind: don't sprint to catch up
+                delay = 0.0
+            await asyncio.sleep(max(0.0, delay))
+        return s.summary(time.monotonic())
+
+    async def close(self) -> None:
+        self.session.close()
+        if self.driver is not None:
+            await self.driver.close()
+
+
+def print_summary(stats: dict) -> None:
+    print(f"client: {stats['frames']} frames in {stats['duration_s']:.1f} s: {stats['fps']:.1f} fps, "
+          f"frame time mean {stats['frame_ms_mean']:.2f} ms (p99 {stats['frame_ms_p99']:.2f} ms)")
+    rtt = stats["rtt_ms"]
+    print(f"client: snapshots {stats['snapshots_per_s']:.1f}/s ({stats['snapshot_bytes_mean']:.0f} B, "
+          f"{100 * stats['snapshot_loss']:.1f} % lost); RTT {rtt if rtt is not None else float('nan'):.1f} ms; "
+          f"in {stats['kbit_in']:.1f} kbit/s, out {stats['kbit_out']:.1f} kbit/s")
+    print(f"client: corrections {stats['corrections']} ({stats['corrections_per_s']:.2f}/s), "
+          f"mean correction distance per second {stats['correction_px_per_s']:.2f} px/s "
+          f"(mean {stats['correction_px_mean']:.2f} px, max {stats['max_correction_px']:.2f} px; "
+          f"{stats['late_input_corrections']} where the server had no input from us in time, "
+          f"{stats['steady_correction_px_per_s']:.2f} px/s without those); "
+          f"interpolation delay {stats['interp_delay_ms'] or 0:.1f} ms; hits {stats['confirmed_hits']} confirmed, "
+          f"{stats['local_hits']} predicted locally", flush=True)
+    if stats.get("shots_judged"):
+        print(f"client: {stats['shots_judged']} shots judged by the server: it agreed with our own ray test on "
+              f"{100 * stats['hit_agreement']:.1f} % (rewind {stats['rewind_ms_mean']:.1f} ms on average, "
+              f"{stats['rewind_status']})", flush=True)
+
+
+async def run_client(server_addr, name: str = "player", *, headless: bool = False, duration: float = 0.0,
+                     lag: float = 0.0, jitter: float = 0.0, loss: float = 0.0, dup: float = 0.0,
+                     json_path: str | None = None, screenshot: str | None = None, size=(1280, 720),
+                     net_graph: bool = False, fps: int = 60, seed: int | None = None, connect_timeout: float = 5.0,
+                     bot: str | None = None, quiet: bool = False, render: bool = True) -> dict:
+    """Play (or, headless, let a bot play) on `server_addr` = (host, port); returns the measurements.
+
+    With no display (no DISPLAY/WAYLAND_DISPLAY on Linux, or pygame can't open a window) it runs
+    headless with a bot and prints its measurements instead. A connection that fails or drops is
+    reported in one line, never a traceback; `stats["error"]` says what went wrong.
+    """
+    def say(text):
+        if not quiet:
+            print(f"client: {text}", flush=True)
+
+    try:
+        addr = resolve(*server_addr)
+    except (OSError, UnicodeError) as e:
+        say(f"cannot resolve {server_addr[0]!r}: {getattr(e, 'strerror', None) or e}")
+        return {"error": f"cannot resolve {server_addr[0]}", "connected": False}
+    if not headless and not has_display():
+        say("no display found (no DISPLAY or WAYLAND_DISPLAY): running headless with a bot")
+        headless = True
+    if headless and bot is None:
+        bot = "fight"
+    app = ClientApp(addr, name, headless=headless, size=size, lag=lag, jitter=jitter, loss=loss, dup=dup, seed=seed,
+                    fps=fps, net_graph=net_graph, connect_timeout=connect_timeout, bot=bot, quiet=quiet,
+                    render=render)
+    try:
+        app.open_display()
+    except Exception as e:  # pygame.error, or no usable video driver at all
+        if headless:
+            say(f"cannot render even to a dummy surface ({e}); running without pictures")
+            app.render = False
+            app.renderer = None
+            app.surface = None
+        else:
+            say(f"cannot open a window ({e}): running headless with a bot")
+            if _pygame is not None:
+                _pygame.display.quit()
+            return await run_client(server_addr, name, headless=True, duration=duration or 10.0, lag=lag,
+                                    jitter=jitter, loss=loss, dup=dup, json_path=json_path, screenshot=screenshot,
+                                    size=size, net_graph=net_graph, fps=fps, seed=seed,
+                                    connect_timeout=connect_timeout, bot=bot, quiet=quiet, render=render)
+    try:
+        await app.connect()
+    except OSError as e:
+        say(f"cannot open a UDP socket: {e.strerror or e}")
+        return {"error": "no socket", "connected": False}
+    say(f"connecting to {addr[0]}:{addr[1]} as {name!r}" + (f" ({app.session.lag_label()})" if lag or jitter or loss
+                                                           or dup else ""))
+    if headless and duration <= 0:
+        say("running until interrupted (Ctrl-C); measurements follow")
+    interrupted = False
+    try:
+        stats = await app.run(duration)
+    except asyncio.CancelledError:  # Ctrl-C, or the caller cancelled us: still report what we measured
+        stats = app.session.summary(time.monotonic())
+        interrupted = True
+    finally:
+        if screenshot and app.surface is not None:
+            app.save_screenshot(screenshot)
+        await app.close()
+        if _pygame is not None:
+            _pygame.display.quit()
+    if app.session.status == "lost":
+        stats["error"] = app.session.lost_reason
+    if headless and not quiet and stats.get("snapshots"):
+        print_summary(stats)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(stats, f, indent=2)
+    if interrupted:
+        raise asyncio.CancelledError
+    return stats

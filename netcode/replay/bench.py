@@ -1,0 +1,138 @@
+"""Replay measurements: bytes per player-minute, recording cost per tick, verify speed.
+
+The scenario is a typical bot match: 8 fighting bots (netcode.bots.BotBrain, one decision per
+snapshot received) and 200 NPC drones in the standard 4096 px arena at 60 Hz, over a 30 ms
+simulated link in virtual time. ``views=True`` makes the bots send the view they would draw
+(netcode.interpolation.Interpolator), as the pygame client does, so every shot is rewound and
+the replay carries VIEWS records.
+
+``python -m netcode.replay.bench [seconds]`` prints the numbers; ``bench()`` has the shape of a
+``netcode bench`` suite.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = False, seed: int = 1,
+        path: str | None = None, **recorder_kwargs) -> dict:
+    from ..bots import BotBrain
+    from ..interpolation import Interpolator
+    from ..netsim import LinkConfig
+    from ..sim import SimConfig
+    from ..statesync.client import StateSyncClient
+    from ..statesync.events import SnapshotReceived
+    from ..statesync.server import ServerConfig, StateSyncServer
+    from ..virtual import VirtualNetwork
+    from .verify import info, verify
+    from .writer import MatchRecorder
+
+    tmp = None
+    if path is None:
+        tmp = tempfile.TemporaryDirectory()
+        path = os.path.join(tmp.name, "bench.ncr")
+    try:
+        net = VirtualNetwork(LinkConfig(latency=0.03, jitter=0.005), seed=seed, step=1 / 240)
+        server = StateSyncServer(SimConfig.arena(npc_count=npcs, seed=seed), ServerConfig(), secret=b"b" * 32)
+        rec = MatchRecorder.attach(server, path=path, **recorder_kwargs)
+        record_times: list[float] = []
+        tick_times: list[float] = []
+        on_tick, server_tick = rec.on_tick, server.tick
+
+        def timed_on_tick(*a, **k):
+            t0 = time.perf_counter()
+            on_tick(*a, **k)
+            record_times.append(time.perf_counter() - t0)
+
+        def timed_tick(now):
+            t0 = time.perf_counter()
+            out = server_tick(now)
+            tick_times.append(time.perf_counter() - t0)
+            return out
+
+        rec.on_tick, server.tick = timed_on_tick, timed_tick
+        net.add(("server", 0), server)
+        for i in range(bots):
+            c = StateSyncClient(("server", 0), name=f"bot{i}", nonce=i + 1)
+            c.connect(0.0)
+            net.add(("bot", i), c)
+            brain, interp, seen = BotBrain(seed * 1000 + i), Interpolator(60), [-1]
+            orig = c.update
+
+            def update(now, c=c, orig=orig, brain=brain, interp=interp, seen=seen):
+                ticks = orig(now)
+                for e in c.events():
+                    if views and isinstance(e, SnapshotReceived):
+                        interp.on_snapshot(e.tick, e.table, now)
+                if c.welcome is not None and c.latest_tick != seen[0]:
+                    seen[0] = c.latest_tick
+                    if views:
+                        c.view = interp.sample(now).view
+                    c.next_input = brain.decide(c.latest, c.welcome.slot)
+                return ticks
+
+            c.update = update
+        net.advance(seconds)
+        rec.close()
+        d = info(path)
+        speeds, parallel = [], []
+        workers = max(2, min(4, os.cpu_count() or 1))
+        for _ in range(3):
+            v = verify(path)
+            assert v.ok, v
+            speeds.append(v.speed)
+            v = verify(path, workers=workers)
+            assert v.ok, v
+            parallel.append(v.speed)
+        us = np.asarray(record_times) * 1e6
+        tick_ms = float(np.mean(tick_times) * 1e3)
+        minutes = d["duration_s"] / 60
+        return {
+            "bytes": d["size_bytes"], "duration_s": d["duration_s"], "players": bots, "npcs": npcs, "views": views,
+            "bytes_per_player_minute": d["size_bytes"] / minutes / bots,
+            "bytes_per_player_minute_by_kind": {k: round(v / minutes / bots) for k, v in d["bytes_by_kind"].items()},
+            "record_us_mean": float(us.mean()), "record_us_p50": float(np.median(us)),
+            "record_us_p99": float(np.percentile(us, 99)),
+            "record_pct_of_tick_interval": float(us.mean()) / (1e6 / 60) * 100,
+            "server_tick_ms_mean": tick_ms, "record_pct_of_server_tick": float(us.mean()) / 1e3 / tick_ms * 100,
+            "verify_speed_x_realtime": statistics.median(speeds), "verify_speed_runs": speeds,
+            "verify_workers": workers, "verify_speed_parallel_x_realtime": statistics.median(parallel),
+            "shots_rewound": server.lagcomp.totals()["rewound"],
+        }
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def bench(quick: bool = False, progress=None) -> dict:
+    seconds = 20.0 if quick else 60.0
+    plain = run(seconds)
+    if progress:
+        progress()
+    rewound = run(seconds, views=True)
+    if progress:
+        progress()
+    metrics = {
+        "bytes_per_player_minute": plain["bytes_per_player_minute"],
+        "bytes_per_player_minute_views": rewound["bytes_per_player_minute"],
+        "record_us_per_tick": plain["record_us_mean"], "record_us_p99": plain["record_us_p99"],
+        "record_pct_of_16ms_tick": plain["record_pct_of_tick_interval"],
+        "verify_speed_x_realtime": plain["verify_speed_x_realtime"],
+        "verify_speed_x_realtime_views": rewound["verify_speed_x_realtime"],
+        "verify_speed_parallel_x_realtime": plain["verify_speed_parallel_x_realtime"],
+    }
+    return {"suite": "replay", "metrics": metrics, "runs": [plain, rewound],
+            "scenario": {"bots": 8, "npcs": 200, "tick_hz": 60, "seconds": seconds}}
+
+
+if __name__ == "__main__":  # python -m netcode.replay.bench [seconds]
+    secs = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
+    for v in (False, True):
+        r = run(secs, views=v)
+        print({k: (round(x, 3) if isinstance(x, float) else x) for k, x in r.items()})
