@@ -118,6 +118,9 @@ class ClientProtocol:
                 self.client_id = client_id
                 self.accept_payload = payload
                 self.connection = Connection(client_id, addr, session, self.config, now, self._events, is_server=False)
+                if 0 <= now - self._last_try < self.config.connect_timeout:
+                    # the response → accept round trip seeds the RTT estimate (the first ack refines it)
+                    self.connection.stats.add_rtt_sample(now - self._last_try)
                 self._events.append(Connected(client_id, addr, payload))
             elif ptype == wp.DENY and self.state in (ClientState.REQUESTING, ClientState.RESPONDING):
                 nonce, reason = wp.decode_deny(data)
