@@ -92,7 +92,9 @@ class Renderer:
 
     # ------------------------------------------------------------------ frame
 
-    def draw(self, surf: pygame.Surface, sc: Scene, cursor: tuple[int, int] | None = None) -> None:
+    def draw_world(self, surf: pygame.Surface, sc: Scene) -> bool:
+        """The arena and everything in it, without the HUD (what `draw` shows under its HUD); sets
+        `offset` for `to_screen`. Returns whether there was a game to draw."""
         w, h = surf.get_size()
         surf.fill(OUTSIDE)
         cx, cy = sc.camera
@@ -104,16 +106,21 @@ class Renderer:
         ox = w / 2 - cx
         oy = h / 2 - cy
         self.offset = (ox, oy)
-        if sc.walls or sc.me is not None or sc.status == "playing":
-            self._arena(surf, sc, ox, oy)
-            if sc.others is not None:
-                self._entities(surf, sc, ox, oy)
-            if sc.ghost is not None:
-                self._ghost(surf, sc, ox, oy)
-            self._tracers(surf, sc, ox, oy)
-            if sc.me is not None:
-                self._me(surf, sc, ox, oy)
-            self._markers(surf, sc, ox, oy)
+        if not (sc.walls or sc.me is not None or sc.status == "playing"):
+            return False
+        self._arena(surf, sc, ox, oy)
+        if sc.others is not None:
+            self._entities(surf, sc, ox, oy)
+        if sc.ghost is not None:
+            self._ghost(surf, sc, ox, oy)
+        self._tracers(surf, sc, ox, oy)
+        if sc.me is not None:
+            self._me(surf, sc, ox, oy)
+        self._markers(surf, sc, ox, oy)
+        return True
+
+    def draw(self, surf: pygame.Surface, sc: Scene, cursor: tuple[int, int] | None = None) -> None:
+        if self.draw_world(surf, sc):
             self._hud(surf, sc)
         if cursor is not None and sc.status == "playing":
             x, y = cursor
@@ -238,8 +245,14 @@ class Renderer:
     # ------------------------------------------------------------------ HUD
 
     def _hud(self, surf, sc: Scene) -> None:
+        self.draw_health(surf, sc)
+        self.draw_scoreboard(surf, sc.scoreboard)
+        self.draw_feed(surf, sc.feed)
+        self._mode_line(surf, sc)
+
+    def draw_health(self, surf, sc: Scene, dead_text: str = "you died") -> None:
+        """The health bar (bottom left) of `sc.my_hp`, and `dead_text` in the middle when not `sc.my_alive`."""
         w, h = surf.get_size()
-        # health
         bw = 240
         frac = max(0.0, min(1.0, sc.my_hp / max(sc.max_hp, 1)))
         surf.blit(self.panel(bw + 20, 44), (14, h - 58))
@@ -248,11 +261,13 @@ class Renderer:
         pygame.draw.rect(surf, color, pygame.Rect(24, h - 48, round(bw * frac), 14))
         surf.blit(self.text(f"HP {sc.my_hp}", TEXT), (26, h - 31))
         if not sc.my_alive:
-            msg = "you died" + (f" — respawn in {sc.respawn_in:.1f} s" if sc.respawn_in is not None else "")
+            msg = dead_text + (f" — respawn in {sc.respawn_in:.1f} s" if sc.respawn_in is not None else "")
             t = self.text(msg, WARN, self.big)
             surf.blit(t, (w // 2 - t.get_width() // 2, h // 2 - 90))
-        # scoreboard (top left)
-        rows = sc.scoreboard[:8]
+
+    def draw_scoreboard(self, surf, board: list) -> None:
+        """Top left: (name, kills, deaths, highlighted) rows, at most 8."""
+        rows = board[:8]
         if rows:
             ph = 26 + 18 * len(rows)
             surf.blit(self.panel(230, ph), (10, 10))
@@ -260,12 +275,17 @@ class Renderer:
             for i, (name, k, d, me) in enumerate(rows):
                 s = f"{name[:16]:<16} {k:3d} {d:3d}"
                 surf.blit(self.text(s, ME if me else TEXT, self.mono), (18, 34 + 18 * i))
-        # kill feed (top right)
-        for i, line in enumerate(sc.feed[-6:]):
+
+    def draw_feed(self, surf, lines: list, top: int = 12) -> None:
+        """Top right: the kill feed, newest last (the last six lines)."""
+        w, _ = surf.get_size()
+        for i, line in enumerate(lines[-6:]):
             t = self.text(line, TEXT)
-            surf.blit(self.panel(t.get_width() + 12, 20), (w - t.get_width() - 22, 12 + 22 * i))
-            surf.blit(t, (w - t.get_width() - 16, 15 + 22 * i))
-        # mode line (top centre)
+            surf.blit(self.panel(t.get_width() + 12, 20), (w - t.get_width() - 22, top + 22 * i))
+            surf.blit(t, (w - t.get_width() - 16, top + 3 + 22 * i))
+
+    def _mode_line(self, surf, sc: Scene) -> None:
+        w, _ = surf.get_size()
         tg = sc.toggles
         bits = [("PRED", tg.prediction), ("RECON", tg.reconciliation), ("INTERP", tg.interpolation)]
         x = w // 2 - 170

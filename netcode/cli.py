@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_lagsim_parser(sub)
 
     from .replay.cli import add_replay_parser
-    add_replay_parser(sub)
+    from .replay.play import add_play_parser
+    add_play_parser(add_replay_parser(sub))
 
     d = sub.add_parser("demo", help="host a local state-sync match with bots and print live stats")
     d.add_argument("--clients", type=int, default=6, help="bots")
