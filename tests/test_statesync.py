@@ -232,3 +232,26 @@ def test_tight_budget_rations_updates_without_starving_anyone():
     moving = [eid for eid in last.table.ids.tolist() if eid >= server.sim.max_players]
     refreshed = sum(1 for eid in moving if len(seen.get(eid, ())) > 1)
     assert refreshed >= 0.8 * len(moving)
+
+
+def test_rejoin_with_token_while_old_connection_is_still_open_takes_the_same_player():
+    net, server, (a,) = match(1, link=LinkConfig(latency=0.15))
+    net.advance(2.0)
+    slot, token = a.welcome.slot, a.welcome.token
+    net.remove(("client", 0))  # the old client vanishes without a word (the server still sees it)
+    again = add_client(net, 5, token=token)
+    net.advance(2.0)
+    assert again.connected and again.welcome.slot == slot
+    assert len(server.clients) == 1 and not server.away
+
+
+def test_one_address_reconnecting_in_a_loop_cannot_fill_the_world():
+    from netcode.protocol import ClientProtocol
+    net, server, _ = match(0)
+    for i in range(40):  # new nonce each time, same address, no token
+        c = ClientProtocol(SERVER, nonce=5000 + i)
+        c.connect(net.now)
+        net.add(("churner", 1), c)
+        net.advance(0.05)
+    assert len(server.away) <= 1 and len(server.clients) <= 1
+    assert int(server.world.active[: server.sim.max_players].sum()) <= 2

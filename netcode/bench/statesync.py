@@ -38,7 +38,7 @@ def run_match(clients: int, npcs: int, seconds: float, warmup: float, tick: int 
         server = subprocess.Popen(
             [sys.executable, "-m", "netcode", "serve", "--port", str(port), "--npcs", str(npcs), "--tick", str(tick),
              "--max-clients", str(clients), "--duration", str(warmup + seconds), "--warmup", str(warmup),
-             "--stats", "3600", "--json", sjson], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             "--stats", "3600", "--json", sjson, "--no-record"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             line = server.stdout.readline()
             if "server on" not in line:

@@ -87,6 +87,7 @@ class ClientState:
     acked: int = -1  # newest snapshot tick the client says it decoded
     connected: bool = True
     left_at: float = 0.0
+    addr: object = None
 
 
 class StateSyncServer:
@@ -175,12 +176,12 @@ class StateSyncServer:
         except Exception:
             self.counters["bad connect payload"] += 1
         name = str(info.get("name", f"player{e.client_id}"))[:24]
-        token = info.get("token")
-        cs = self.away.pop(token, None) if isinstance(token, int) else None
+        cs = self._reclaim(info.get("token"), e.addr)
         if cs is not None:
-            cs.client_id, cs.connected, cs.name = e.client_id, True, name
+            cs.client_id, cs.connected, cs.name, cs.addr = e.client_id, True, name, e.addr
             cs.sent.clear()
             cs.acked = -1
+            cs.inputs = InputBuffer(self.config.max_input_ahead)  # the old session's inputs and margins are void
             self.counters["rejoins"] += 1
         else:
             try:
@@ -193,7 +194,7 @@ class StateSyncServer:
                 self.counters["denied: world full"] += 1
                 return
             cs = ClientState(e.client_id, name, slot, int(self._tokens.integers(1, 2**62)),
-                             InputBuffer(self.config.max_input_ahead))
+                             InputBuffer(self.config.max_input_ahead), addr=e.addr)
             self.priority.settle(np.array([slot]))
             self.counters["joins"] += 1
         self.clients[e.client_id] = cs
@@ -203,6 +204,30 @@ class StateSyncServer:
         self.transport.send(e.client_id, Channel.RELIABLE, msg.encode_packed(msg.WELCOME, welcome))
         self._pending_events.append(["join", self.world.tick, cs.slot, name])
 
+    def _reclaim(self, token, addr) -> ClientState | None:
+        """The player a joining client may take back: by its token (from a parked player, or from a
+        connection the server has not yet noticed is gone), else one parked from the same address.
+
+        Without the address rule one host reconnecting in a loop would park a new player each
+        time and fill the world."""
+        if isinstance(token, int):
+            cs = self.away.pop(token, None)
+            if cs is not None:
+                return cs
+            for cid, live in list(self.clients.items()):
+                if live.token == token:
+                    # the old connection is still open here (its DISCONNECT in flight, or it timed
+                    # out only on the client's side): this join replaces it
+                    del self.clients[cid]
+                    self.transport.disconnect(cid)
+                    if live.slot in self._aoi.viewer_specs():
+                        self._aoi.remove_viewer(live.slot)
+                    return live
+        for t, parked in list(self.away.items()):
+            if parked.addr == addr:
+                return self.away.pop(t)
+        return None
+
     def _on_leave(self, client_id: int, reason: str, now: float) -> None:
         cs = self.clients.pop(client_id, None)
         if cs is None:
@@ -210,6 +235,10 @@ class StateSyncServer:
         cs.connected = False
         cs.left_at = now
         self.away[cs.token] = cs
+        if len(self.away) > self.config.max_clients:
+            # parked players never outnumber the seats: the longest-gone leaves the world now
+            oldest = min(self.away.values(), key=lambda p: p.left_at)
+            self._remove_away(oldest)
         if cs.slot in self._aoi.viewer_specs():
             self._aoi.remove_viewer(cs.slot)
         self._pending_events.append(["leave", self.world.tick, cs.slot, reason])
@@ -221,6 +250,10 @@ class StateSyncServer:
 
     def receive_datagram(self, data: bytes, addr, now: float) -> None:
         self.transport.receive_datagram(data, addr, now)
+        # handle it now, not at the next tick: an input's arrival margin is measured at arrival
+        events = self.transport.events()
+        if events:
+            self.on_events(events, now)
 
     def datagrams_to_send(self, now: float) -> list:
         return self.transport.datagrams_to_send(now)
@@ -248,14 +281,17 @@ class StateSyncServer:
         return n
 
     def _expire_away(self, now: float) -> None:
-        for token, cs in list(self.away.items()):
+        for cs in list(self.away.values()):
             if now - cs.left_at > self.config.rejoin_grace:
-                del self.away[token]
-                remove_player(self.world, cs.slot)
-                self.lagcomp.forget_slot(cs.slot)
-                if self.recorder is not None:
-                    self.recorder.on_leave(self.world.tick, cs.slot)
-                self.counters["players removed"] += 1
+                self._remove_away(cs)
+
+    def _remove_away(self, cs: ClientState) -> None:
+        del self.away[cs.token]
+        remove_player(self.world, cs.slot)
+        self.lagcomp.forget_slot(cs.slot)
+        if self.recorder is not None:
+            self.recorder.on_leave(self.world.tick, cs.slot)
+        self.counters["players removed"] += 1
 
     def tick(self, now: float) -> list:
         """One simulation tick, then snapshots if one is due. Returns the game events."""
