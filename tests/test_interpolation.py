@@ -130,10 +130,13 @@ def test_view_reproduces_the_drawn_positions_exactly():
             rows = np.searchsorted(f.ids, common)
             assert np.array_equal(f.pos[rows], interpolate_positions(pa, pb, vf))
             checked_client += 1
-        if rebuilt is not None and f.to_tick == f.from_tick + 1:
-            # and the server's rewind rebuilds the same hitboxes from its own history
-            ids = f.ids[alive]
-            assert np.array_equal(rebuilt[ids], f.pos[alive])
+        if rebuilt is not None and f.to_tick == f.from_tick + 1 and a is not None and b is not None:
+            # and the server's rewind rebuilds the same hitboxes from its own history, for every
+            # entity the client interpolated (one leaving its view is drawn where the last snapshot
+            # had it, which the server's history does not know)
+            both = np.isin(f.ids, np.intersect1d(a.ids, b.ids)) & alive
+            ids = f.ids[both]
+            assert np.array_equal(rebuilt[ids], f.pos[both])
             checked_server += 1
     assert checked_client > 300 and checked_server > 300
     assert min(len(f) for _, f, _ in m.frames[-100:]) >= 20

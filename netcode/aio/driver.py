@@ -14,6 +14,30 @@ import asyncio_dgram
 Handler = Callable[[list, float], None]
 
 
+_BATCH = 64  # datagrams taken per receive batch before other tasks get a turn
+
+
+def _recv_nowait_for(stream) -> Callable[[], tuple | None]:
+    """A function returning a datagram asyncio-dgram has already queued, or None if none is.
+
+    asyncio-dgram has no public non-blocking receive, so this reads its private queue (_recvq);
+    should that attribute go away, it falls back to always None (one `await recv()` per datagram).
+    """
+    queue = getattr(stream, "_recvq", None)
+    if not isinstance(queue, asyncio.Queue):
+        return lambda: None
+
+    def recv_nowait():
+        if queue.empty():
+            return None
+        item = queue.get_nowait()
+        if item[0] is None:  # asyncio-dgram's end-of-stream marker
+            raise asyncio_dgram.TransportClosed()
+        return item
+
+    return recv_nowait
+
+
 class DatagramDriver:
     """Runs one ServerProtocol or ClientProtocol on one UDP socket."""
 
@@ -30,6 +54,7 @@ class DatagramDriver:
         self.errors = 0  # socket errors (e.g. ICMP port unreachable) survived
         self._wake = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # the clock time self._timer fires at
         self._tasks: list[asyncio.Task] = []
         self._closed = False
 
@@ -64,27 +89,37 @@ class DatagramDriver:
         self.stream.close()
 
     async def _receive_loop(self) -> None:
-        stream, endpoint, clock, wake = self.stream, self.endpoint, self.clock, self._wake
+        stream, endpoint, clock = self.stream, self.endpoint, self.clock
         flush = self.flush_on_receive
-        burst = 0
+        recv_nowait = _recv_nowait_for(stream)
         while True:
-            burst += 1
-            if burst >= 32:
-                # Queue.get() does not yield while datagrams are waiting: under a backlog the
-                # receive loop would starve the flush (no acks, no inputs go out). Let it run.
-                burst = 0
-                await asyncio.sleep(0)
             try:
                 data, addr = await stream.recv()
+                now = clock()
+                endpoint.receive_datagram(data, addr, now)
+                # Take every datagram already queued without a wait per datagram, so the whole batch
+                # is in the endpoint before it is asked what to send.
+                n = 1
+                while n < _BATCH:
+                    item = recv_nowait()
+                    if item is None:
+                        break
+                    endpoint.receive_datagram(item[0], item[1], now)
+                    n += 1
             except asyncio_dgram.TransportClosed:
                 return
             except OSError:
                 # e.g. ECONNREFUSED after an ICMP unreachable: UDP has no connection to lose
                 self.errors += 1
                 continue
-            endpoint.receive_datagram(data, addr, clock())
-            if flush:
-                wake.set()
+            if flush and not self._closed:
+                # Reply in this same loop iteration rather than waking the send task: one task
+                # switch less per batch, and the peer gets its answer sooner.
+                await self._flush()
+            if n >= _BATCH:
+                # recv() does not yield while datagrams are waiting: under a backlog the receive
+                # loop would starve the other tasks (timers, the send loop, the application).
+                await asyncio.sleep(0)
 
     async def _send_loop(self) -> None:
         while True:
@@ -114,11 +149,22 @@ class DatagramDriver:
 
     def _arm_timer(self, now: float) -> None:
         t = self.endpoint.get_timer()
-        if self._timer is not None:
-            self._timer.cancel()
+        timer = self._timer
+        if timer is not None:
+            # A timer armed earlier that has not fired yet and fires no later than needed is kept:
+            # at worst it wakes a flush early (which re-arms), and a flush per batch no longer pays
+            # for a cancel plus a call_later.
+            if t is not None and self._timer_at <= t:
+                return
+            timer.cancel()
             self._timer = None
         if t is not None:
-            self._timer = asyncio.get_running_loop().call_later(max(0.0, t - now), self._wake.set)
+            self._timer_at = max(t, now)
+            self._timer = asyncio.get_running_loop().call_later(max(0.0, t - now), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None  # fired: the next flush arms a new one
+        self._wake.set()
 
 
 def new_event_loop_policy() -> str:

@@ -31,9 +31,12 @@ async def _serve(mode: str, seconds: float) -> None:
         send = server.send
 
         def echo(events, now):
+            # What an application would do: every message arrives as an event and every reply goes
+            # through the public send.
             for e in events:
                 if type(e) is MessageReceived:
-                    send(e.client_id, e.channel, e.data)
+                    client_id, channel, data = e
+                    send(client_id, channel, data)
 
         driver = await DatagramDriver.bind(server, handler=echo)
         driver.start()

@@ -23,6 +23,9 @@ class ClientState:
     CONNECTED = 3
 
 
+_CONNECTED = ClientState.CONNECTED  # a module constant for the per-message send
+
+
 class ClientProtocol:
     """One client's side of a connection to server_addr."""
 
@@ -58,9 +61,10 @@ class ClientProtocol:
         self._started = now
 
     def send(self, channel: int, data: bytes) -> None:
-        if self.connection is None or self.state != ClientState.CONNECTED:
+        conn = self.connection
+        if conn is None or self.state != _CONNECTED:
             raise LocalProtocolError("not connected")
-        self.connection.send(channel, data)
+        conn.send(channel, data)
 
     def disconnect(self) -> None:
         """Close: DISCONNECT goes out (redundantly) on the next flush."""

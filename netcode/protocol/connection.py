@@ -21,6 +21,12 @@ _MASK32 = 0xFFFFFFFF
 # which no fragment can have (at most 255 fragments, indices 0..254).
 _WHOLE = 255
 _pack_reliable = wp.MSG_RELIABLE_HDR.pack
+_RELIABLE = Channel.RELIABLE
+_MSG_RELIABLE = wp.MSG_RELIABLE
+_MAX_UNFRAGMENTED = wp.MAX_UNFRAGMENTED
+_MAX_MESSAGES_BYTES = wp.MAX_MESSAGES_BYTES
+# MessageReceived without NamedTuple.__new__'s Python-level frame: one is made per message.
+_new_tuple = tuple.__new__
 
 
 class Connection:
@@ -59,6 +65,7 @@ class Connection:
         self._ack_pending_since: float | None = None
         # reliable-ordered send
         self._next_msg_id = 0
+        self._window = config.reliable_window  # config is frozen: cached for the per-message send
         self._open_ids: deque[int] = deque()  # message ids with unacked units, oldest first
         self._parts_left: dict[int, int] = {}
         self._unsent: deque = deque()  # (key, encoded) never sent yet
@@ -81,21 +88,27 @@ class Connection:
 
     def send(self, channel: int, data: bytes) -> None:
         """Queue a message. Raises SendQueueFull (reliable backpressure) or LocalProtocolError."""
+        if channel == _RELIABLE and not self.closed:
+            # The common case, inlined with module constants (this runs once per message): one small
+            # reliable message, window open, nothing waiting ahead of it.
+            n = len(data)
+            msg_id = self._next_msg_id
+            open_ids = self._open_ids
+            if n <= _MAX_UNFRAGMENTED and not self._waiting and (
+                    not open_ids or ((msg_id - open_ids[0]) & 0xFFFF) < self._window):
+                self._next_msg_id = (msg_id + 1) & 0xFFFF
+                self._unsent.append(((msg_id << 8) | _WHOLE, _pack_reliable(_MSG_RELIABLE, msg_id, n) + data))
+                open_ids.append(msg_id)
+                self._parts_left[msg_id] = 1
+                self.stats.messages_out += 1
+                return
+        self._send_general(channel, data)
+
+    def _send_general(self, channel: int, data: bytes) -> None:
         if self.closed:
             raise LocalProtocolError("connection is closed")
         if channel == Channel.RELIABLE:
-            n = len(data)
-            open_ids = self._open_ids
-            if n <= wp.MAX_UNFRAGMENTED and not self._waiting and (
-                    not open_ids or ((self._next_msg_id - open_ids[0]) & 0xFFFF) < self.config.reliable_window):
-                # the common case, inlined: one small message, window open
-                msg_id = self._next_msg_id
-                self._next_msg_id = (msg_id + 1) & 0xFFFF
-                self._unsent.append(((msg_id << 8) | _WHOLE, _pack_reliable(wp.MSG_RELIABLE, msg_id, n) + data))
-                open_ids.append(msg_id)
-                self._parts_left[msg_id] = 1
-            else:
-                self._send_reliable(data)
+            self._send_reliable(data)
         elif channel == Channel.SEQUENCED:
             self._queue_unreliable(wp.encode_sequenced(self._seq_out, data))
             self._seq_out = (self._seq_out + 1) & 0xFFFF
@@ -172,7 +185,12 @@ class Connection:
         Raises WireError on a malformed body (the owner counts and drops it).
         """
         _, _, _, _, seq, ack, bits, ack_delay = wp.PAYLOAD_HEADER.unpack_from(data)
-        messages = wp.decode_messages(data)  # parse everything before touching state
+        # parse everything before touching state
+        bodies = None
+        if not self._recv_complete and not self._assembly:
+            # common case: nothing buffered, so a run of in-order reliable messages is delivered as is
+            bodies = wp.decode_in_order(data, self._recv_next_id)
+        messages = wp.decode_messages(data) if bodies is None else None
         stats = self.stats
         slot = seq & (RING - 1)
         if self._recv_newest >= 0:
@@ -205,7 +223,12 @@ class Connection:
         if self._ack_pending_since is None:
             self._ack_pending_since = now
         self._process_acks(ack, bits, now, ack_delay * wp.ACK_DELAY_UNIT)
-        if messages:
+        if bodies:
+            cid = self.client_id
+            self._events.extend([_new_tuple(MessageReceived, (cid, 0, b)) for b in bodies])
+            self._recv_next_id = (self._recv_next_id + len(bodies)) & 0xFFFF
+            stats.messages_in += len(bodies)
+        elif messages:
             self._deliver(messages, now)
 
     def receive_disconnect(self) -> None:
@@ -264,6 +287,10 @@ class Connection:
                 if inflight.pop(key, None) is None:
                     continue  # acked before, through another copy
                 msg_id = key >> 8
+                if key & 0xFF == _WHOLE:
+                    del parts_left[msg_id]  # a whole message has one part
+                    finished = True
+                    continue
                 left = parts_left[msg_id] - 1
                 if left:
                     parts_left[msg_id] = left
@@ -317,7 +344,7 @@ class Connection:
                     continue
                 if d == 0 and not delivered_reliable and not self._recv_complete:
                     # in-order fast path: nothing buffered ahead of it
-                    events.append(MessageReceived(cid, Channel.RELIABLE, m[2]))
+                    events.append(_new_tuple(MessageReceived, (cid, Channel.RELIABLE, m[2])))
                     self._recv_next_id = (ident + 1) & 0xFFFF
                     self.stats.messages_in += 1
                     continue
@@ -329,10 +356,10 @@ class Connection:
                     self.stats.duplicate_messages += 1
                     continue
                 self._seq_in = seq
-                events.append(MessageReceived(cid, Channel.SEQUENCED, m[2]))
+                events.append(_new_tuple(MessageReceived, (cid, Channel.SEQUENCED, m[2])))
                 self.stats.messages_in += 1
             elif kind == wp.MSG_UNRELIABLE:
-                events.append(MessageReceived(cid, Channel.UNRELIABLE, m[1]))
+                events.append(_new_tuple(MessageReceived, (cid, Channel.UNRELIABLE, m[1])))
                 self.stats.messages_in += 1
             else:
                 if self._add_fragment(m, now):
@@ -392,6 +419,8 @@ class Connection:
         return now - self._last_recv > self.config.timeout
 
     def reassembly_expired(self, now: float) -> bool:
+        if not self._assembly:
+            return False  # checked every flush: skip the generator in the common case
         limit = self.config.reassembly_timeout
         return any(now - asm[3] > limit for asm in self._assembly.values())
 
@@ -448,20 +477,22 @@ class Connection:
         if unsent:
             # packer.add inlined: this loop carries every new reliable message
             body, units, size = packer.body, packer.units, packer.size
-            budget = wp.MAX_MESSAGES_BYTES
+            popleft, append_body, append_unit = unsent.popleft, body.append, units.append
             while unsent:
-                key, enc = unsent[0]
+                item = popleft()
+                key, enc = item
                 n = len(enc)
-                if size + n > budget:
+                if size + n > _MAX_MESSAGES_BYTES:
                     packer.body, packer.units, packer.size = body, units, size
                     if not packer.add(key, enc):
+                        unsent.appendleft(item)
                         break
                     body, units, size = packer.body, packer.units, packer.size
+                    append_body, append_unit = body.append, units.append
                 else:
-                    body.append(enc)
-                    units.append(key)
+                    append_body(enc)
+                    append_unit(key)
                     size += n
-                unsent.popleft()
                 inflight[key] = [enc, now]
             packer.body, packer.units, packer.size = body, units, size
         if packer.finish():

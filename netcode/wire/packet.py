@@ -201,6 +201,35 @@ def encode_unreliable(body: bytes) -> bytes:
     return MSG_UNRELIABLE_HDR.pack(MSG_UNRELIABLE, len(body)) + body
 
 
+def decode_in_order(data: bytes, next_id: int, off: int = PAYLOAD_HEADER_SIZE) -> list[bytes] | None:
+    """The common case in one pass: the bodies of a PAYLOAD holding only unfragmented reliable
+    messages numbered next_id, next_id + 1, ... (no tuples, no second pass over the result).
+
+    None for anything else, including a malformed body: the caller then falls back to
+    decode_messages, which reports it. The whole datagram is parsed before anything is returned.
+    """
+    if type(data) is not bytes:
+        return None  # slicing must give bytes; other buffers take the general path
+    out = []
+    append = out.append
+    end = len(data)
+    unpack = MSG_RELIABLE_HDR.unpack_from
+    while off < end:
+        if off + 5 > end:
+            return None
+        kind, ident, n = unpack(data, off)
+        if kind != MSG_RELIABLE or ident != next_id:
+            return None
+        off += 5
+        stop = off + n
+        if stop > end:
+            return None
+        append(data[off:stop])
+        off = stop
+        next_id = (next_id + 1) & 0xFFFF
+    return out
+
+
 def decode_messages(data: bytes, off: int = PAYLOAD_HEADER_SIZE) -> list[tuple]:
     """Split a PAYLOAD body into message tuples.
 
