@@ -13,7 +13,7 @@ import socket
 import sys
 import time
 
-from netcode.aio.driver import DatagramDriver
+from netcode.aio.driver import DatagramDriver, local_host_for
 from netcode.bots import BotBrain, aim_at
 
 from .session import ClientSession, Toggles
@@ -93,7 +93,7 @@ class ClientApp:
             self.renderer = Renderer(self.size)
 
     def _bind_host(self) -> str:
-        return "127.0.0.1" if str(self.server_addr[0]).startswith("127.") else "0.0.0.0"
+        return local_host_for(self.server_addr[0])
 
     async def connect(self) -> None:
         self.driver = await DatagramDriver.bind(self.session.endpoint, self._bind_host(), 0,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 
@@ -16,7 +17,15 @@ def host_port(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"port must be a number, got {port!r}") from None
     if not 0 < p < 65536:
         raise argparse.ArgumentTypeError(f"port must be in 1..65535, got {p}")
-    return host.strip("[]"), p
+    return resolve_host(host.strip("[]")), p
+
+
+def resolve_host(host: str) -> str:
+    """A host name as the IPv4 address datagrams will come from (replies are matched by address)."""
+    try:
+        return socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0]
+    except (socket.gaierror, UnicodeError):
+        raise argparse.ArgumentTypeError(f"cannot resolve host {host!r}") from None
 
 
 def _cmd_bench(args) -> int:

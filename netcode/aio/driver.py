@@ -167,6 +167,12 @@ class DatagramDriver:
         self._wake.set()
 
 
+def local_host_for(server_host: str) -> str:
+    """Where a client socket binds: loopback for a loopback server, else every interface (a socket
+    bound to 127.0.0.1 cannot send to another machine)."""
+    return "127.0.0.1" if str(server_host).startswith("127.") else "0.0.0.0"
+
+
 def new_event_loop_policy() -> str:
     """Use uvloop where it is installed (it reads many datagrams per wake-up); return its name."""
     try:

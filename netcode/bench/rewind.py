@@ -28,7 +28,7 @@ from ..sim import BUTTON_FIRE, PlayerInput, SimConfig, cast_rays, entity_radii, 
 from ..sim.fixed import ANGLE_FULL, SUBPX
 from ..statesync.client import StateSyncClient
 from ..statesync.events import ShotResult, SnapshotReceived
-from ..statesync.schema import F_FLAGS, FLAG_ALIVE, FLAG_NPC
+from ..statesync.schema import FLAG_ALIVE, FLAG_FIRED, FLAG_NPC
 from ..statesync.server import ServerConfig, StateSyncServer
 from ..virtual import VirtualNetwork
 
@@ -81,7 +81,8 @@ class _Shooter:
                 row = np.searchsorted(e.table.ids, c.welcome.slot)
                 if row < len(e.table.ids) and e.table.ids[row] == c.welcome.slot:
                     x, y, aim, hp, flags = e.table.values[row].tolist()
-                    self.pred.on_snapshot(e.tick, x, y, aim, hp, bool(flags & FLAG_ALIVE), now, e.input_tick)
+                    self.pred.on_snapshot(e.tick, x, y, aim, hp, bool(flags & FLAG_ALIVE), now, e.input_tick,
+                                          fired=bool(flags & FLAG_FIRED))
             elif isinstance(e, ShotResult):
                 self.server_verdict[e.tick] = e.target
         if self.pred is None or not self.pred.ready:

@@ -48,6 +48,7 @@ class ClientProtocol:
         self._cookie: tuple[int, bytes] | None = None
         self._started = 0.0
         self._last_try = float("-inf")
+        self._responses_sent = 0
 
     @property
     def connected(self) -> bool:
@@ -122,8 +123,9 @@ class ClientProtocol:
                 self.client_id = client_id
                 self.accept_payload = payload
                 self.connection = Connection(client_id, addr, session, self.config, now, self._events, is_server=False)
-                if 0 <= now - self._last_try < self.config.connect_timeout:
-                    # the response → accept round trip seeds the RTT estimate (the first ack refines it)
+                if self._responses_sent == 1:
+                    # the response → accept round trip seeds the RTT estimate (the first ack refines
+                    # it); after a resend we can't tell which copy was answered (Karn's rule): no seed
                     self.connection.stats.add_rtt_sample(now - self._last_try)
                 self._events.append(Connected(client_id, addr, payload))
             elif ptype == wp.DENY and self.state in (ClientState.REQUESTING, ClientState.RESPONDING):
@@ -176,6 +178,7 @@ class ClientProtocol:
             if now - self._last_try >= self.config.connect_retry:
                 self._last_try = now
                 expiry, mac = self._cookie
+                self._responses_sent += 1
                 out.append((wp.encode_response(self.nonce, expiry, mac, self.payload), self.server_addr))
         elif self.connection is not None:
             self.connection.datagrams(now, out)

@@ -16,6 +16,14 @@ from .events import Channel, DisconnectReason, LocalProtocolError, MessageReceiv
 from .stats import ConnectionStats
 
 RING = 1024  # packet records kept for acks and duplicate detection
+# Packets carrying data stop while this many sent packets are still awaiting their verdict: a packet
+# whose record is overwritten before its ack returns can never be acked, and its messages would be
+# resent forever. Keep-alives and ack-only packets still go out.
+_MAX_IN_FLIGHT = RING - 64
+# A forward jump in the peer's sequence larger than this is a replayed old datagram (16-bit wrap),
+# never a live peer: it can't have that many packets in flight (see _MAX_IN_FLIGHT).
+_MAX_FORWARD_JUMP = 4 * RING
+_ACK_EVERY = 16  # an ack-only packet after this many received packets without a reply
 _MASK32 = 0xFFFFFFFF
 # A reliable unit's key is msg_id << 8 | fragment index; an unfragmented message uses index 255,
 # which no fragment can have (at most 255 fragments, indices 0..254).
@@ -66,6 +74,10 @@ class Connection:
         # reliable-ordered send
         self._next_msg_id = 0
         self._window = config.reliable_window  # config is frozen: cached for the per-message send
+        self._max_message = config.max_message_size
+        self._complete_bytes = 0  # complete messages waiting for an earlier one (counted with reassembly)
+        self._recv_since_send = 0
+        self._ack_queue: list = []  # ack-only datagrams made while receiving, sent at the next flush
         self._open_ids: deque[int] = deque()  # message ids with unacked units, oldest first
         self._parts_left: dict[int, int] = {}
         self._unsent: deque = deque()  # (key, encoded) never sent yet
@@ -94,7 +106,7 @@ class Connection:
             n = len(data)
             msg_id = self._next_msg_id
             open_ids = self._open_ids
-            if n <= _MAX_UNFRAGMENTED and not self._waiting and (
+            if n <= _MAX_UNFRAGMENTED and n <= self._max_message and not self._waiting and (
                     not open_ids or ((msg_id - open_ids[0]) & 0xFFFF) < self._window):
                 self._next_msg_id = (msg_id + 1) & 0xFFFF
                 self._unsent.append(((msg_id << 8) | _WHOLE, _pack_reliable(_MSG_RELIABLE, msg_id, n) + data))
@@ -184,6 +196,8 @@ class Connection:
 
         Raises WireError on a malformed body (the owner counts and drops it).
         """
+        if self.closed:
+            return  # nothing is delivered after Disconnected
         _, _, _, _, seq, ack, bits, ack_delay = wp.PAYLOAD_HEADER.unpack_from(data)
         # parse everything before touching state
         bodies = None
@@ -195,7 +209,7 @@ class Connection:
         slot = seq & (RING - 1)
         if self._recv_newest >= 0:
             d = seq_diff(seq, self._recv_newest)
-            if d <= -RING:
+            if d <= -RING or d > _MAX_FORWARD_JUMP:
                 stats.stale_packets += 1
                 return
             if self._recv_ring[slot] == seq:
@@ -217,6 +231,11 @@ class Connection:
             self._recv_newest = seq
             self._recv_newest_time = now
         self._recv_ring[slot] = seq
+        self._recv_since_send += 1
+        if self._recv_since_send >= _ACK_EVERY:
+            # Built now, while its 32-bit window still covers every packet since our last send: a
+            # peer streaming faster than we flush would otherwise see most of its packets unacked.
+            self._emit([], [], now, self._ack_queue)
         stats.packets_in += 1
         stats.bytes_in += len(data)
         self._last_recv = now
@@ -255,6 +274,7 @@ class Connection:
                 fresh_head = True
             else:
                 # an older ack arrived late (reordering): just look at all of it once
+                self._ack_packet(ack, now, None)  # no RTT sample from a late ack
                 self._ack_range(ack, bits, False, now, 0.0)
                 return
         self._ack_seen = ack
@@ -322,12 +342,18 @@ class Connection:
             self._admit(data)
 
     def _reassembly_has_room(self, messages: list) -> bool:
+        """Whether the reliable bodies this packet would buffer (fragments and out-of-order
+        messages) fit the per-connection limit next to what is already buffered."""
         extra = 0
+        nxt = self._recv_next_id
         for m in messages:
-            if m[0] == wp.MSG_FRAGMENT and m[1] != self._recv_next_id:
+            kind = m[0]
+            if kind == wp.MSG_FRAGMENT and m[1] != nxt:
                 extra += len(m[4])
+            elif kind == wp.MSG_RELIABLE and m[1] != nxt:
+                extra += len(m[2])
         # the head-of-line message is always accepted so that the channel can always make progress
-        return extra == 0 or self._assembly_bytes + extra <= self.config.reassembly_bytes
+        return extra == 0 or self._assembly_bytes + self._complete_bytes + extra <= self.config.reassembly_bytes
 
     def _deliver(self, messages: list, now: float) -> None:
         events = self._events
@@ -349,6 +375,7 @@ class Connection:
                     self.stats.messages_in += 1
                     continue
                 self._recv_complete[ident] = m[2]
+                self._complete_bytes += len(m[2])
                 delivered_reliable = True
             elif kind == wp.MSG_SEQUENCED:
                 seq = m[1]
@@ -393,7 +420,9 @@ class Connection:
             return False
         del self._assembly[ident]
         self._assembly_bytes -= asm[2]
-        self._recv_complete[ident] = b"".join(parts[i] for i in range(count))
+        whole = b"".join(parts[i] for i in range(count))
+        self._recv_complete[ident] = whole
+        self._complete_bytes += len(whole)
         return True
 
     def _drain_in_order(self) -> None:
@@ -401,7 +430,9 @@ class Connection:
         events = self._events
         nxt = self._recv_next_id
         while nxt in complete:
-            events.append(MessageReceived(self.client_id, Channel.RELIABLE, complete.pop(nxt)))
+            body = complete.pop(nxt)
+            self._complete_bytes -= len(body)
+            events.append(MessageReceived(self.client_id, Channel.RELIABLE, body))
             self.stats.messages_in += 1
             nxt = (nxt + 1) & 0xFFFF
         self._recv_next_id = nxt
@@ -432,7 +463,7 @@ class Connection:
             t = min(t, self._ack_pending_since + c.ack_delay)
         if self._inflight:
             t = min(t, next(iter(self._inflight.values()))[1] + self.resend_timeout())
-        if self._unsent or self._unreliable or self._disconnects_left:
+        if self._unsent or self._unreliable or self._disconnects_left or self._ack_queue:
             return 0.0
         return t
 
@@ -453,7 +484,18 @@ class Connection:
             return
         if self.closed:
             return
-        packer = _Packer(self, now, out)
+        if self._ack_queue:
+            out.extend(self._ack_queue)
+            self._ack_queue.clear()
+        room = _MAX_IN_FLIGHT - ((self._seq - self._loss_cursor) & 0xFFFF)
+        if room > 0:
+            self._pack_data(now, out, min(room, self.config.max_datagrams_per_flush))
+        ack_due = self._ack_pending_since is not None and now - self._ack_pending_since >= self.config.ack_delay
+        if ack_due or now - self._last_send >= self.config.keepalive_interval:
+            self._emit([], [], now, out)
+
+    def _pack_data(self, now: float, out: list, limit: int) -> None:
+        packer = _Packer(self, now, out, limit)
         inflight = self._inflight
         if inflight:
             cutoff = now - self.resend_timeout()
@@ -495,11 +537,7 @@ class Connection:
                     size += n
                 inflight[key] = [enc, now]
             packer.body, packer.units, packer.size = body, units, size
-        if packer.finish():
-            return
-        ack_due = self._ack_pending_since is not None and now - self._ack_pending_since >= self.config.ack_delay
-        if ack_due or now - self._last_send >= self.config.keepalive_interval:
-            self._emit([], [], now, out)
+        packer.finish()
 
     def _emit(self, body: list, units: list, now: float, out: list) -> None:
         seq = self._seq
@@ -523,6 +561,7 @@ class Connection:
         stats.bytes_out += len(data)
         self._last_send = now
         self._ack_pending_since = None
+        self._recv_since_send = 0
 
 
 class _Packer:
@@ -530,13 +569,13 @@ class _Packer:
 
     __slots__ = ("conn", "now", "out", "body", "units", "size", "sent", "limit")
 
-    def __init__(self, conn: Connection, now: float, out: list):
+    def __init__(self, conn: Connection, now: float, out: list, limit: int):
         self.conn, self.now, self.out = conn, now, out
         self.body: list[bytes] = []
         self.units: list[int] = []
         self.size = 0
         self.sent = 0
-        self.limit = conn.config.max_datagrams_per_flush
+        self.limit = limit
 
     def add(self, key: int, enc: bytes) -> bool:
         """Take a message; False (not taken) when the flush is at its datagram limit."""

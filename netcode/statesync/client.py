@@ -175,9 +175,10 @@ class StateSyncClient:
             self.input_ack = max(self.input_ack, input_tick)
         self.counters.snapshots += 1
         self.counters.snapshot_bytes += len(data)
-        if self.clock is not None:
-            rtt = self.transport.connection.stats.rtt if self.transport.connection else 0.0
-            self.clock.on_snapshot(tick, margin, rtt, now, self.input_ack)
+        conn = self.transport.connection
+        # the input clock starts from server tick + RTT: wait for a measured RTT rather than guess
+        if self.clock is not None and conn is not None and (self.clock.synced or conn.stats.rtt_samples):
+            self.clock.on_snapshot(tick, margin, conn.stats.rtt, now, self.input_ack)
         self._events.append(SnapshotReceived(tick, table, entered, left, input_tick, len(data)))
 
     # ------------------------------------------------------------------ time
