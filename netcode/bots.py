@@ -14,6 +14,45 @@ from .sim import ANGLE_FULL, BUTTON_FIRE, PlayerInput
 from .statesync.schema import F_FLAGS, F_X, F_Y, FLAG_ALIVE, FLAG_NPC
 
 BEHAVIOURS = ("idle", "wander", "fight")
+# ``--behaviour mixed``: mostly fighters, some walkers, a few AFK players.
+DEFAULT_MIX = {"idle": 1, "wander": 2, "fight": 5}
+
+
+def parse_mix(text: str) -> dict[str, int]:
+    """Parse ``idle=1,wander=2,fight=5`` into weights; ValueError (one line) when malformed."""
+    mix: dict[str, int] = {}
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        name, sep, weight = part.partition("=")
+        if name not in BEHAVIOURS:
+            raise ValueError(f"unknown behaviour {name!r} in mix (known: {', '.join(BEHAVIOURS)})")
+        if not sep:
+            raise ValueError(f"expected BEHAVIOUR=WEIGHT in mix, got {part!r}")
+        try:
+            w = int(weight)
+        except ValueError:
+            raise ValueError(f"weight of {name} must be a whole number, got {weight!r}") from None
+        if w < 0:
+            raise ValueError(f"weight of {name} must be >= 0, got {w}")
+        mix[name] = mix.get(name, 0) + w
+    if not mix or sum(mix.values()) <= 0:
+        raise ValueError(f"mix needs at least one weight > 0, e.g. idle=1,wander=2,fight=5 (got {text!r})")
+    return mix
+
+
+def assign_behaviours(count: int, mix: dict[str, int], seed: int = 1) -> list[str]:
+    """``count`` behaviours in proportion to ``mix`` (largest remainder, so exact counts), seeded shuffle."""
+    total = sum(mix.values())
+    names = [n for n in BEHAVIOURS if mix.get(n, 0) > 0]
+    exact = {n: count * mix[n] / total for n in names}
+    counts = {n: int(exact[n]) for n in names}
+    by_remainder = sorted(names, key=lambda n: (-(exact[n] - counts[n]), BEHAVIOURS.index(n)))
+    for n in by_remainder[:count - sum(counts.values())]:
+        counts[n] += 1
+    out = [n for n in names for _ in range(counts[n])]
+    random.Random(seed).shuffle(out)
+    return out
 
 
 def aim_at(dx: float, dy: float) -> int:

@@ -1,97 +1,343 @@
-"""`netcode bots`: many headless state-sync players in one process over real UDP."""
+"""`netcode bots`: many headless state-sync players in one process over real UDP.
+
+Options beyond a plain swarm (all keyword arguments of ``run_bots`` / ``Swarm``):
+
+- ``through="wifi"``: an in-process lag proxy (``netcode.aio.lagsim``) with that ``netsim`` profile
+  sits in front of the server and every bot connects through it. The proxy opens one upstream
+  socket per bot, so the server still sees one distinct peer per bot.
+- ``mix={"idle": 1, "wander": 2, "fight": 5}`` (or ``behaviour="mixed"``): behaviours in proportion.
+- ``churn=6``: on average 6 leave-and-rejoin events per minute across the swarm (seeded Poisson
+  arrivals). A churned bot disconnects cleanly, stays away 0.5-3 s, then reconnects, half of the
+  time with its reconnect token (the server gives back its slot) and otherwise as a new player.
+  A disconnect the swarm asked for is *expected*; any other lost connection is *unexpected*.
+"""
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 
 import numpy as np
 
-from ..bots import BotBrain
+from ..bots import DEFAULT_MIX, BotBrain, assign_behaviours
 from ..statesync.client import StateSyncClient
-from ..statesync.events import ConnectionLost
-from .driver import DatagramDriver
+from ..statesync.events import ConnectionLost, Welcome
+from .driver import DatagramDriver, local_host_for
+
+AWAY_S = (0.5, 3.0)  # how long a churned bot stays away (below the server's 5 s rejoin grace)
+TOKEN_REJOIN_FRACTION = 0.5  # churned bots that come back with their token (the others join anew)
 
 
 class Bot:
-    """One bot: a StateSyncClient, its driver and its brain, plus what it measured."""
+    """One bot: a StateSyncClient, its driver and its brain, plus what it measured.
+
+    A churned bot goes through several sessions (clients); counters cover all of them.
+    """
 
     def __init__(self, index: int, server: tuple[str, int], behaviour: str, seed: int, decode_every: int = 1):
         self.index = index
+        self.server = server
+        self.behaviour = behaviour
+        self.decode_every = decode_every
         self.client = StateSyncClient(server, name=f"bot{index}", decode_every=decode_every)
         self.brain = BotBrain(seed * 1000 + index, behaviour)
         self.driver: DatagramDriver | None = None
         self.connected_at: float | None = None
-        self.lost: str | None = None
-        self.arrivals: list[tuple[float, int]] = []  # (time, snapshots arrived so far)
+        self.lost: str | None = None  # first unexpected loss
+        self.arrivals: list[tuple[float, int]] = []  # (time, snapshots arrived so far) in this session
+        self.token: int | None = None
+        self.leaving = False  # we asked for this disconnect: whatever it raises is expected
+        self.away_until: float | None = None  # churned: reconnect at this time
+        self.sessions = 0  # sessions that got a WELCOME
+        self.expected_disconnects = 0
+        self.unexpected: list[str] = []  # reasons of unexpected losses
+        self.rejoins_token = 0
+        self.rejoins_new = 0
+        self.rejoined_slot_kept = 0  # token rejoins where the server gave back the same slot
+        self._slot: int | None = None
+        self._rejoin_with_token = False
+        self._past = {"snapshots": 0, "decoded": 0, "bytes_in": 0, "bytes_out": 0, "inputs_sent": 0,
+                      "missing_baseline": 0}
+        self._last_rate = 0.0
+        self._last_stats: tuple | None = None  # (rtt, jitter, loss) of the last finished session
+
+    @property
+    def active(self) -> bool:
+        """Connected and playing (not churned away, not lost)."""
+        return self.away_until is None and not self.leaving and self.client.connected and self.lost is None
 
     def on_events(self, events: list, now: float) -> None:
         client = self.client
         for e in events:
             if isinstance(e, ConnectionLost):
-                self.lost = e.reason
-            elif type(e).__name__ == "Welcome":
+                if self.leaving:
+                    continue  # expected: counted when we left
+                self.unexpected.append(e.reason)
+                if self.lost is None:
+                    self.lost = e.reason
+            elif isinstance(e, Welcome):
                 self.connected_at = now
+                self.sessions += 1
+                if self._rejoin_with_token and self._slot is not None and e.slot == self._slot:
+                    self.rejoined_slot_kept += 1
+                self.token, self._slot = e.token, e.slot
         arrived = client.counters.arrived
         if not self.arrivals or self.arrivals[-1][1] != arrived:
             self.arrivals.append((now, arrived))
-        if client.welcome is not None:
+        if client.welcome is not None and not self.leaving:
             client.next_input = self.brain.decide(client.latest, client.welcome.slot)
+
+    def _session_rate(self) -> float:
+        window = [(t, n) for t, n in self.arrivals if t >= (self.connected_at or 0) + 1.0]
+        return (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) > 2 else 0.0
+
+    def _fold_session(self) -> None:
+        """Add the current client's counters to the totals (before it is replaced)."""
+        c, conn = self.client.counters, self.client.transport.connection
+        past = self._past
+        past["snapshots"] += c.arrived
+        past["decoded"] += c.snapshots
+        past["inputs_sent"] += c.inputs_sent
+        past["missing_baseline"] += c.missing_baseline
+        if conn is not None:
+            past["bytes_in"] += conn.stats.bytes_in
+            past["bytes_out"] += conn.stats.bytes_out
+            self._last_stats = (conn.stats.rtt, conn.stats.jitter, conn.stats.loss)
+        rate = self._session_rate()
+        if rate > 0:
+            self._last_rate = rate
+
+    async def leave(self, now: float, away: float) -> None:
+        """Churn: disconnect cleanly now, come back after ``away`` seconds."""
+        self.leaving = True
+        self.expected_disconnects += 1
+        self.client.disconnect()
+        if self.driver is not None:
+            await self.driver.close()  # flushes the DISCONNECT first
+        self._fold_session()
+        self.away_until = now + away
+
+    async def rejoin(self, now: float, with_token: bool, address: tuple[str, int]) -> None:
+        """Come back from churn: a new connection, with our reconnect token or as a new player."""
+        self._rejoin_with_token = with_token and self.token is not None
+        if self._rejoin_with_token:
+            self.rejoins_token += 1
+        else:
+            self.rejoins_new += 1
+        self.client = StateSyncClient(address, name=f"bot{self.index}",
+                                      token=self.token if self._rejoin_with_token else None,
+                                      decode_every=self.decode_every)
+        self.connected_at = None
+        self.arrivals = []
+        self.away_until = None
+        self.leaving = False
+        self.driver = await DatagramDriver.bind(self.client, handler=self.on_events)
+        self.client.connect(now)
+        self.driver.start()
 
     def report(self, end: float) -> dict:
         conn = self.client.transport.connection
-        st = conn.stats if conn else None
-        # skip the first second (full snapshots, clock sync)
-        window = [(t, n) for t, n in self.arrivals if t >= (self.connected_at or 0) + 1.0]
-        rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) > 2 else 0.0
-        return {"bot": self.index, "connected": self.lost is None and self.client.connected,
-                "lost": self.lost, "rtt_ms": st.rtt * 1000 if st else None,
-                "jitter_ms": st.jitter * 1000 if st else None, "loss": st.loss if st else None,
-                "snapshots": self.client.counters.arrived, "decoded": self.client.counters.snapshots,
-                "snapshot_rate_hz": rate,
-                "bytes_in": st.bytes_in if st else 0, "bytes_out": st.bytes_out if st else 0,
-                "inputs_sent": self.client.counters.inputs_sent,
-                "missing_baseline": self.client.counters.missing_baseline}
+        st = conn.stats if conn is not None and self.away_until is None else None
+        rtt, jitter, loss = ((st.rtt, st.jitter, st.loss) if st is not None else self._last_stats or (None, None, None))
+        c = self.client.counters if self.away_until is None else None
+        past = self._past
+        rate = self._session_rate() if self.away_until is None else 0.0
+        return {"bot": self.index, "behaviour": self.behaviour,
+                "connected": self.lost is None and (self.client.connected or self.away_until is not None
+                                                    or self.sessions > 0),
+                "lost": self.lost, "rtt_ms": rtt * 1000 if rtt is not None else None,
+                "jitter_ms": jitter * 1000 if jitter is not None else None, "loss": loss,
+                "snapshots": past["snapshots"] + (c.arrived if c else 0),
+                "decoded": past["decoded"] + (c.snapshots if c else 0),
+                "snapshot_rate_hz": rate or self._last_rate,
+                "bytes_in": past["bytes_in"] + (st.bytes_in if st else 0),
+                "bytes_out": past["bytes_out"] + (st.bytes_out if st else 0),
+                "inputs_sent": past["inputs_sent"] + (c.inputs_sent if c else 0),
+                "missing_baseline": past["missing_baseline"] + (c.missing_baseline if c else 0),
+                "sessions": self.sessions, "expected_disconnects": self.expected_disconnects,
+                "unexpected_disconnects": len(self.unexpected), "unexpected_reasons": self.unexpected[:4],
+                "rejoins_token": self.rejoins_token, "rejoins_new": self.rejoins_new,
+                "rejoined_slot_kept": self.rejoined_slot_kept}
+
+
+class Swarm:
+    """A bot swarm, optionally through a lag proxy and with churn. ``start``, ``run``, ``finish``."""
+
+    def __init__(self, server: tuple[str, int], count: int, behaviour: str = "fight", seed: int = 1,
+                 decode_every: int = 1, through: str | None = None, mix: dict[str, int] | None = None,
+                 churn: float = 0.0, proxy_seed: int | None = None):
+        if behaviour == "mixed" and mix is None:
+            mix = DEFAULT_MIX
+        behaviours = assign_behaviours(count, mix, seed) if mix else [behaviour] * count
+        self.server = server
+        self.count = count
+        self.seed = seed
+        self.mix = mix
+        self.through = through
+        self.churn = float(churn)
+        self.proxy_seed = seed if proxy_seed is None else proxy_seed
+        self.bots = [Bot(i, server, behaviours[i], seed, decode_every) for i in range(count)]
+        self.proxy_server = None
+        self.address = server  # where bots connect: the server, or the proxy in front of it
+        self.errors: list[str] = []  # exceptions inside the swarm (churn, rejoin)
+        self.loop_lags: list[float] = []  # seconds each 0.1 s wake-up came late: is this process keeping up?
+        self._rng = random.Random(seed * 7919 + 17)
+        self._next_churn: float | None = None
+        self.started = 0.0
+
+    async def start(self) -> None:
+        if self.through:
+            from ..lagsim import LagProxy, profile
+            from .lagsim import LagProxyServer
+            proxy = LagProxy(self.server, up=profile(self.through), seed=self.proxy_seed,
+                             max_clients=max(1024, 8 * self.count))
+            self.proxy_server = LagProxyServer(proxy, self.server)
+            self.address = await self.proxy_server.start("127.0.0.1", 0)
+        now = time.monotonic()
+        for b in self.bots:
+            if self.address != self.server:
+                b.client = StateSyncClient(self.address, name=f"bot{b.index}", decode_every=b.decode_every)
+            b.driver = await DatagramDriver.bind(b.client, local_host_for(self.address[0]), handler=b.on_events)
+            b.client.connect(now)
+            b.driver.start()
+        self.started = time.monotonic()
+        if self.churn > 0:
+            self._next_churn = self.started + self._rng.expovariate(self.churn / 60.0)
+
+    async def step(self, now: float, churn_until: float) -> None:
+        """Churn due bots and bring back those whose time away is over."""
+        try:
+            for b in self.bots:
+                if b.away_until is not None and now >= b.away_until and b.lost is None:
+                    await b.rejoin(now, self._rng.random() < TOKEN_REJOIN_FRACTION, self.address)
+            while self._next_churn is not None and now >= self._next_churn:
+                self._next_churn += self._rng.expovariate(self.churn / 60.0)
+                if now >= churn_until:
+                    continue
+                candidates = [b for b in self.bots if b.active]
+                if candidates:
+                    await self._rng.choice(candidates).leave(now, self._rng.uniform(*AWAY_S))
+        except Exception as e:  # a bug here must fail the run, not hang it
+            self.errors.append(f"{type(e).__name__}: {e}")
+
+    async def run(self, duration: float, quiet: bool = True, stop: asyncio.Event | None = None,
+                  print_every: float = 2.0) -> float:
+        """Play for ``duration`` seconds (or until ``stop`` is set); returns the time played."""
+        start = time.monotonic()
+        next_print = start + print_every
+        # no new churn in the last 3 s: a bot then has time to come back before the end
+        churn_until = start + max(0.0, duration - 3.0)
+        while time.monotonic() - start < duration and not (stop is not None and stop.is_set()):
+            before = time.monotonic()
+            await asyncio.sleep(0.1)
+            now = time.monotonic()
+            self.loop_lags.append(max(0.0, now - before - 0.1))  # how late this process's loop wakes
+            await self.step(now, churn_until)
+            if not quiet and now >= next_print:
+                next_print += print_every
+                up = sum(1 for b in self.bots if b.client.connected and b.away_until is None)
+                away = sum(1 for b in self.bots if b.away_until is not None)
+                lost = sum(1 for b in self.bots if b.lost is not None)
+                extra = f", {away} away (churn)" if self.churn else ""
+                extra += f", {lost} lost" if lost else ""
+                print(f"bots: {up}/{self.count} connected{extra}", flush=True)
+        return time.monotonic() - start
+
+    def counts(self) -> dict:
+        """Disconnect and reconnect counters so far."""
+        bots = self.bots
+        return {"expected_disconnects": sum(b.expected_disconnects for b in bots),
+                "unexpected_disconnects": sum(len(b.unexpected) for b in bots),
+                "bots_lost": sum(1 for b in bots if b.lost is not None),
+                "reconnects": sum(b.rejoins_token + b.rejoins_new for b in bots),
+                "reconnects_token": sum(b.rejoins_token for b in bots),
+                "reconnects_new": sum(b.rejoins_new for b in bots),
+                "rejoined_slot_kept": sum(b.rejoined_slot_kept for b in bots),
+                "swarm_errors": len(self.errors)}
+
+    async def finish(self, duration: float) -> dict:
+        """Report, disconnect everyone, close the proxy; returns the summary."""
+        end = time.monotonic()
+        reports = [b.report(end) for b in self.bots]
+        counts = self.counts()
+        for b in self.bots:
+            if b.away_until is None and b.driver is not None:
+                b.leaving = True  # the end of the run is not a lost connection
+                b.client.disconnect()
+                await b.driver.close()
+        proxy = None
+        if self.proxy_server is not None:
+            await self.proxy_server.close()
+            st = self.proxy_server.proxy.stats()
+            proxy = {"profile": self.through, "sessions": st["sessions"], "clients": st["clients"],
+                     "up_forwarded": st["up"]["forwarded"], "up_dropped": st["up"]["dropped"],
+                     "down_forwarded": st["down"]["forwarded"], "down_dropped": st["down"]["dropped"],
+                     "upstream_errors": self.proxy_server.upstream_errors,
+                     "send_errors": self.proxy_server.send_errors}
+        connected = sum(1 for r in reports if r["connected"])
+        rates = [r["snapshot_rate_hz"] for r in reports if r["connected"] and r["snapshot_rate_hz"] > 0]
+        rtts = [r["rtt_ms"] for r in reports if r["rtt_ms"] is not None]
+        behaviours: dict[str, int] = {}
+        for b in self.bots:
+            behaviours[b.behaviour] = behaviours.get(b.behaviour, 0) + 1
+        return {"bots": self.count, "connected_throughout": connected, "duration_s": duration,
+                "snapshot_rate_hz_median": float(np.median(rates)) if rates else 0.0,
+                "snapshot_rate_hz_min": float(np.min(rates)) if rates else 0.0,
+                "rtt_ms_median": float(np.median(rtts)) if rtts else None,
+                "kbit_in_per_bot": float(np.mean([r["bytes_in"] for r in reports])) * 8 / 1000 / max(duration, 1e-9),
+                "loop_lag_ms_p99": float(np.percentile(self.loop_lags, 99)) * 1000 if self.loop_lags else 0.0,
+                "loop_lag_ms_max": max(self.loop_lags) * 1000 if self.loop_lags else 0.0,
+                "through": self.through, "churn_per_min": self.churn, "behaviours": behaviours,
+                **counts, "errors": list(self.errors), "proxy": proxy, "per_bot": reports}
+
+
+def print_summary(summary: dict) -> None:
+    count = summary["bots"]
+    print(f"bots: {summary['connected_throughout']}/{count} connected at the end; snapshot rate median "
+          f"{summary['snapshot_rate_hz_median']:.1f} Hz (min {summary['snapshot_rate_hz_min']:.1f}); "
+          f"RTT median {summary['rtt_ms_median'] or 0:.2f} ms; {summary['kbit_in_per_bot']:.1f} kbit/s in per bot")
+    if summary.get("through") or summary.get("churn_per_min") or summary.get("unexpected_disconnects"):
+        via = f" through {summary['through']}" if summary.get("through") else ""
+        print(f"bots{via}: disconnects {summary['expected_disconnects']} expected (churn), "
+              f"{summary['unexpected_disconnects']} unexpected; reconnects {summary['reconnects']} "
+              f"({summary['reconnects_token']} with token, {summary['reconnects_new']} as new players)")
+    if summary.get("loop_lag_ms_p99", 0) > 100:
+        print(f"bots: warning: this process's event loop ran {summary['loop_lag_ms_p99']:.0f} ms late (p99): it cannot "
+              f"keep up with {count} bots{' and the proxy' if summary.get('through') else ''}, so RTTs are inflated "
+              f"(fewer bots, or a higher --decode-every)")
+    for e in summary.get("errors", [])[:4]:
+        print(f"bots: error: {e}")
+    reports = summary["per_bot"]
+    for r in reports[:8]:
+        lost = f"  LOST: {r['lost']}" if r["lost"] else ""
+        print(f"  bot{r['bot']} ({r['behaviour']}): rtt {r['rtt_ms'] or 0:.2f} ms  loss {100 * (r['loss'] or 0):.1f} %  "
+              f"snapshots {r['snapshots']} ({r['snapshot_rate_hz']:.1f} Hz)  in {r['bytes_in']} B  "
+              f"out {r['bytes_out']} B  sessions {r['sessions']}{lost}")
+    if count > 8:
+        print(f"  … {count - 8} more in --json")
 
 
 async def run_bots(server: tuple[str, int], count: int, duration: float, behaviour: str = "fight",
-                   seed: int = 1, json_path: str | None = None, quiet: bool = False, decode_every: int = 1) -> dict:
-    bots = [Bot(i, server, behaviour, seed, decode_every) for i in range(count)]
-    for b in bots:
-        b.driver = await DatagramDriver.bind(b.client, handler=b.on_events)
-        b.client.connect(time.monotonic())
-        b.driver.start()
-    start = time.monotonic()
-    next_print = start + 2.0
-    while time.monotonic() - start < duration:
-        await asyncio.sleep(0.1)
-        if not quiet and time.monotonic() >= next_print:
-            next_print += 2.0
-            up = sum(1 for b in bots if b.client.connected)
-            print(f"bots: {up}/{count} connected", flush=True)
-    end = time.monotonic()
-    reports = [b.report(end) for b in bots]
-    for b in bots:
-        b.client.disconnect()
-        await b.driver.close()
-    connected = sum(1 for r in reports if r["connected"])
-    rates = [r["snapshot_rate_hz"] for r in reports if r["connected"]]
-    rtts = [r["rtt_ms"] for r in reports if r["rtt_ms"] is not None]
-    summary = {"bots": count, "connected_throughout": connected, "duration_s": duration,
-               "snapshot_rate_hz_median": float(np.median(rates)) if rates else 0.0,
-               "snapshot_rate_hz_min": float(np.min(rates)) if rates else 0.0,
-               "rtt_ms_median": float(np.median(rtts)) if rtts else None,
-               "kbit_in_per_bot": float(np.mean([r["bytes_in"] for r in reports])) * 8 / 1000 / duration,
-               "per_bot": reports}
+                   seed: int = 1, json_path: str | None = None, quiet: bool = False, decode_every: int = 1,
+                   *, through: str | None = None, mix: dict[str, int] | None = None, churn: float = 0.0,
+                   stop: asyncio.Event | None = None) -> dict:
+    """Run ``count`` bots for ``duration`` seconds; returns (and optionally writes) the summary.
+
+    ``through``: a netsim profile name for an in-process lag proxy in front of ``server``;
+    ``mix``: behaviour weights (``behaviour="mixed"`` uses ``netcode.bots.DEFAULT_MIX``);
+    ``churn``: leave-and-rejoin events per minute across the swarm; ``stop``: end early when set.
+    """
+    swarm = Swarm(server, count, behaviour, seed, decode_every, through=through, mix=mix, churn=churn)
+    played = 0.0
+    try:
+        await swarm.start()
+        played = await swarm.run(duration, quiet=quiet, stop=stop)
+    finally:
+        summary = await swarm.finish(played or duration)
+    summary["duration_s"] = played
     if not quiet:
-        print(f"bots: {connected}/{count} connected at the end; snapshot rate median "
-              f"{summary['snapshot_rate_hz_median']:.1f} Hz (min {summary['snapshot_rate_hz_min']:.1f}); "
-              f"RTT median {summary['rtt_ms_median'] or 0:.2f} ms; {summary['kbit_in_per_bot']:.1f} kbit/s in per bot")
-        for r in reports[:8]:
-            print(f"  bot{r['bot']}: rtt {r['rtt_ms'] or 0:.2f} ms  loss {100 * (r['loss'] or 0):.1f} %  "
-                  f"snapshots {r['snapshots']} ({r['snapshot_rate_hz']:.1f} Hz)  in {r['bytes_in']} B  out {r['bytes_out']} B")
-        if count > 8:
-            print(f"  … {count - 8} more in --json")
+        print_summary(summary)
     if json_path:
         with open(json_path, "w") as f:
             json.dump(summary, f, indent=2)
