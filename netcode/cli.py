@@ -37,6 +37,13 @@ def _cmd_bench(args) -> int:
     if unknown:
         print(f"netcode bench: unknown suite {unknown[0]!r} (have: {', '.join(SUITES)})", file=sys.stderr)
         return 2
+    if args.plots:
+        from .bench.plots import MissingMatplotlib, require_matplotlib
+        try:
+            require_matplotlib()  # before the runs, not after them
+        except MissingMatplotlib as e:
+            print(f"netcode bench: {e}", file=sys.stderr)
+            return 2
     results = []
     for name in names:
         try:
@@ -53,6 +60,10 @@ def _cmd_bench(args) -> int:
     print_table(results)
     if args.json:
         save_json(args.json, results)
+    if args.plots:
+        from .bench.plots import write_plots
+        for path in write_plots(results, args.plots):
+            print(f"plot: {path}")
     return 0
 
 
@@ -87,13 +98,27 @@ def _cmd_serve(args) -> int:
 def _cmd_bots(args) -> int:
     from .aio.bots import run_bots
     from .aio.driver import run
+    from .bots import parse_mix
+    from .netsim import PROFILES
 
     if args.count < 1:
         print("netcode bots: --count must be at least 1", file=sys.stderr)
         return 2
+    if args.through is not None and args.through not in PROFILES:
+        print(f"netcode bots: unknown --through profile {args.through!r} (known: {', '.join(PROFILES)})",
+              file=sys.stderr)
+        return 2
+    if args.churn < 0:
+        print("netcode bots: --churn must be >= 0 (leave-and-rejoin events per minute)", file=sys.stderr)
+        return 2
+    try:
+        mix = parse_mix(args.mix) if args.mix else None
+    except ValueError as e:
+        print(f"netcode bots: --mix: {e}", file=sys.stderr)
+        return 2
     summary = run(run_bots(args.server, args.count, args.duration, args.behaviour, args.seed, args.json,
-                           decode_every=args.decode_every))
-    return 0 if summary["connected_throughout"] == args.count else 1
+                           decode_every=args.decode_every, through=args.through, mix=mix, churn=args.churn))
+    return 0 if summary["connected_throughout"] == args.count and summary["unexpected_disconnects"] == 0 else 1
 
 
 def _cmd_client(args) -> int:
@@ -114,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("suites", nargs="*", metavar="SUITE", help="suites to run (default: all)")
     b.add_argument("--quick", action="store_true", help="short runs (under a minute in all)")
     b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    b.add_argument("--plots", metavar="DIR", help="also draw PNG charts into DIR (needs: pip install 'netcode[plot]')")
     b.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("serve", help="host a match")
@@ -141,7 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--server", type=host_port, required=True, metavar="HOST:PORT")
     bt.add_argument("--count", type=int, default=8)
     bt.add_argument("--duration", type=float, default=10.0)
-    bt.add_argument("--behaviour", choices=("idle", "wander", "fight"), default="fight")
+    bt.add_argument("--behaviour", choices=("idle", "wander", "fight", "mixed"), default="fight",
+                    help="what the bots do; mixed = idle=1,wander=2,fight=5 (or give --mix)")
+    bt.add_argument("--mix", metavar="B=W,...", help="behaviour weights, e.g. idle=1,wander=2,fight=5")
+    bt.add_argument("--through", metavar="PROFILE",
+                    help="connect through an in-process lag proxy with this profile (lan, wifi, 4g, 3g, bad, burst-loss)")
+    bt.add_argument("--churn", type=float, default=0.0, metavar="PER_MIN",
+                    help="bots leave and rejoin (half with their token, half as new players) this often per minute")
     bt.add_argument("--seed", type=int, default=1)
     bt.add_argument("--json", metavar="FILE", help="write per-bot measurements as JSON")
     bt.add_argument("--decode-every", type=int, default=1, metavar="N",
@@ -150,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .lagsim_cli import add_lagsim_parser
     add_lagsim_parser(sub)
+
+    from .soak import add_soak_parser
+    add_soak_parser(sub)
 
     from .replay.cli import add_replay_parser
     from .replay.play import add_play_parser

@@ -132,7 +132,7 @@ class Bot:
         self.arrivals = []
         self.away_until = None
         self.leaving = False
-        self.driver = await DatagramDriver.bind(self.client, handler=self.on_events)
+        self.driver = await DatagramDriver.bind(self.client, local_host_for(address[0]), handler=self.on_events)
         self.client.connect(now)
         self.driver.start()
 
