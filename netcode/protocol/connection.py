@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 
 from ..wire import packet as wp
+from ..wire.errors import WireError
 from ..wire.seq import seq_diff
 from .config import TransportConfig
 from .events import Channel, DisconnectReason, LocalProtocolError, MessageReceived, SendQueueFull
@@ -562,6 +563,26 @@ class Connection:
         self._last_send = now
         self._ack_pending_since = None
         self._recv_since_send = 0
+
+
+def receive_if_payload(conn: Connection, data: bytes, now: float, dropped) -> bool:
+    """The fast path shared by both endpoints: a well-formed PAYLOAD for a known connection is handed
+    to it (or dropped and counted in `dropped` when its check or body is bad). False: not a PAYLOAD
+    for this version, for the endpoint's general handling."""
+    if len(data) < wp.PAYLOAD_HEADER_SIZE or data[3] != wp.PAYLOAD or data[:3] != _PAYLOAD_MAGIC \
+            or len(data) > wp.MAX_DATAGRAM:
+        return False
+    if not wp.payload_check_ok(data, conn.recv_key):
+        dropped["bad check"] += 1
+        return True
+    try:
+        conn.receive_payload(data, now)
+    except WireError:
+        dropped["malformed payload"] += 1
+    return True
+
+
+_PAYLOAD_MAGIC = wp.PREFIX.pack(wp.PROTOCOL_ID, wp.PROTOCOL_VERSION, 0)[:3]
 
 
 class _Packer:

@@ -7,7 +7,7 @@ from collections import Counter
 from ..wire import packet as wp
 from ..wire.errors import WireError
 from .config import TransportConfig
-from .connection import Connection
+from .connection import Connection, receive_if_payload
 from .cookie import CookieJar
 from .events import Connected, Disconnected, DisconnectReason, LocalProtocolError
 
@@ -49,15 +49,7 @@ class ServerProtocol:
         """Handle one datagram; anything malformed or unexpected is dropped and counted."""
         conn = self._by_addr.get(addr)
         # Fast path: a well-formed PAYLOAD from a known peer.
-        if conn is not None and len(data) >= wp.PAYLOAD_HEADER_SIZE and data[3] == wp.PAYLOAD \
-                and data[:3] == b"NC\x01" and len(data) <= wp.MAX_DATAGRAM:
-            if not wp.payload_check_ok(data, conn.recv_key):
-                self.dropped["bad check"] += 1
-                return
-            try:
-                conn.receive_payload(data, now)
-            except WireError:
-                self.dropped["malformed payload"] += 1
+        if conn is not None and receive_if_payload(conn, data, now, self.dropped):
             return
         try:
             version, ptype = wp.read_prefix(data)

@@ -111,7 +111,7 @@ def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = Fal
 
 
 def bench(quick: bool = False, progress=None) -> dict:
-    seconds = 20.0 if quick else 60.0
+    seconds = 10.0 if quick else 60.0
     plain = run(seconds)
     if progress:
         progress()
