@@ -68,6 +68,8 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_serve(args) -> int:
+    if args.mode == "lockstep":
+        return _cmd_serve_lockstep(args)
     from .aio.driver import run
     from .aio.serve import serve
     from .sim import SimConfig
@@ -95,6 +97,23 @@ def _cmd_serve(args) -> int:
     return 0
 
 
+def _cmd_serve_lockstep(args) -> int:
+    from .aio.driver import run
+    from .lockstep.aio import serve_lockstep
+
+    try:
+        run(serve_lockstep(args.host, args.port, args.frame_rate, args.input_delay, args.players, args.matches,
+                           args.duration, args.json, stats_every=args.stats, warmup=args.warmup,
+                           match_frames=args.match_frames, simulate=not args.no_simulate, seed=args.seed))
+    except ValueError as e:
+        print(f"netcode serve: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"netcode serve: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_bots(args) -> int:
     from .aio.bots import run_bots
     from .aio.driver import run
@@ -104,6 +123,11 @@ def _cmd_bots(args) -> int:
     if args.count < 1:
         print("netcode bots: --count must be at least 1", file=sys.stderr)
         return 2
+    if args.mode == "lockstep":
+        from .lockstep.aio import run_lockstep_bots
+        summary = run(run_lockstep_bots(args.server, args.count, args.duration, args.json,
+                                        simulating=args.simulating, behaviour=args.behaviour, seed=args.seed))
+        return 0 if summary["connected_throughout"] == args.count else 1
     if args.through is not None and args.through not in PROFILES:
         print(f"netcode bots: unknown --through profile {args.through!r} (known: {', '.join(PROFILES)})",
               file=sys.stderr)
@@ -143,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("serve", help="host a match")
-    s.add_argument("--mode", choices=("state",), default="state", help="state sync (AOI + delta snapshots)")
+    s.add_argument("--mode", choices=("state", "lockstep"), default="state",
+                   help="state sync (AOI + delta snapshots) or lockstep frame sync (input relay)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=40000)
     s.add_argument("--tick", type=int, default=60, help="simulation ticks per second (10..128)")
@@ -161,10 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--warmup", type=float, default=0.0, help="seconds before tick timings count (for benchmarks)")
     s.add_argument("--record", metavar="DIR", default="replays", help="write the match's replay here (default: replays/)")
     s.add_argument("--no-record", action="store_true", help="do not record a replay")
+    ls = s.add_argument_group("lockstep")
+    ls.add_argument("--frame-rate", type=int, default=15, help="lockstep frames per second (15..60)")
+    ls.add_argument("--input-delay", type=int, default=2, help="frames between an input and the frame it is for")
+    ls.add_argument("--players", type=int, default=10, help="players per match")
+    ls.add_argument("--matches", type=int, default=128, help="matches hosted at most")
+    ls.add_argument("--match-frames", type=int, default=0, help="frames a match lasts (0 = until everyone leaves)")
+    ls.add_argument("--no-simulate", action="store_true",
+                    help="relay only: no authoritative simulation (desyncs judged by majority)")
     s.set_defaults(func=_cmd_serve)
 
     bt = sub.add_parser("bots", help="run headless bots that join a server and play")
     bt.add_argument("--server", type=host_port, required=True, metavar="HOST:PORT")
+    bt.add_argument("--mode", choices=("state", "lockstep"), default="state", help="the server's mode")
+    bt.add_argument("--simulating", type=int, default=None, metavar="N",
+                    help="lockstep: only the first N bots simulate and report checksums (the rest relay inputs)")
     bt.add_argument("--count", type=int, default=8)
     bt.add_argument("--duration", type=float, default=10.0)
     bt.add_argument("--behaviour", choices=("idle", "wander", "fight", "mixed"), default="fight",

@@ -8,6 +8,7 @@ SUITES = {
     "transport": "netcode.bench.transport",
     "statesync": "netcode.bench.statesync",
     "rewind": "netcode.bench.rewind",
+    "lockstep": "netcode.bench.lockstep",
     "replay": "netcode.replay.bench",
 }
 

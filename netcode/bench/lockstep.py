@@ -1,0 +1,149 @@
+"""`netcode bench lockstep`: ONE server process hosting many 10-player lockstep matches at 15 Hz, all the bots
+in a second process, real loopback UDP.
+
+Most bots are load bots: they decode and acknowledge every bundle and send an input every frame (the whole
+network load) but do not step a World; the first ``SIMULATING`` bots do simulate and report checksums, so
+desync detection is live in every run. A client count passes when the frame send jitter (schedule → the
+frame's datagrams handed to the socket) has p99 ≤ 5 ms and no frame went out late (> interval/4).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+SIMULATING = 10
+JITTER_P99_LIMIT_MS = 5.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_load(clients: int, seconds: float, warmup: float, frame_rate: int = 15, players: int = 10,
+             simulate: bool = True) -> dict:
+    """One server process + one bots process; returns the server's frame timing and the bots' traffic."""
+    port = _free_port()
+    matches = -(-clients // players)
+    with tempfile.TemporaryDirectory() as tmp:
+        sjson, bjson = os.path.join(tmp, "server.json"), os.path.join(tmp, "bots.json")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "netcode.lockstep.aio", "serve", "--port", str(port), "--matches", str(matches),
+             "--players", str(players), "--frame-rate", str(frame_rate), "--duration", str(warmup + seconds + 60),
+             "--warmup", str(warmup), "--stats", "3600", "--until-empty", "--json", sjson]
+            + ([] if simulate else ["--no-simulate"]),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = server.stdout.readline()
+            if "server on" not in line:
+                raise RuntimeError(f"lockstep server did not start: {line}{server.stderr.read()}")
+            bots = subprocess.run(
+                [sys.executable, "-m", "netcode.lockstep.aio", "bots", "--server", f"127.0.0.1:{port}",
+                 "--count", str(clients), "--simulating", str(SIMULATING), "--duration", str(warmup + seconds),
+                 "--warmup", str(warmup), "--quiet", "--json", bjson],
+                capture_output=True, text=True, timeout=warmup + seconds + 120)
+            server.wait(timeout=60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+        with open(sjson) as f:
+            s = json.load(f)
+        with open(bjson) as f:
+            b = json.load(f)
+    frames = max(1, s["frames"])
+    ok = (s["send_jitter_p99_ms"] <= JITTER_P99_LIMIT_MS and s["frames_sent_late"] == 0
+          and b["connected_throughout"] == clients and s["frames"] > 0)
+    return {"clients": clients, "matches": matches, "ok": ok, "server_simulates": simulate,
+            "send_jitter_p50_ms": s["send_jitter_p50_ms"], "send_jitter_p99_ms": s["send_jitter_p99_ms"],
+            "send_jitter_max_ms": s["send_jitter_max_ms"], "build_jitter_p99_ms": s["jitter_p99_ms"],
+            "frames": s["frames"], "frames_late": s["frames_sent_late"], "frame_flush_p99_ms": s["frame_flush_p99_ms"],
+            "missing_input_pct": 100.0 * s["missing_inputs"] / (frames * players),
+            "late_inputs": s["late_inputs"], "desyncs": s["desyncs"],
+            "bots_connected": b["connected_throughout"], "synced": b["synced"], "max_stall_ms": b["max_stall_ms"],
+            "up_bits_per_s_per_client": b["up_bits_per_s_per_client"],
+            "down_bits_per_s_per_client": b["down_bits_per_s_per_client"],
+            "up_wire_bits_per_s_per_client": b["up_wire_bits_per_s_per_client"],
+            "down_wire_bits_per_s_per_client": b["down_wire_bits_per_s_per_client"],
+            "bots_exit": bots.returncode}
+
+
+def sim_cost(frames: int = 300, players: int = 10, frame_rate: int = 15) -> float:
+    """Microseconds for the server to simulate one frame of one match (the price of authoritative lockstep)."""
+    import random
+
+    from ..lockstep.frames import apply_frame, lockstep_sim
+    from ..lockstep.messages import input_code
+    from ..sim import World
+
+    w = World.new(lockstep_sim(players, frame_rate))
+    r = random.Random(1)
+    inputs = [(bytes(input_code(r.choice((-1, 0, 1)), r.choice((-1, 0, 1)), int(r.random() < 0.2))
+                     for _ in range(players)), [r.randrange(4096) for _ in range(players)]) for _ in range(frames)]
+    apply_frame(w, *inputs[0], join=(1 << players) - 1)
+    t = time.perf_counter()
+    for codes, aims in inputs:
+        apply_frame(w, codes, aims)
+    return (time.perf_counter() - t) / frames * 1e6
+
+
+def _best(runs: list[dict]) -> dict | None:
+    passed = [r for r in runs if r["ok"]]
+    return max(passed, key=lambda r: r["clients"]) if passed else None
+
+
+def bench(quick: bool = False, progress=None) -> dict:
+    """Sweep client counts with the server simulating (the default, authoritative mode); the full run also
+    sweeps the pure relay (``simulate=False``) to show what the server-side simulation costs."""
+    seconds, warmup = (5.0, 4.0) if quick else (10.0, 6.0)
+    sweep = (100, 300) if quick else (200, 300, 500, 1000)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    runs, relay = [], []
+    for n in sweep:
+        runs.append(run_load(n, seconds, warmup))
+        if progress:
+            progress()
+    if not quick:
+        for n in sweep[1:]:
+            relay.append(run_load(n, seconds, warmup, simulate=False))
+            if progress:
+                progress()
+    best = _best(runs)
+    shown = best or runs[0]
+    us = sim_cost()
+    metrics = {
+        "clients_per_process_no_late_frames": best["clients"] if best else 0,
+        "up_bits_per_s_per_client": shown["up_bits_per_s_per_client"],
+        "down_bits_per_s_per_client": shown["down_bits_per_s_per_client"],
+        "up_wire_bits_per_s_per_client": shown["up_wire_bits_per_s_per_client"],
+        "down_wire_bits_per_s_per_client": shown["down_wire_bits_per_s_per_client"],
+        "desyncs": sum(r["desyncs"] for r in runs + relay),
+        "server_sim_us_per_match_frame": us,
+        "server_sim_cpu_pct_100_matches": us * 1e-6 * 15 * 100 * 100,
+    }
+    if relay:
+        rb = _best(relay)
+        metrics["clients_per_process_no_late_frames_relay"] = rb["clients"] if rb else 0
+    for r in runs:
+        metrics[f"send_jitter_p99_ms_{r['clients']}c"] = r["send_jitter_p99_ms"]
+        metrics[f"frames_late_{r['clients']}c"] = r["frames_late"]
+        metrics[f"missing_input_pct_{r['clients']}c"] = r["missing_input_pct"]
+    for r in relay:
+        metrics[f"relay_send_jitter_p99_ms_{r['clients']}c"] = r["send_jitter_p99_ms"]
+    return {"suite": "lockstep", "metrics": metrics, "runs": runs, "relay_runs": relay,
+            "scenario": {"players_per_match": 10, "frame_rate": 15, "input_delay": 2, "redundancy": 3,
+                         "simulating_bots": SIMULATING, "seconds": seconds, "warmup": warmup, "sweep": list(sweep),
+                         "jitter_p99_limit_ms": JITTER_P99_LIMIT_MS, "load_average_at_start": load,
+                         "cpus": os.cpu_count()}}
+
+
+if __name__ == "__main__":  # python -m netcode.bench.lockstep [--quick]
+    out = bench(quick="--quick" in sys.argv)
+    print(json.dumps(out, indent=2))

@@ -1,0 +1,360 @@
+"""Lockstep over real UDP: `serve_lockstep` (one process, many matches) and `run_lockstep_bots`.
+
+The server runs on netcode.aio's DatagramDriver (flush on timers only: at each match's frame, and for
+handshakes). Bots are lighter: one asyncio DatagramProtocol per bot whose callback feeds the sans-IO client
+and sends what it answers synchronously (no tasks per bot), so one process can drive a thousand of them.
+
+    python -m netcode.lockstep.aio serve --port 40000 --frame-rate 15 --input-delay 2 --duration 30
+    python -m netcode.lockstep.aio bots --server 127.0.0.1:40000 --count 20 --duration 20
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import socket
+import sys
+import time
+
+import attrs
+import numpy as np
+
+from ..aio.driver import DatagramDriver, run
+from .brain import LoadBrain, WorldBrain
+from .client import ClientConfig, LockstepClient
+from .events import ConnectionLost, Desync, MatchEnded
+from .server import LockstepConfig, LockstepServer
+
+
+class LockstepRunner:
+    """A LockstepServer on a socket, with send-jitter measured after the datagrams left."""
+
+    def __init__(self, core: LockstepServer):
+        self.core = core
+        self.driver: DatagramDriver | None = None
+        self.send_jitter = np.zeros(1 << 18)
+        self.send_count = 0
+        self.flushes = np.zeros(1 << 16)
+        self.flush_count = 0
+        self.desyncs: list = []
+        self.results: list = []
+
+    @classmethod
+    async def start(cls, config: LockstepConfig, host: str, port: int) -> "LockstepRunner":
+        runner = cls(LockstepServer(config, now=time.monotonic()))
+        gc.collect()
+        gc.freeze()
+        # Young collections only: the per-frame garbage (bytes, tuples) dies young; full passes come rarely.
+        gc.set_threshold(10_000, 50, 1000)
+        runner.driver = await DatagramDriver.bind(runner.core, host, port, handler=runner._on_events,
+                                                  flush_on_receive=False, on_flush=runner._flushed)
+        runner.core.wake = runner.driver.wake
+        runner.driver.start()
+        return runner
+
+    def _on_events(self, events: list, now: float) -> None:
+        for e in events:
+            if isinstance(e, Desync):
+                self.desyncs.append(e)
+                print(f"netcode: DESYNC match {e.match} frame {e.frame} clients {list(e.clients)} ({e.rule})",
+                      flush=True)
+            elif isinstance(e, MatchEnded):
+                self.results.append(e.result)
+
+    def _flushed(self, duration: float) -> None:
+        built = self.core.built
+        if built:
+            t = time.monotonic()
+            for s in built:
+                self.send_jitter[self.send_count & 0x3FFFF] = t - s
+                self.send_count += 1
+            built.clear()
+            self.flushes[self.flush_count & 0xFFFF] = duration
+            self.flush_count += 1
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.driver.address
+
+    def mark(self) -> None:
+        # Everything that exists now (matches, connections) lives on: move it out of the cyclic GC's
+        # generations so a full collection never walks it between two frames.
+        gc.collect()
+        gc.freeze()
+        self.core.mark()
+        self.send_count = self.flush_count = 0
+
+    def stats(self) -> dict:
+        s = self.core.stats()
+        j = np.abs(self.send_jitter[:min(self.send_count, len(self.send_jitter))]) * 1000
+        fl = self.flushes[:min(self.flush_count, len(self.flushes))] * 1000
+        late = self.core.config.late_threshold * 1000
+        s.update({
+            "send_jitter_p50_ms": float(np.percentile(j, 50)) if len(j) else 0.0,
+            "send_jitter_p99_ms": float(np.percentile(j, 99)) if len(j) else 0.0,
+            "send_jitter_max_ms": float(j.max()) if len(j) else 0.0,
+            "frames_sent_late": int((j > late).sum()), "late_threshold_ms": late,
+            "frame_flush_p99_ms": float(np.percentile(fl, 99)) if len(fl) else 0.0,
+            "desync_events": [attrs.asdict(d, filter=lambda a, v: a.name != "reports") for d in self.desyncs],
+            "match_results": self.results + self.core.results[len(self.results):],
+            "driver_errors": self.driver.errors if self.driver else 0,
+        })
+        return s
+
+    def stats_line(self) -> str:
+        s = self.stats()
+        return (f"matches {s['matches']}  clients {s['clients']}  frames {s['frames']}  send jitter p50 "
+                f"{s['send_jitter_p50_ms']:.2f} ms p99 {s['send_jitter_p99_ms']:.2f} ms  late {s['frames_sent_late']}  "
+                f"missing inputs {s['missing_inputs']}  desyncs {s['desyncs']}")
+
+    async def close(self) -> None:
+        for cid in list(self.core.transport.connections):
+            self.core.transport.disconnect(cid)
+        self.core._flush_all = True
+        await self.driver.close()
+
+
+async def serve_lockstep(host: str = "127.0.0.1", port: int = 40000, frame_rate: int = 15, input_delay: int = 2,
+                         players_per_match: int = 10, matches: int = 128, duration: float = 0.0,
+                         json_path: str | None = None, stats_every: float = 5.0, warmup: float = 0.0,
+                         ready=None, until_empty: bool = False, **config) -> dict:
+    """Host lockstep matches until ``duration`` seconds pass (0 = forever) or, with ``until_empty``, everyone who
+    came has left (the stats are then those of the moment the first one left). Extra keywords go to
+    LockstepConfig."""
+    cfg = LockstepConfig(frame_rate=frame_rate, input_delay=input_delay, players_per_match=players_per_match,
+                         max_matches=matches, **config)
+    runner = await LockstepRunner.start(cfg, host, port)
+    h, p = runner.address
+    print(f"netcode: lockstep server on {h}:{p}, {frame_rate} Hz, input delay {input_delay} frames, "
+          f"up to {matches} matches of {players_per_match}", flush=True)
+    if ready is not None:
+        ready(runner)
+    start = time.monotonic()
+    marked = warmup <= 0
+    peak, frozen = 0, None
+    next_print = start + stats_every
+    try:
+        while duration <= 0 or time.monotonic() - start < duration:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            if not marked and now - start >= warmup:
+                runner.mark()
+                marked = True
+            clients = len(runner.core.players)
+            if until_empty:
+                peak = max(peak, clients)
+                if frozen is None and peak and clients < peak:
+                    frozen = runner.stats()
+                    frozen["measured_s"] = now - start - warmup
+                if peak and clients == 0:
+                    break
+            if now >= next_print:
+                next_print += stats_every
+                print(runner.stats_line(), flush=True)
+    finally:
+        stats = frozen or runner.stats()
+        stats.setdefault("measured_s", time.monotonic() - start - warmup)
+        stats["per_client"] = runner.core.client_stats()
+        await runner.close()
+        if json_path:
+            with open(json_path, "w") as f:
+                json.dump(stats, f, indent=2)
+    return stats
+
+
+# ------------------------------------------------------------------ bots
+
+class _BotProtocol(asyncio.DatagramProtocol):
+    """Feeds one LockstepClient from its socket and answers in the same callback."""
+
+    def __init__(self, bot: "LockstepBot"):
+        self.bot = bot
+        self.transport = None
+        self.errors = 0
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        now = time.monotonic()
+        self.bot.client.receive_datagram(data, addr, now)
+        self.bot.pump(now)
+
+    def error_received(self, exc):
+        self.errors += 1
+
+
+class LockstepBot:
+    """One bot: a LockstepClient with a brain. ``simulate=False`` makes it a load bot (relays, no World)."""
+
+    def __init__(self, index: int, server: tuple[str, int], simulate: bool, seed: int, behaviour: str = "fight"):
+        self.index = index
+        self.simulate = simulate
+        brain = WorldBrain(seed * 1000 + index, behaviour) if simulate else LoadBrain(seed * 1000 + index)
+        self.client = LockstepClient(server, name=f"bot{index}", brain=brain,
+                                     config=ClientConfig(simulate=simulate, report_checksums=simulate))
+        self.proto: _BotProtocol | None = None
+        self.lost: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        _, self.proto = await loop.create_datagram_endpoint(lambda: _BotProtocol(self), local_addr=("127.0.0.1", 0))
+        self.client.connect(time.monotonic())
+        self.pump(time.monotonic())
+
+    def pump(self, now: float) -> None:
+        c = self.client
+        c.update(now)
+        for e in c.events():
+            if isinstance(e, ConnectionLost):
+                self.lost = e.reason
+        tr = self.proto.transport
+        for data, addr in c.datagrams_to_send(now):
+            try:
+                tr.sendto(data, addr)
+            except OSError:
+                self.proto.errors += 1
+        t = c.get_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if t is not None:
+            # libuv timers count whole milliseconds: a wake-up asked for 0.3 ms ahead comes at once, finds
+            # nothing due yet and asks again — a spin. Waiting at least 1 ms costs at most 1 ms of lateness.
+            self._timer = self._loop.call_later(max(0.001, t - now), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self.pump(time.monotonic())
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.pump(time.monotonic())
+        if self._timer is not None:
+            self._timer.cancel()
+        self.proto.transport.close()
+
+    def report(self) -> dict:
+        c = self.client
+        conn = c.transport.connection
+        st = conn.stats if conn is not None else None
+        return {"bot": self.index, "simulate": self.simulate, "connected": self.lost is None and c.connected,
+                "lost": self.lost, "match": (c.welcome or {}).get("match"), "frame": c.frame,
+                "synced": c.synced, "checksums": len(c.checksums), "max_stall_ms": c.max_stall * 1000,
+                "rtt_ms": st.rtt * 1000 if st else None, "bytes_in": c.counters.bytes_in,
+                "bytes_out": c.counters.bytes_out, "wire_bytes_in": st.bytes_in if st else 0,
+                "wire_bytes_out": st.bytes_out if st else 0, "requests": c.counters.requests,
+                "ended": c.ended is not None}
+
+
+async def run_lockstep_bots(server: tuple[str, int], count: int, duration: float, json_path: str | None = None,
+                            simulating: int | None = None, behaviour: str = "fight", seed: int = 1,
+                            quiet: bool = False, warmup: float = 0.0) -> dict:
+    """``count`` bots join and play for ``duration`` s; the first ``simulating`` of them (default: all) step their
+    World and report checksums, the rest are load bots. Traffic rates count from ``warmup`` on."""
+    host, port = server
+    server = (socket.gethostbyname(host), port)
+    simulating = count if simulating is None else min(simulating, count)
+    # spread the real bots over the matches: bot i joins match i // players (in join order)
+    bots = [LockstepBot(i, server, i < simulating, seed, behaviour) for i in range(count)]
+    for i in range(0, count, 50):
+        await asyncio.gather(*(b.start() for b in bots[i:i + 50]))
+    start = time.monotonic()
+    base = None
+    next_print = start + 2.0
+    while time.monotonic() - start < duration:
+        await asyncio.sleep(0.1)
+        now = time.monotonic()
+        if base is None and now - start >= warmup:
+            base = (now, sum(b.client.counters.bytes_in for b in bots), sum(b.client.counters.bytes_out for b in bots),
+                    sum(b.report()["wire_bytes_in"] for b in bots), sum(b.report()["wire_bytes_out"] for b in bots))
+        if not quiet and now >= next_print:
+            next_print += 2.0
+            up = sum(1 for b in bots if b.client.connected)
+            print(f"bots: {up}/{count} connected, frame {max(b.client.frame for b in bots)}", flush=True)
+    end = time.monotonic()
+    reports = [b.report() for b in bots]
+    for b in bots:
+        b.close()
+    await asyncio.sleep(0.05)
+    secs = max(end - (base[0] if base else start), 1e-6)
+    b0 = base or (start, 0, 0, 0, 0)
+    n = max(1, count)
+    summary = {
+        "bots": count, "simulating": simulating, "duration_s": duration,
+        "connected_throughout": sum(1 for r in reports if r["connected"]),
+        "synced": sum(1 for r in reports if r["synced"]),
+        "max_stall_ms": max((r["max_stall_ms"] for r in reports if r["simulate"]), default=0.0),
+        "up_bits_per_s_per_client": (sum(r["bytes_out"] for r in reports) - b0[2]) * 8 / secs / n,
+        "down_bits_per_s_per_client": (sum(r["bytes_in"] for r in reports) - b0[1]) * 8 / secs / n,
+        "up_wire_bits_per_s_per_client": (sum(r["wire_bytes_out"] for r in reports) - b0[4]) * 8 / secs / n,
+        "down_wire_bits_per_s_per_client": (sum(r["wire_bytes_in"] for r in reports) - b0[3]) * 8 / secs / n,
+        "socket_errors": sum(b.proto.errors for b in bots),
+        "per_bot": reports,
+    }
+    if not quiet:
+        print(f"bots: {summary['connected_throughout']}/{count} connected at the end, {summary['synced']} synced; "
+              f"up {summary['up_bits_per_s_per_client']:.0f} bit/s, down {summary['down_bits_per_s_per_client']:.0f} "
+              f"bit/s per bot (lockstep messages); longest stall {summary['max_stall_ms']:.0f} ms", flush=True)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(summary, f, indent=2)
+    return summary
+
+
+# ------------------------------------------------------------------ command line (until `netcode` wires it in)
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m netcode.lockstep.aio")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=40000)
+    s.add_argument("--frame-rate", type=int, default=15)
+    s.add_argument("--input-delay", type=int, default=2)
+    s.add_argument("--players", type=int, default=10)
+    s.add_argument("--matches", type=int, default=128)
+    s.add_argument("--match-frames", type=int, default=0)
+    s.add_argument("--duration", type=float, default=0.0)
+    s.add_argument("--warmup", type=float, default=0.0)
+    s.add_argument("--stats", type=float, default=5.0)
+    s.add_argument("--json")
+    s.add_argument("--no-simulate", action="store_true")
+    s.add_argument("--until-empty", action="store_true", help="stop when every client that came has left")
+    b = sub.add_parser("bots")
+    b.add_argument("--server", type=_host_port, required=True)
+    b.add_argument("--count", type=int, default=10)
+    b.add_argument("--simulating", type=int, default=None)
+    b.add_argument("--duration", type=float, default=10.0)
+    b.add_argument("--warmup", type=float, default=0.0)
+    b.add_argument("--seed", type=int, default=1)
+    b.add_argument("--json")
+    b.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    try:
+        if a.cmd == "serve":
+            run(serve_lockstep(a.host, a.port, a.frame_rate, a.input_delay, a.players, a.matches, a.duration, a.json,
+                               stats_every=a.stats, warmup=a.warmup, match_frames=a.match_frames,
+                               simulate=not a.no_simulate, until_empty=a.until_empty))
+            return 0
+        summary = run(run_lockstep_bots(a.server, a.count, a.duration, a.json, simulating=a.simulating, seed=a.seed,
+                                        quiet=a.quiet, warmup=a.warmup))
+        return 0 if summary["connected_throughout"] == a.count else 1
+    except ValueError as e:
+        print(f"netcode: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,362 @@
+"""The lockstep client, sans-IO: decodes bundles in frame order, steps its own World only on complete
+frames (with a small playout/jitter buffer), sends each input ``input_delay`` frames ahead with every
+unacknowledged one repeated, asks for frames it is missing, and reports checksums.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import attrs
+import msgpack
+
+from ..protocol import Channel, ClientProtocol, ConnectFailed, Disconnected, MessageReceived, TransportConfig
+from ..protocol.events import LocalProtocolError
+from ..sim import PlayerInput, SimConfig, World, checksum
+from ..wire.errors import WireError
+from . import messages as m
+from .events import ConnectionLost, MatchOver, Synced, Welcomed
+from .frames import NO_INPUT, apply_frame
+
+# Event-loop timers are ms-grained and may fire a little early: a timer asks to be woken _EARLY before its
+# deadline and anything due within _SLACK counts as due, so a wake-up never finds "not yet" and spins.
+_EARLY = 0.001
+_SLACK = 0.002
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig:
+    """How a lockstep client plays."""
+
+    simulate: bool = True  # False: a load bot that relays inputs and acks frames without stepping a World
+    # seconds a frame is held behind the earliest arrival of the recent window; None = adaptive: twice the mean
+    # lateness of recent arrivals behind the earliest (≈ 0 on a LAN, tens of ms on a jittery link), at most 100 ms
+    jitter_buffer: float | None = None
+    report_checksums: bool = True
+    catchup_frames: int = 8  # further behind the schedule than this: fast-forward without pacing
+    max_frames_per_update: int = 2000
+
+
+@attrs.define
+class ClientCounters:
+    frames: int = 0  # simulated
+    bundles: int = 0  # decoded
+    duplicate_bundles: int = 0
+    stashed: int = 0  # bundles that arrived before the frame they are a delta of
+    requests: int = 0
+    inputs_sent: int = 0
+    messages_out: int = 0
+    bytes_out: int = 0
+    messages_in: int = 0
+    bytes_in: int = 0
+    bad_messages: int = 0
+    unknown_messages: int = 0
+    frames_before_welcome: int = 0
+    checksums_sent: int = 0
+    resyncs: int = 0
+
+
+class LockstepClient:
+    """One player: a ClientProtocol plus the lockstep frame pipeline. ``brain(client)`` (or
+    ``next_input``) gives the input to send each frame."""
+
+    def __init__(self, server_addr, name: str = "player", token: int | None = None,
+                 config: ClientConfig | None = None, transport_config: TransportConfig | None = None,
+                 nonce: int | None = None, brain=None):
+        self.config = config or ClientConfig()
+        info = {"name": name}
+        if token is not None:
+            info["token"] = token
+        self.transport = ClientProtocol(server_addr, transport_config, payload=msgpack.packb(info), nonce=nonce)
+        self.brain = brain
+        self.next_input = PlayerInput()
+        self.welcome: dict | None = None
+        self.sim: SimConfig | None = None
+        self.world: World | None = None
+        self.slot = -1
+        self.rate = 15
+        self.delay = 2
+        self.every = 15
+        self.interval = 1 / 15
+        self.frame = 0  # last simulated frame
+        self.have = 0  # every frame up to this one is decoded
+        self.newest = 0  # newest frame number the server has announced
+        self.live_frame = 0
+        self.handshake_pending = False
+        self.synced: bool | None = None
+        self.ended: dict | None = None
+        self.counters = ClientCounters()
+        self.checksums: dict[int, int] = {}  # frame -> our checksum, at checksum frames
+        self.max_stall = 0.0  # longest a frame was played after its playout time (live play only)
+        self.max_gap = 0.0  # longest time between two consecutive frame advances (live play only)
+        self.on_frame = None  # called as on_frame(client, frame) after each simulated frame
+        self._decoded: dict[int, tuple] = {}  # frame -> (codes, aims, join, leave), frames in (frame, have]
+        self._raw: dict[int, bytes] = {}  # frame -> undecoded bundle, frames > have + 1
+        self._base = (bytes([NO_INPUT]), [0])  # inputs of frame `have` (delta base)
+        self._pending: dict[int, tuple[int, int]] = {}  # frame -> (code, aim) not yet acknowledged
+        self._input_ack = 0
+        self._sent_ack = -1
+        self._last_send = -math.inf
+        self._last_request = -math.inf
+        self._arrivals: deque = deque(maxlen=64)  # (now - frame * interval) samples
+        self._origin = math.inf  # playout origin: frame f plays at origin + f * interval + jitter buffer
+        self._jb = self.config.jitter_buffer or 0.0
+        self._last_advance: float | None = None
+        self._events: list = []
+
+    # ------------------------------------------------------------------ endpoint
+
+    @property
+    def connected(self) -> bool:
+        return self.transport.connected
+
+    def connect(self, now: float) -> None:
+        self.transport.connect(now)
+
+    def disconnect(self) -> None:
+        self.transport.disconnect()
+
+    def receive_datagram(self, data: bytes, addr, now: float) -> None:
+        self.transport.receive_datagram(data, addr, now)
+
+    def events(self) -> list:
+        ev, self._events = self._events, []
+        return ev
+
+    def update(self, now: float) -> None:
+        t = self.transport
+        t.update(now)
+        for e in t.events():
+            if type(e) is MessageReceived:
+                self._on_message(e.channel, e.data, now)
+            elif isinstance(e, (Disconnected, ConnectFailed)):
+                self._events.append(ConnectionLost(e.reason))
+        if self.welcome is None or not t.connected or self._finished():
+            return
+        self._play(now)
+        self._maybe_request(now)
+        if self._pending and min(self._pending) <= self._input_ack:
+            self._pending = {f: v for f, v in self._pending.items() if f > self._input_ack}
+        if (self._sent_ack != self.have and now - self._last_send >= self.interval / 2 - _SLACK) or \
+                now - self._last_send >= 1.5 * self.interval - _SLACK:
+            self._send_inputs(now)
+
+    def _finished(self) -> bool:
+        """The match ended and we played its last frame (END may overtake the last bundles)."""
+        if self.ended is None:
+            return False
+        last = self.ended.get("frames")
+        return not isinstance(last, int) or self.frame >= last
+
+    def datagrams_to_send(self, now: float) -> list:
+        return self.transport.datagrams_to_send(now)
+
+    def get_timer(self) -> float | None:
+        t = self.transport.get_timer()
+        if self.welcome is None or self._finished():
+            return t
+        nxt = self._last_send + (1.5 * self.interval if self._sent_ack == self.have else self.interval / 2)
+        if self.have > self.frame:
+            nxt = min(nxt, self._play_time(self.frame + 1))
+        if self._origin != math.inf:
+            nxt = min(nxt, max(self._last_request + self._request_timeout(), self._play_time(self.have + 1) + self.interval))
+        nxt -= _EARLY
+        return nxt if t is None else min(t, nxt)
+
+    # ------------------------------------------------------------------ messages
+
+    def _send(self, data: bytes) -> None:
+        channel = Channel.RELIABLE if data[0] == m.CHECKSUM else Channel.UNRELIABLE
+        try:
+            self.transport.send(channel, data)
+        except LocalProtocolError:
+            return
+        self.counters.messages_out += 1
+        self.counters.bytes_out += len(data)
+
+    def _on_message(self, channel: int, data: bytes, now: float) -> None:
+        c = self.counters
+        c.messages_in += 1
+        c.bytes_in += len(data)
+        try:
+            kind = m.message_type(data)
+            if kind == m.FRAMES:
+                if self.welcome is None:
+                    c.frames_before_welcome += 1
+                    return
+                self._on_frames(*m.split_frames(data), now)
+            elif kind == m.WELCOME and channel == Channel.RELIABLE:
+                self._on_welcome(m.decode_map(data, m.WELCOME), now)
+            elif kind == m.SYNC and channel == Channel.RELIABLE:
+                frame, ok = m.decode_sync(data)
+                self.synced = ok
+                self._events.append(Synced(frame, ok))
+            elif kind == m.END and channel == Channel.RELIABLE:
+                self.ended = m.decode_map(data, m.END)
+                self._events.append(MatchOver(self.ended))
+            else:
+                c.unknown_messages += 1
+        except WireError:
+            c.bad_messages += 1
+
+    def _on_welcome(self, w: dict, now: float) -> None:
+        try:
+            sim = SimConfig.from_dict(w["sim"])
+            frame, live = int(w["frame"]), int(w["live_frame"])
+            rate, delay, every = int(w["frame_rate"]), int(w["input_delay"]), int(w["checksum_every"])
+            slot, n = int(w["slot"]), int(w["players"])
+            world = World.from_bytes(sim, w["world"]) if self.config.simulate else None
+            base = (bytes(w["base_codes"]), [int(a) for a in w["base_aims"]])
+            if not (1 <= rate <= 1000 and 0 <= delay <= 1000 and every >= 1 and 0 <= slot < n <= m.MAX_PLAYERS
+                    and len(base[0]) == n == len(base[1])):
+                raise ValueError("out of range")
+        except (KeyError, TypeError, ValueError) as e:
+            raise WireError(f"bad WELCOME: {e}") from None
+        if self.welcome is not None:
+            self.counters.resyncs += 1
+        self.welcome, self.sim, self.world = w, sim, world
+        self.slot, self.rate, self.delay, self.every = slot, rate, delay, every
+        self.interval = 1.0 / rate
+        self.frame = self.have = frame
+        self.newest = max(frame, live)
+        self.live_frame = live
+        self._base = base
+        self._decoded.clear()
+        self._raw.clear()
+        self._pending.clear()
+        self._input_ack = live
+        self._arrivals.clear()
+        self._origin = math.inf
+        self._last_advance = None
+        self.handshake_pending = True
+        self.synced = None
+        for f in range(live + 1, live + 1 + delay):  # inputs for the frames before our first step's
+            self._make_input(f)
+        self._events.append(Welcomed(int(w.get("match", 0)), slot, frame, live))
+        self._send_inputs(now)
+
+    def _on_frames(self, ack_lo: int, first_lo: int, blobs: list, now: float) -> None:
+        first = m.unwrap(first_lo, self.have + 1)
+        ack = m.unwrap(ack_lo, self.have)
+        if ack > self._input_ack:
+            self._input_ack = ack
+        last = first + len(blobs) - 1
+        if last > self.newest:
+            self.newest = last
+            sample = now - last * self.interval
+            arrivals = self._arrivals
+            arrivals.append(sample)
+            self._origin = min(arrivals)  # the window forgets: clock drift cannot pin an old origin
+            if self.config.jitter_buffer is None and len(arrivals) >= 4:
+                self._jb = min(0.1, 2 * (sum(arrivals) / len(arrivals) - self._origin))
+        n = len(self._base[0])
+        for i, blob in enumerate(blobs):
+            f = first + i
+            if f <= self.have or f in self._raw:
+                self.counters.duplicate_bundles += 1
+                continue
+            if f == self.have + 1:
+                self._decode(f, blob, n)
+            else:
+                self._raw[f] = blob
+                self.counters.stashed += 1
+        while self.have + 1 in self._raw:
+            self._decode(self.have + 1, self._raw.pop(self.have + 1), n)
+        if self._raw and min(self._raw) > self.have + 1:
+            self._maybe_request(now, gap=True)
+
+    def _decode(self, f: int, blob: bytes, n: int) -> None:
+        codes, aims, join, leave = m.decode_bundle(blob, n, *self._base)
+        self._decoded[f] = (codes, aims, join, leave)
+        self._base = (codes, aims)
+        self.have = f
+        self.counters.bundles += 1
+
+    def _request_timeout(self) -> float:
+        conn = self.transport.connection
+        if conn is None:
+            return 0.1
+        return max(0.02, conn.stats.rtt + 4 * conn.stats.jitter + 0.01)
+
+    def _maybe_request(self, now: float, gap: bool = False) -> None:
+        """Ask for the frames after `have` when a bundle beyond them arrived (redundancy did not cover the
+        loss) or the next frame is overdue by an interval (every packet carrying it may be lost: the
+        server's live frame is estimated from the arrival schedule). Unreliable; re-asked after RTT + 4 jitter
+        + 10 ms while the hole remains."""
+        if self._origin == math.inf:
+            return
+        expected = math.floor((now - self._origin) / self.interval)  # the server's live frame, by schedule
+        newest = max(self.newest, expected)
+        if newest <= self.have:
+            return
+        if not gap and not self._raw and now - self._play_time(self.have + 1) < self.interval - _SLACK:
+            return  # nothing beyond `have` arrived yet and it is not overdue: the next packet brings it
+        if now - self._last_request < self._request_timeout() - _SLACK:
+            return
+        self._last_request = now
+        self.counters.requests += 1
+        self._send(m.encode_request(self.have + 1, min(newest - self.have, 4096)))
+
+    # ------------------------------------------------------------------ frames
+
+    def _play_time(self, f: int) -> float:
+        return self._origin + f * self.interval + self._jb
+
+    def _play(self, now: float) -> None:
+        if self.have <= self.frame:
+            return
+        cfg = self.config
+        target = math.floor((now + _SLACK - self._origin - self._jb) / self.interval)
+        catching_up = target - self.frame > cfg.catchup_frames
+        steps = 0
+        while self.frame < self.have and (self.frame + 1 <= target or catching_up) and steps < cfg.max_frames_per_update:
+            f = self.frame + 1
+            codes, aims, join, leave = self._decoded.pop(f)
+            if self.world is not None:
+                apply_frame(self.world, codes, aims, join, leave)
+            self.frame = f
+            steps += 1
+            self.counters.frames += 1
+            if not catching_up:
+                late = now - self._play_time(f)
+                if late > self.max_stall:
+                    self.max_stall = late
+                if self._last_advance is not None and now - self._last_advance > self.max_gap:
+                    self.max_gap = now - self._last_advance
+                self._last_advance = now
+            else:
+                self._last_advance = None
+            if f % self.every == 0 and self.world is not None and self.config.report_checksums:
+                crc = checksum(self.world)
+                self.checksums[f] = crc
+                hs = self.handshake_pending and f > self.live_frame
+                if hs:
+                    self.handshake_pending = False
+                self._send(m.encode_checksum(f, crc, hs))
+                self.counters.checksums_sent += 1
+            if self.on_frame is not None:
+                self.on_frame(self, f)
+            if f + self.delay > self.newest:
+                self._make_input(f + self.delay)
+        if steps:
+            self._send_inputs(now)
+
+    def _make_input(self, f: int) -> None:
+        inp = self.brain(self) if self.brain is not None else self.next_input
+        self._pending[f] = (m.input_code(inp.move_x, inp.move_y, inp.buttons), inp.aim & 4095)
+
+    def _send_inputs(self, now: float) -> None:
+        frames = sorted(f for f in self._pending if self._input_ack < f <= self.have + 255)
+        run: list[int] = []
+        for f in reversed(frames):  # the newest contiguous run, at most MAX_INPUTS
+            if run and f != run[-1] - 1 or len(run) >= m.MAX_INPUTS:
+                break
+            run.append(f)
+        run.reverse()
+        first = run[0] if run else self.have + 1
+        if first <= self.have:  # cannot happen (pending inputs are past the input ack >= have); stay encodable
+            run, first = [], self.have + 1
+        self._send(m.encode_input(self.have, first, [self._pending[f] for f in run]))
+        self.counters.inputs_sent += len(run)
+        self._sent_ack = self.have
+        self._last_send = now

@@ -1,0 +1,729 @@
+"""The lockstep server, sans-IO: many matches on one ServerProtocol; each match relays every player's input
+per logic frame on a fixed schedule and never waits for anyone (Honor of Kings' frame sync).
+
+Per frame f of a match: the inputs tagged f that arrived are taken, a missing one is filled ("none" or
+"repeat", counted per client), the bundle is delta-encoded ONCE and every client gets the bundles it has
+not acknowledged (at most ``redundancy`` of them) in one unreliable message. The server also runs the
+simulation on the bundles (``simulate=True``): it judges checksum disputes and hands late joiners a
+snapshot. Matches are phase-staggered across the frame interval so one process serves many of them
+without a burst of work at one instant. See docs/LOCKSTEP.md.
+"""
+from __future__ import annotations
+
+import math
+import os
+import struct
+from array import array
+from collections import Counter, deque
+
+import attrs
+import msgpack
+import numpy as np
+
+from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
+from ..protocol.events import LocalProtocolError
+from ..sim import World, checksum
+from ..wire import packet as wp
+from ..wire.errors import WireError
+from . import messages as m
+from .events import CatchUpChecked, Desync, MatchEnded, MatchStarted, PlayerJoined, PlayerLeft
+from .frames import NO_INPUT, apply_frame, lockstep_sim
+
+_GOLDEN = 0.6180339887498949
+
+
+def _in(lo, hi):
+    def check(inst, attr, value):
+        if not lo <= value <= hi:
+            raise ValueError(f"{attr.name} must be in {lo}..{hi}, got {value}")
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class LockstepConfig:
+    """How the lockstep server runs its matches."""
+
+    frame_rate: int = attrs.field(default=15, validator=_in(15, 60))
+    input_delay: int = attrs.field(default=2, validator=_in(0, 30))  # frames between making an input and its frame
+    players_per_match: int = attrs.field(default=10, validator=_in(1, m.MAX_PLAYERS))
+    max_matches: int = attrs.field(default=128, validator=_in(1, 4096))
+    redundancy: int = attrs.field(default=3, validator=_in(1, 32))  # K: unacknowledged bundles per packet
+    checksum_every: int = attrs.field(default=15, validator=_in(1, 3600))
+    fill: str = attrs.field(default="none", validator=attrs.validators.in_(("none", "repeat")))
+    simulate: bool = True  # authoritative lockstep: the server steps every match too
+    catch_up: str = attrs.field(default="snapshot", validator=attrs.validators.in_(("snapshot", "replay")))
+    resync_on_desync: bool = True  # send a diverged client a fresh snapshot (needs simulate)
+    match_frames: int = 0  # end a match after this many frames (0 = when everyone left)
+    start_players: int = 0  # a match starts when this many joined (0 = players_per_match) ...
+    start_timeout: float = 5.0  # ... or this long after its first join
+    rejoin_grace: float = 60.0  # seconds an absent player's slot waits for a reconnect
+    input_window: int = attrs.field(default=64, validator=_in(8, 1024))  # frames ahead an input may be
+    late_frame_ms: float = -1.0  # a frame broadcast later than this after its schedule is late (-1 = interval/4)
+    npcs: int = 0
+    seed: int = 1
+    # timeouts, keep-alives and absent players are checked this often: an O(clients) pass, so rarely (players
+    # in a match get a datagram every frame and need no keep-alive; a connection times out after 5 s)
+    sweep_interval: float = 1.0
+    # transport events are collected at most this often (ServerProtocol.events() is O(connections))
+    pull_interval: float = 0.002
+    max_catchup: int = 8  # frames one update may build for one match (a stalled process catches up this fast)
+    sims_per_update: int = attrs.field(default=2, validator=_in(1, 1 << 20))  # server steps per update call
+    stagger: bool = True  # spread match frame phases over the interval
+    # The server asks to be woken this much before a frame's schedule and builds any frame due within twice
+    # this: event-loop timers are ms-grained (libuv) and fire up to ~1 ms off either way, so this neither
+    # builds late nor spins on a timer that fired a little early.
+    early: float = attrs.field(default=0.001, validator=_in(0.0, 0.005))
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.frame_rate
+
+    @property
+    def late_threshold(self) -> float:
+        return self.interval / 4 if self.late_frame_ms < 0 else self.late_frame_ms / 1000
+
+
+@attrs.define
+class PlayerCounters:
+    """What the server counted for one client."""
+
+    missing: int = 0  # frames built without this client's input (filled)
+    late: int = 0  # inputs that arrived after their frame was built
+    ahead: int = 0  # inputs too far in the future (rejected)
+    duplicate: int = 0
+    bad_messages: int = 0
+    unknown_messages: int = 0
+    requests: int = 0
+    request_frames: int = 0
+    bytes_in: int = 0  # lockstep message bytes (transport headers not included)
+    bytes_out: int = 0
+    messages_in: int = 0
+    messages_out: int = 0
+    checksums: int = 0
+    desyncs: int = 0
+    resyncs: int = 0
+
+
+@attrs.define(eq=False)
+class Player:
+    client_id: int
+    name: str
+    token: int
+    match: "Match"
+    slot: int
+    acked: int = 0  # newest frame the client holds with every frame before it
+    connected: bool = True
+    left_at: float = 0.0
+    first_input: int = -1  # the frame of the first input received (missing counts from then on)
+    joined_frame: int = 0
+    missed: set = attrs.Factory(set)  # recent frames built without this client's input
+    desynced_at: int = -1
+    counters: PlayerCounters = attrs.Factory(PlayerCounters)
+
+
+class Match:
+    """One lockstep match: slots, input ring, bundle log, and (optionally) the authoritative World."""
+
+    def __init__(self, match_id: int, config: LockstepConfig, created: float):
+        c = config
+        self.id = match_id
+        self.config = c
+        self.n = c.players_per_match
+        self.sim = lockstep_sim(c.players_per_match, c.frame_rate, seed=c.seed, npcs=c.npcs)  # one config: its geometry is cached once
+        self.world = World.new(self.sim)
+        self.initial = self.world.to_bytes()  # frame 0 (replay catch-up starts here)
+        self.slots: list[Player | None] = [None] * self.n
+        self.frame = 0
+        self.created = created
+        self.start: float | None = None
+        self.next_deadline = math.inf
+        self.ended = False
+        self.active = 0  # slots in the world (after the last built frame)
+        self.pending_join = 0
+        self.pending_leave = 0
+        r = c.input_window
+        self.r = r
+        self.ring_codes = [bytearray(b"\x05" * self.n) for _ in range(r)]
+        self.ring_aims = [array("H", [0] * self.n) for _ in range(r)]
+        self.ring_has = [0] * r
+        self.prev_codes = bytes([NO_INPUT] * self.n)
+        self.prev_aims = [0] * self.n
+        self.log = bytearray()  # frame f at (f-1)*3n: n codes, then n little-endian u16 aims
+        self.members: dict[int, tuple[int, int]] = {}  # frame -> (join mask, leave mask)
+        self.blobs: dict[int, bytes] = {}  # recent frames' delta-encoded bundles
+        self.checksums: dict[int, int] = {}  # frame -> server checksum (simulate) for recent checksum frames
+        self.reports: dict[int, dict[int, tuple[int, bool]]] = {}  # frame -> client_id -> (crc, handshake)
+        self.sim_queue: deque = deque()  # built frames the world has not stepped yet (simulated after the send)
+        self.sim_frame = 0
+
+    @property
+    def players(self) -> list[Player]:
+        return [p for p in self.slots if p is not None]
+
+    def free_slot(self) -> int | None:
+        for s, p in enumerate(self.slots):
+            if p is None and not (self.active | self.pending_join) >> s & 1:
+                return s
+        return None
+
+    def scheduled(self, frame: int) -> float:
+        return self.start + (frame - 1) * self.config.interval
+
+    def log_frame(self, f: int) -> tuple[bytes, list[int]]:
+        n = self.n
+        o = (f - 1) * 3 * n
+        return bytes(self.log[o:o + n]), list(_struct_aims(n).unpack_from(self.log, o + n))
+
+
+_AIM_STRUCTS: dict[int, struct.Struct] = {}
+
+
+def _struct_aims(n: int) -> struct.Struct:
+    s = _AIM_STRUCTS.get(n)
+    if s is None:
+        s = _AIM_STRUCTS[n] = struct.Struct(f"<{n}H")
+    return s
+
+
+class LockstepServer:
+    """Hosts lockstep matches over one ServerProtocol; an endpoint (receive_datagram / update /
+    datagrams_to_send / events / get_timer) for VirtualNetwork or DatagramDriver."""
+
+    def __init__(self, config: LockstepConfig | None = None, *, now: float = 0.0, max_clients: int | None = None,
+                 transport_config: TransportConfig | None = None, secret: bytes | None = None):
+        self.config = c = config or LockstepConfig()
+        if not c.simulate and c.catch_up == "snapshot":
+            self.config = c = attrs.evolve(c, catch_up="replay")  # no world to snapshot
+        cap = max_clients or min(65535, c.max_matches * c.players_per_match)
+        self.transport = ServerProtocol(max_clients=cap, config=transport_config, secret=secret,
+                                        accept_payload=msgpack.packb({"mode": "lockstep", "frame_rate": c.frame_rate}))
+        self.matches: dict[int, Match] = {}
+        self.players: dict[int, Player] = {}  # by client_id, connected
+        self.everyone: list[Player] = []  # every player ever seen (for stats)
+        self.away: dict[int, Player] = {}  # by token
+        self.results: list[dict] = []
+        self.counters: Counter[str] = Counter()
+        self._events: list = []
+        self._dirty: set[int] = set()  # client ids with something queued
+        self._flush_all = False
+        self._next_match = 0
+        self._next_sweep = now + c.sweep_interval
+        self._last_pull = -math.inf
+        self._tokens = np.random.default_rng(int.from_bytes(secret or os.urandom(16), "little"))
+        self.jitter = np.zeros(1 << 16)  # frame broadcast - schedule, seconds (ring)
+        self.jitter_count = 0
+        self.frames_built = 0
+        self.frames_late = 0
+        self.sim_seconds = 0.0
+        self.wake = None  # the driver's wake(): called when a handshake datagram wants a prompt answer
+        self.built: list[float] = []  # schedules of frames built since the driver last looked (send jitter)
+        self._sim_pending = False
+        self._sim_todo: deque[Match] = deque()  # matches with frames built but not yet stepped
+
+    # ------------------------------------------------------------------ endpoint
+
+    def receive_datagram(self, data: bytes, addr, now: float) -> None:
+        self.transport.receive_datagram(data, addr, now)
+        if len(data) < 4 or data[3] != wp.PAYLOAD:
+            self._flush_all = True  # handshake and DISCONNECT replies should not wait for a frame
+            if self.wake is not None:
+                self.wake()
+
+    def events(self) -> list:
+        ev, self._events = self._events, []
+        return ev
+
+    def get_timer(self) -> float | None:
+        if self._flush_all or self._dirty or self._sim_pending:
+            return 0.0
+        t = self._next_sweep
+        for match in self.matches.values():
+            if match.next_deadline < t:
+                t = match.next_deadline
+        return t - self.config.early
+
+    def update(self, now: float) -> None:
+        if now - self._last_pull >= self.config.pull_interval:
+            self._pull(now)
+        if now >= self._next_sweep:
+            self._sweep(now)
+        due = now + 2 * self.config.early
+        built_any = False
+        stale = self._sim_pending  # steps left over from an earlier update: never starve them
+        for match in list(self.matches.values()):
+            if match.start is None:
+                if now - match.created >= self.config.start_timeout and match.players:
+                    self._start(match, now)
+                continue
+            built = 0
+            while match.next_deadline <= due and not match.ended and built < self.config.max_catchup:
+                if built == 0 and now - self._last_pull >= self.config.pull_interval:
+                    self._pull(now)  # inputs that arrived since the last pull count for this frame
+                self._build_frame(match, now)
+                built += 1
+            built_any = built_any or built > 0
+        # The server's own simulation runs after the frames went out (the next flush), so a frame's
+        # datagrams never wait for a step; get_timer() asks for that flush at once.
+        # At most `sims_per_update` steps per call, so a frame that falls due meanwhile waits for one step,
+        # not for every match's.
+        if self._sim_pending and (not built_any or stale):
+            todo = self._sim_todo
+            budget = self.config.sims_per_update
+            while todo and budget > 0:
+                match = todo[0]
+                budget -= self._simulate(match, budget)
+                if not match.sim_queue:
+                    todo.popleft()
+            self._sim_pending = bool(todo)
+
+    def _simulate(self, match: Match, limit: int = 1 << 30) -> int:
+        c = self.config
+        q = match.sim_queue
+        done = 0
+        while q and done < limit:
+            done += 1
+            f, codes, aims, join, leave = q.popleft()
+            apply_frame(match.world, codes, aims, join, leave)
+            match.sim_frame = f
+            if f % c.checksum_every == 0:
+                crc = match.checksums[f] = checksum(match.world)
+                match.checksums.pop(f - 64 * c.checksum_every, None)
+                waiting = match.reports.pop(f, None)
+                if waiting:
+                    self._judge(match, f, waiting, crc, "server")
+        return done
+
+    def datagrams_to_send(self, now: float) -> list:
+        if self._flush_all:
+            self._flush_all = False
+            self._dirty.clear()
+            return self.transport.datagrams_to_send(now)
+        out: list = []
+        if self._dirty:
+            conns = self.transport.connections
+            for cid in self._dirty:
+                conn = conns.get(cid)
+                if conn is not None:
+                    conn.datagrams(now, out)
+            self._dirty.clear()
+        return out
+
+    # ------------------------------------------------------------------ transport events
+
+    def _pull(self, now: float) -> None:
+        self._last_pull = now
+        for e in self.transport.events():
+            if type(e) is MessageReceived:
+                p = self.players.get(e.client_id)
+                if p is not None:
+                    self._on_message(p, e.channel, e.data, now)
+            elif isinstance(e, Connected):
+                self._on_join(e, now)
+            elif isinstance(e, Disconnected):
+                self._on_leave(e.client_id, e.reason, now)
+
+    def _send(self, p: Player, channel: int, data: bytes) -> None:
+        try:
+            self.transport.send(p.client_id, channel, data)
+        except LocalProtocolError:
+            self.counters["send failed"] += 1
+            return
+        p.counters.bytes_out += len(data)
+        p.counters.messages_out += 1
+        self._dirty.add(p.client_id)
+
+    def _on_join(self, e: Connected, now: float) -> None:
+        info = {}
+        try:
+            info = msgpack.unpackb(e.payload, raw=False) if e.payload else {}
+        except Exception:
+            self.counters["bad connect payload"] += 1
+        if not isinstance(info, dict):
+            info = {}
+        name = str(info.get("name", f"player{e.client_id}"))[:24]
+        token = info.get("token")
+        p = self.away.pop(token, None) if isinstance(token, int) else None
+        if p is not None and not p.match.ended:
+            p.client_id, p.connected, p.name = e.client_id, True, name
+            p.missed.clear()
+            p.first_input = -1
+            self.counters["rejoins"] += 1
+        else:
+            match = self._match_with_room(now)
+            if match is None:
+                self.counters["denied: no room"] += 1
+                self.transport.disconnect(e.client_id)
+                self._flush_all = True
+                return
+            slot = match.free_slot()
+            p = Player(e.client_id, name, int(self._tokens.integers(1, 2**62)), match, slot)
+            match.slots[slot] = p
+            match.pending_join |= 1 << slot
+            self.everyone.append(p)
+            self.counters["joins"] += 1
+            need = self.config.start_players or self.config.players_per_match
+            if match.start is None and len(match.players) >= need:
+                self._start(match, now)
+        self.players[e.client_id] = p
+        self._events.append(PlayerJoined(p.match.id, p.client_id, p.slot, p.name, p.match.frame))
+        self._welcome(p)
+
+    def _welcome(self, p: Player) -> None:
+        """Catch-up: a snapshot at the match's current frame, or frame 0 and every bundle since (replay)."""
+        match = p.match
+        c = self.config
+        snapshot = c.catch_up == "snapshot"
+        if match.sim_queue:
+            self._simulate(match)  # the snapshot is the world at match.frame
+        p.acked = match.frame if snapshot else 0
+        self._send(p, Channel.RELIABLE, m.encode_map(m.WELCOME, {
+            "client_id": p.client_id, "match": match.id, "slot": p.slot, "token": p.token,
+            "frame_rate": c.frame_rate, "input_delay": c.input_delay, "redundancy": c.redundancy,
+            "checksum_every": c.checksum_every, "players": match.n, "sim": match.sim.to_dict(),
+            "frame": match.frame if snapshot else 0, "live_frame": match.frame,
+            "world": match.world.to_bytes() if snapshot else match.initial,
+            "base_codes": match.prev_codes if snapshot else bytes([NO_INPUT] * match.n),
+            "base_aims": list(match.prev_aims) if snapshot else [0] * match.n}))
+
+    def _match_with_room(self, now: float) -> Match | None:
+        for match in self.matches.values():
+            if not match.ended and match.free_slot() is not None and (
+                    self.config.match_frames == 0 or match.frame < self.config.match_frames * 3 // 4):
+                return match
+        if len(self.matches) >= self.config.max_matches:
+            return None
+        match = Match(self._next_match, self.config, now)
+        self._next_match += 1
+        self.matches[match.id] = match
+        return match
+
+    def _start(self, match: Match, now: float) -> None:
+        iv = self.config.interval
+        start = now + iv  # the first frame one interval after the start, so the first inputs can arrive
+        if self.config.stagger:
+            phase = (match.id * _GOLDEN % 1.0) * iv
+            start += (phase - start) % iv
+        match.start = start
+        match.next_deadline = start
+        self._events.append(MatchStarted(match.id, len(match.players), start))
+
+    def _on_leave(self, client_id: int, reason: str, now: float) -> None:
+        self._flush_all = True
+        p = self.players.pop(client_id, None)
+        if p is None:
+            return
+        p.connected = False
+        p.left_at = now
+        if p.match.ended:
+            return
+        self.away[p.token] = p
+        self._events.append(PlayerLeft(p.match.id, client_id, p.slot, reason, p.match.frame))
+
+    # ------------------------------------------------------------------ messages
+
+    def _on_message(self, p: Player, channel: int, data: bytes, now: float) -> None:
+        p.counters.bytes_in += len(data)
+        p.counters.messages_in += 1
+        try:
+            kind = m.message_type(data)
+            if kind == m.INPUT:
+                self._on_input(p, *m.decode_input(data))
+            elif kind == m.CHECKSUM and channel == Channel.RELIABLE:
+                self._on_checksum(p, *m.decode_checksum(data))
+            elif kind == m.REQUEST:
+                self._on_request(p, *m.decode_request(data))
+            else:
+                p.counters.unknown_messages += 1
+                self.counters["unknown messages"] += 1
+        except WireError:
+            p.counters.bad_messages += 1
+            self.counters["bad messages"] += 1
+
+    def _on_input(self, p: Player, ack_lo: int, first_lo: int, entries: list) -> None:
+        match = p.match
+        if match.ended:
+            return
+        f0 = match.frame
+        ack = m.unwrap(ack_lo, f0)
+        if p.acked < ack <= f0:
+            p.acked = ack
+        first = m.unwrap(first_lo, f0 + 1)
+        bit = 1 << p.slot
+        slot = p.slot
+        c = p.counters
+        for i, (code, aim) in enumerate(entries):
+            g = first + i
+            if g <= f0:
+                if g in p.missed:
+                    p.missed.discard(g)
+                    c.late += 1
+                continue
+            if g >= f0 + match.r:
+                c.ahead += 1
+                continue
+            row = g % match.r
+            if match.ring_has[row] & bit:
+                c.duplicate += 1
+                continue
+            match.ring_has[row] |= bit
+            match.ring_codes[row][slot] = code
+            match.ring_aims[row][slot] = aim
+            if p.first_input < 0:
+                p.first_input = g
+
+    def _on_checksum(self, p: Player, frame: int, crc: int, handshake: bool) -> None:
+        match = p.match
+        p.counters.checksums += 1
+        if frame > match.frame or frame % self.config.checksum_every:
+            self.counters["checksum for a bad frame"] += 1
+            return
+        if self.config.simulate:
+            if frame > match.sim_frame:  # the server has not stepped that frame yet: judged when it does
+                match.reports.setdefault(frame, {})[p.client_id] = (crc, handshake)
+                return
+            expected = match.checksums.get(frame)
+            if expected is None:
+                self.counters["checksum too old"] += 1
+                return
+            self._judge(match, frame, {p.client_id: (crc, handshake)}, expected, "server")
+        else:
+            match.reports.setdefault(frame, {})[p.client_id] = (crc, handshake)
+            self._vote(match, frame, final=False)
+
+    def _vote(self, match: Match, frame: int, final: bool) -> None:
+        """Relay mode: the majority of the match's reports decides; a tie (e.g. 2 players) names everyone."""
+        reports = match.reports.get(frame)
+        if not reports:
+            match.reports.pop(frame, None)
+            return
+        present = [q.client_id for q in match.players if q.connected]
+        if not final and any(cid not in reports for cid in present):
+            return
+        del match.reports[frame]
+        tally = Counter(crc for crc, _ in reports.values())
+        ranked = tally.most_common()
+        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+            self._judge(match, frame, reports, None, "tie")
+        else:
+            self._judge(match, frame, reports, ranked[0][0], "majority")
+
+    def _judge(self, match: Match, frame: int, reports: dict, expected: int | None, rule: str) -> None:
+        diverged = []
+        for cid, (crc, handshake) in reports.items():
+            p = self.players.get(cid)
+            ok = expected is not None and crc == expected
+            if handshake and p is not None:
+                self._send(p, Channel.RELIABLE, m.encode_sync(frame, ok))
+                self._events.append(CatchUpChecked(match.id, cid, frame, ok))
+            if not ok:
+                diverged.append(cid)
+        if not diverged:
+            return
+        fresh = [cid for cid in diverged if cid in self.players and self.players[cid].desynced_at < 0]
+        for cid in diverged:
+            q = self.players.get(cid)
+            if q is not None:
+                q.counters.desyncs += 1
+                if q.desynced_at < 0:
+                    q.desynced_at = frame
+        self.counters["desync reports"] += len(diverged)
+        if fresh or rule == "tie":
+            self._events.append(Desync(match.id, frame, tuple(sorted(diverged)), expected,
+                                       {cid: crc for cid, (crc, _) in reports.items()}, rule))
+        if self.config.simulate and self.config.resync_on_desync and rule == "server":
+            for cid in diverged:
+                q = self.players.get(cid)
+                if q is not None:
+                    q.counters.resyncs += 1
+                    q.desynced_at = -1
+                    self._welcome(q)
+
+    def _on_request(self, p: Player, first: int, count: int) -> None:
+        match = p.match
+        c = p.counters
+        c.requests += 1
+        first = max(1, first)
+        last = min(match.frame, first + count - 1)
+        budget = 8 * 1000  # bytes of replies per request: several messages, each below the datagram size
+        while first <= last and budget > 0:
+            blobs, size, prev = [], 0, None
+            f = first
+            while f <= last and size < 1000 and len(blobs) < 255:
+                codes, aims = match.log_frame(f)
+                join, leave = match.members.get(f, (0, 0))
+                blob = m.encode_bundle(codes, aims, prev[0] if prev else None, prev[1] if prev else None, join, leave)
+                blobs.append(blob)
+                size += len(blob)
+                prev = (codes, aims)
+                f += 1
+            self._send(p, Channel.UNRELIABLE, m.encode_frames(match.frame, first, blobs))
+            c.request_frames += len(blobs)
+            budget -= size
+            first = f
+
+    # ------------------------------------------------------------------ frames
+
+    def _build_frame(self, match: Match, now: float) -> None:
+        c = self.config
+        f = match.frame + 1
+        n = match.n
+        row = f % match.r
+        has = match.ring_has[row]
+        rc, ra = match.ring_codes[row], match.ring_aims[row]
+        join, leave = match.pending_join, match.pending_leave
+        match.pending_join = match.pending_leave = 0
+        active = (match.active & ~leave) | join
+        codes = bytearray(b"\x05" * n)
+        aims = [0] * n
+        prev_codes, prev_aims = match.prev_codes, match.prev_aims
+        repeat = c.fill == "repeat"
+        for s in range(n):
+            if not active >> s & 1:
+                continue
+            if has >> s & 1:
+                codes[s], aims[s] = rc[s], ra[s]
+                continue
+            if repeat and not join >> s & 1:
+                codes[s] = prev_codes[s]
+            aims[s] = 0 if join >> s & 1 else prev_aims[s]  # "no input" keeps the aim where it was
+            p = match.slots[s]
+            if p is not None and p.connected and 0 <= p.first_input <= f:
+                p.counters.missing += 1
+                p.missed.add(f)
+                if len(p.missed) > 256:
+                    p.missed = {g for g in p.missed if g > f - match.r}
+        match.ring_has[row] = 0
+        codes = bytes(codes)
+        blob = m.encode_bundle(codes, aims, prev_codes, prev_aims, join, leave)
+        match.log += codes
+        match.log += _struct_aims(n).pack(*aims)
+        if join or leave:
+            match.members[f] = (join, leave)
+        match.blobs[f] = blob
+        match.blobs.pop(f - 2 * c.redundancy - 2, None)
+        match.prev_codes, match.prev_aims = codes, aims
+        match.active = active
+        match.frame = f
+        if c.simulate:
+            if not match.sim_queue:
+                self._sim_todo.append(match)
+            match.sim_queue.append((f, codes, aims, join, leave))
+            self._sim_pending = True
+        elif f % c.checksum_every == 0:
+            stale = f - 4 * c.checksum_every
+            for g in [g for g in match.reports if g <= stale]:
+                self._vote(match, g, final=True)
+        # leaves take effect in this frame: free the slots
+        for s in range(n):
+            if leave >> s & 1:
+                match.slots[s] = None
+        # one encoding per frame, shared: each client gets its unacknowledged tail (at most K)
+        lo = f - c.redundancy + 1
+        for p in match.slots:
+            if p is None or not p.connected:
+                continue
+            first = max(p.acked + 1, lo)
+            blobs = [match.blobs[g] for g in range(first, f + 1)]
+            # input ack: every frame up to here is decided, and the client's later inputs held contiguously
+            g, bit = f, 1 << p.slot
+            while g + 1 < f + match.r and match.ring_has[(g + 1) % match.r] & bit:
+                g += 1
+            self._send(p, Channel.UNRELIABLE, m.encode_frames(g, first, blobs))
+        scheduled = match.scheduled(f)
+        jitter = now - scheduled
+        if len(self.built) < 4096:
+            self.built.append(scheduled)
+        self.jitter[self.jitter_count & 0xFFFF] = jitter
+        self.jitter_count += 1
+        self.frames_built += 1
+        if abs(jitter) > c.late_threshold:
+            self.frames_late += 1
+        match.next_deadline = match.scheduled(f + 1)
+        if c.match_frames and f >= c.match_frames:
+            self._end(match, "frames")
+
+    def _end(self, match: Match, reason: str) -> None:
+        if match.sim_queue:
+            self._simulate(match)
+        match.ended = True
+        match.next_deadline = math.inf
+        w = match.world
+        players = []
+        for s in range(match.n):
+            p = match.slots[s]
+            players.append({"slot": s, "name": p.name if p else None,
+                            "score": int(w.score[s]) if self.config.simulate else None,
+                            "deaths": int(w.deaths[s]) if self.config.simulate else None,
+                            "missing": p.counters.missing if p else None, "late": p.counters.late if p else None})
+        result = {"match": match.id, "frames": match.frame, "reason": reason, "players": players,
+                  "checksum": checksum(w) if self.config.simulate else None}
+        self.results.append(result)
+        for p in match.players:
+            if p.connected:
+                self._send(p, Channel.RELIABLE, m.encode_map(m.END, result))
+        self._events.append(MatchEnded(match.id, result))
+        del self.matches[match.id]
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def _sweep(self, now: float) -> None:
+        c = self.config
+        self._next_sweep = now + c.sweep_interval
+        self.transport.update(now)
+        self._flush_all = True  # keep-alives and resends of every connection
+        for token, p in list(self.away.items()):
+            if p.match.ended:
+                del self.away[token]
+            elif now - p.left_at >= c.rejoin_grace:
+                del self.away[token]
+                match = p.match
+                if match.start is None:
+                    match.slots[p.slot] = None
+                    match.pending_join &= ~(1 << p.slot)
+                else:
+                    match.pending_leave |= 1 << p.slot
+        for match in list(self.matches.values()):
+            if match.ended:
+                continue
+            if match.start is not None and not any(q.connected for q in match.players) and not any(
+                    q.match is match for q in self.away.values()):
+                self._end(match, "empty")
+            elif match.start is None and not match.players:
+                del self.matches[match.id]
+
+    # ------------------------------------------------------------------ measurements
+
+    def jitter_samples(self) -> np.ndarray:
+        return self.jitter[:min(self.jitter_count, len(self.jitter))]
+
+    def mark(self) -> None:
+        """Start a measurement window (e.g. after warm-up)."""
+        self.jitter_count = 0
+        self.frames_built = self.frames_late = 0
+        for p in self.everyone:
+            p.counters.bytes_in = p.counters.bytes_out = 0
+            p.counters.missing = p.counters.late = 0
+
+    def stats(self) -> dict:
+        j = np.abs(self.jitter_samples()) * 1000
+        per = self.everyone
+        return {
+            "matches": len(self.matches), "clients": len(self.players), "away": len(self.away),
+            "frames": self.frames_built, "frames_late": self.frames_late,
+            "jitter_p50_ms": float(np.percentile(j, 50)) if len(j) else 0.0,
+            "jitter_p99_ms": float(np.percentile(j, 99)) if len(j) else 0.0,
+            "jitter_max_ms": float(j.max()) if len(j) else 0.0,
+            "missing_inputs": sum(p.counters.missing for p in per),
+            "late_inputs": sum(p.counters.late for p in per),
+            "desyncs": self.counters["desync reports"],
+            "bytes_in": sum(p.counters.bytes_in for p in per),
+            "bytes_out": sum(p.counters.bytes_out for p in per),
+            "wire_bytes_in": sum(c.stats.bytes_in for c in self.transport.connections.values()),
+            "wire_bytes_out": sum(c.stats.bytes_out for c in self.transport.connections.values()),
+            "results": len(self.results), "counters": dict(self.counters),
+            "dropped_datagrams": sum(self.transport.dropped.values()),
+        }
+
+    def client_stats(self) -> list[dict]:
+        return [{"client_id": p.client_id, "match": p.match.id, "slot": p.slot, "name": p.name,
+                 "connected": p.connected, **attrs.asdict(p.counters)} for p in self.everyone]
