@@ -165,7 +165,7 @@ def run_agreement(rtt_ms: float, rewind: bool, loss: float, seconds: float = 20.
 
 
 def bench(quick: bool = False, progress=None) -> dict:
-    seconds = 6.0 if quick else 20.0
+    seconds = 5.0 if quick else 20.0
     runs = []
     for loss in (0.0, 0.02):
         for rtt in ((150,) if quick else RTTS_MS):

@@ -165,7 +165,7 @@ def measure(mode: str, window: int, seconds: float, loop: str) -> dict:
 def bench(quick: bool = False, repeats: int | None = None, loop: str = "auto", progress=None) -> dict:
     """Median of several runs of each (mode, window); returns {"suite", "metrics", "runs"}."""
     seconds = 1.0 if quick else 3.0
-    repeats = repeats or (3 if quick else 5)
+    repeats = repeats or (2 if quick else 5)
     runs: dict[str, list[dict]] = {}
     combos = [(m, w) for w in (1, 32) for m in ("bare", "netcode")]
     for r in range(repeats):
