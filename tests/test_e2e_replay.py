@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from netcode.bench.statesync import _free_port
+from netcode.bench.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
 
 def test_sigkill_mid_match_leaves_a_verifiable_replay(tmp_path):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "netcode", "serve", "--port", str(port), "--npcs", "100",
                                "--record", str(tmp_path), "--stats", "100"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -5,13 +5,13 @@ import sys
 
 import pytest
 
-from netcode.bench.statesync import _free_port
+from netcode.bench.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
 
 def test_serve_and_32_bots_for_10_seconds(tmp_path):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "netcode", "serve", "--port", str(port), "--npcs", "500",
                                "--duration", "14", "--stats", "2", "--json", str(tmp_path / "server.json")],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

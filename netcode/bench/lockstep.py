@@ -10,54 +10,28 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 
+from .processes import free_port, run_server_and_bots
 
 SIMULATING = 10
 JITTER_P99_LIMIT_MS = 5.0
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_load(clients: int, seconds: float, warmup: float, frame_rate: int = 15, players: int = 10,
              simulate: bool = True) -> dict:
     """One server process + one bots process; returns the server's frame timing and the bots' traffic."""
-    port = _free_port()
+    port = free_port()
     matches = -(-clients // players)
-    with tempfile.TemporaryDirectory() as tmp:
-        sjson, bjson = os.path.join(tmp, "server.json"), os.path.join(tmp, "bots.json")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "netcode.lockstep.aio", "serve", "--port", str(port), "--matches", str(matches),
-             "--players", str(players), "--frame-rate", str(frame_rate), "--duration", str(warmup + seconds + 60),
-             "--warmup", str(warmup), "--stats", "3600", "--until-empty", "--json", sjson]
-            + ([] if simulate else ["--no-simulate"]),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            line = server.stdout.readline()
-            if "server on" not in line:
-                raise RuntimeError(f"lockstep server did not start: {line}{server.stderr.read()}")
-            bots = subprocess.run(
-                [sys.executable, "-m", "netcode.lockstep.aio", "bots", "--server", f"127.0.0.1:{port}",
-                 "--count", str(clients), "--simulating", str(SIMULATING), "--duration", str(warmup + seconds),
-                 "--warmup", str(warmup), "--quiet", "--json", bjson],
-                capture_output=True, text=True, timeout=warmup + seconds + 120)
-            server.wait(timeout=60)
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
-        with open(sjson) as f:
-            s = json.load(f)
-        with open(bjson) as f:
-            b = json.load(f)
+    s, b, bots_exit = run_server_and_bots(
+        ["netcode.lockstep.aio", "serve", "--port", str(port), "--matches", str(matches),
+         "--players", str(players), "--frame-rate", str(frame_rate), "--duration", str(warmup + seconds + 60),
+         "--warmup", str(warmup), "--stats", "3600", "--until-empty"] + ([] if simulate else ["--no-simulate"]),
+        ["netcode.lockstep.aio", "bots", "--server", f"127.0.0.1:{port}",
+         "--count", str(clients), "--simulating", str(SIMULATING), "--duration", str(warmup + seconds),
+         "--warmup", str(warmup), "--quiet"],
+        timeout=warmup + seconds + 120)
     frames = max(1, s["frames"])
     ok = (s["send_jitter_p99_ms"] <= JITTER_P99_LIMIT_MS and s["frames_sent_late"] == 0
           and b["connected_throughout"] == clients and s["frames"] > 0)
@@ -72,7 +46,7 @@ def run_load(clients: int, seconds: float, warmup: float, frame_rate: int = 15, 
             "down_bits_per_s_per_client": b["down_bits_per_s_per_client"],
             "up_wire_bits_per_s_per_client": b["up_wire_bits_per_s_per_client"],
             "down_wire_bits_per_s_per_client": b["down_wire_bits_per_s_per_client"],
-            "bots_exit": bots.returncode}
+            "bots_exit": bots_exit}
 
 
 def sim_cost(frames: int = 300, players: int = 10, frame_rate: int = 15) -> float:

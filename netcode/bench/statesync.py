@@ -6,65 +6,38 @@ update against a numpy brute force, and a sweep of client counts for the tick-ti
 """
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 
 import numpy as np
 
 from ..aoi import bench_aoi
+from .processes import free_port, run_server_and_bots
 from ..netsim import LinkConfig
 from ..sim import SimConfig
 from ..virtual import VirtualNetwork
 from ..wire.snapshot import GAME_SCHEMA, naive_snapshot_bytes
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_match(clients: int, npcs: int, seconds: float, warmup: float, tick: int = 60,
               decode_every: int = 3) -> dict:
     """One server process + one bots process; returns server tick stats and bot traffic."""
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        sjson, bjson = os.path.join(tmp, "server.json"), os.path.join(tmp, "bots.json")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "netcode", "serve", "--port", str(port), "--npcs", str(npcs), "--tick", str(tick),
-             "--max-clients", str(clients), "--duration", str(warmup + seconds), "--warmup", str(warmup),
-             "--stats", "3600", "--json", sjson, "--no-record"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            line = server.stdout.readline()
-            if "server on" not in line:
-                raise RuntimeError(f"server did not start: {line}{server.stderr.read()}")
-            bots = subprocess.run(
-                [sys.executable, "-m", "netcode", "bots", "--server", f"127.0.0.1:{port}", "--count", str(clients),
-                 "--duration", str(warmup + seconds - 0.5), "--json", bjson,
-                 # one core can't decode 128 × 60 snapshots/s in Python: bots decode and ack every 3rd
-                 "--decode-every", str(decode_every)],
-                capture_output=True, text=True, timeout=warmup + seconds + 120)
-            server.wait(timeout=60)
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
-        with open(sjson) as f:
-            s = json.load(f)
-        with open(bjson) as f:
-            b = json.load(f)
+    port = free_port()
+    s, b, bots_exit = run_server_and_bots(
+        ["netcode", "serve", "--port", str(port), "--npcs", str(npcs), "--tick", str(tick),
+         "--max-clients", str(clients), "--duration", str(warmup + seconds), "--warmup", str(warmup),
+         "--stats", "3600", "--no-record"],
+        ["netcode", "bots", "--server", f"127.0.0.1:{port}", "--count", str(clients),
+         "--duration", str(warmup + seconds - 0.5),
+         # one core can't decode 128 × 60 snapshots/s in Python: bots decode and ack every 3rd
+         "--decode-every", str(decode_every)],
+        timeout=warmup + seconds + 120)
     return {"clients": clients, "tick_p50_ms": s["tick_p50_ms"], "tick_p99_ms": s["tick_p99_ms"],
             "tick_max_ms": s["tick_max_ms"], "ticks_per_s": s["ticks_since_mark"] / max(s["measured_s"], 1e-9),
             "overruns": s["overruns"], "skipped": s["skipped"],
             "down_kbit_per_client": s["snapshot_bytes_since_mark"] * 8 / 1000 / max(s["measured_s"], 1e-9)
             / max(1, clients),
             "bots_connected": b["connected_throughout"], "bot_snapshot_rate_hz": b["snapshot_rate_hz_median"],
-            "bots_exit": bots.returncode}
+            "bots_exit": bots_exit}
 
 
 def delta_ratio(clients: int = 128, npcs: int = 10_000, seconds: float = 1.0, seed: int = 1) -> dict:
