@@ -145,11 +145,6 @@ def _cmd_bots(args) -> int:
     return 0 if summary["connected_throughout"] == args.count and summary["unexpected_disconnects"] == 0 else 1
 
 
-def _cmd_client(args) -> int:
-    from client_demo.__main__ import main as client_main
-    return client_main(args.args)
-
-
 def _cmd_demo(args) -> int:
     from .demo import main as demo_main
     return demo_main(args)
@@ -226,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .replay.play import add_play_parser
     add_play_parser(add_replay_parser(sub))
 
-    d = sub.add_parser("demo", help="host a local state-sync match with bots and print live stats")
+    d = sub.add_parser("demo", help="host a local match with bots, join it with the pygame client, print live stats")
     d.add_argument("--clients", type=int, default=6, help="bots")
     d.add_argument("--npcs", type=int, default=300)
     d.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until Ctrl-C)")
@@ -238,13 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--loss", type=float, default=0.0, metavar="PCT")
     d.set_defaults(func=_cmd_demo)
 
-    cl = sub.add_parser("client", help="the pygame demo client (same as python -m client_demo)", add_help=False)
-    cl.add_argument("args", nargs=argparse.REMAINDER)
-    cl.set_defaults(func=_cmd_client)
+    # `netcode client ...` is handed to client_demo's own parser in main(); listed here for --help
+    sub.add_parser("client", help="the pygame demo client (same as python -m client_demo)")
     return p
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "client":
+        # everything after `client` belongs to the client's own parser (argparse would claim --flags)
+        from client_demo.__main__ import main as client_main
+        return client_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
