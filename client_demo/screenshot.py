@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 
 
 async def _host(port: int, duration: float, bots: int, npcs: int) -> None:

@@ -103,3 +103,24 @@ class BotBrain:
                     if self.behaviour == "fight" and dist2[target] <= self.fire_range ** 2:
                         fire = BUTTON_FIRE
         return PlayerInput(self.move[0], self.move[1], self.aim, fire)
+
+
+def add_virtual_bots(net, server_addr, count: int, seed: int = 0, prefix: str = "bot") -> list:
+    """`count` fighting bot players (StateSyncClient + BotBrain) joined to a server in a
+    netcode.virtual.VirtualNetwork; each decides once per network step. Returns the clients."""
+    from .statesync.client import StateSyncClient
+
+    bots = []
+    for i in range(count):
+        c = StateSyncClient(server_addr, name=f"{prefix}{i}", nonce=i + 1)
+        c.connect(net.now)
+        net.add((prefix, i), c)
+        bots.append((c, BotBrain(seed + i)))
+
+    def play(now):
+        for c, brain in bots:
+            if c.welcome is not None:
+                c.next_input = brain.decide(c.latest, c.welcome.slot)
+
+    net.on_step.append(play)
+    return [c for c, _ in bots]

@@ -304,7 +304,6 @@ async def soak(duration: float, bots: int = 64, profile: str | None = "wifi", np
         async def monitor() -> None:
             nonlocal server_exit
             killed = False
-            next_print = t0 + max(win, 5.0)
             seen = 0
             while not stop.is_set():
                 now = time.monotonic() - t0

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from netcode.aio import DatagramDriver
-from netcode.protocol import Channel, ClientProtocol, Connected, Disconnected, MessageReceived, ServerProtocol
+from netcode.protocol import Channel, ClientProtocol, Connected, MessageReceived, ServerProtocol
 
 pytestmark = pytest.mark.e2e
 

@@ -174,7 +174,7 @@ def test_relay_mode_majority_vote_and_two_player_tie(players, rule):
 def test_client_reconnecting_after_10_s_converges(catch_up):
     link = LinkConfig(latency=0.02, jitter=0.005, loss=0.02)
     mt = Match(3, link=link, seed=3, catch_up=catch_up)
-    net, server = mt.net, mt.server
+    net = mt.net
     net.advance(3.0)
     gone = mt.clients[1]
     token, slot = gone.welcome["token"], gone.slot

@@ -363,11 +363,10 @@ def test_for_server_names_files_and_never_overwrites(tmp_path):
 
 CRASH_SCRIPT = textwrap.dedent("""
     import sys, time
-    from netcode.bots import BotBrain
+    from netcode.bots import add_virtual_bots
     from netcode.netsim import LinkConfig
     from netcode.replay import MatchRecorder
     from netcode.sim import SimConfig
-    from netcode.statesync.client import StateSyncClient
     from netcode.statesync.server import ServerConfig, StateSyncServer
     from netcode.virtual import VirtualNetwork
 
@@ -376,19 +375,7 @@ CRASH_SCRIPT = textwrap.dedent("""
                              secret=b"c" * 32)
     server.recorder = MatchRecorder(sys.argv[1], server.sim, "state", 60, keyframe_every_s=0.5, flush_every_s=0.2)
     net.add(("s", 0), server)
-    bots = []
-    for i in range(3):
-        c = StateSyncClient(("s", 0), name=f"bot{i}", nonce=i + 1)
-        c.connect(0.0)
-        net.add(("b", i), c)
-        bots.append((c, BotBrain(i)))
-
-    def play(now):
-        for c, brain in bots:
-            if c.welcome is not None:
-                c.next_input = brain.decide(c.latest, c.welcome.slot)
-
-    net.on_step.append(play)
+    add_virtual_bots(net, ("s", 0), 3)
     start = time.monotonic()
     print("recording", flush=True)
     while True:  # real time: never closes the recorder; the test kills it
@@ -694,4 +681,4 @@ def test_doc_kind_table_matches_code():
     rows = re.findall(r"^\| (\d+) \| ([A-Z]{3,}) \| ", doc, re.M)
     assert {name: int(n) for n, name in rows} == {k.name: k.value for k in fmt.Kind}
     assert f"magic `{fmt.MAGIC.decode()}`" in doc and f"format version (u16) = {fmt.FORMAT_VERSION}" in doc
-    assert f"| 0 | 4 | payload length" in doc and fmt.RECORD.size == 9 and fmt.TICKS_HDR.size == 17
+    assert "| 0 | 4 | payload length" in doc and fmt.RECORD.size == 9 and fmt.TICKS_HDR.size == 17

@@ -201,7 +201,6 @@ def test_malformed_ack_and_welcome_do_not_break_the_client():
     net, server, (c,) = match(1)
     net.advance(1.0)
     c.on_events([], net.now)
-    c._on_message(Channel.RELIABLE, b"\x0c\xc1", net.now) if False else None
     from netcode.protocol import MessageReceived
     c.on_events([MessageReceived(0, Channel.RELIABLE, b"\x0a\xff\xff"),
                  MessageReceived(0, Channel.SEQUENCED, b"\x0b\x00"),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 
-import attrs
 import numpy as np
 
 from ..interpolation import Interpolator

@@ -6,16 +6,14 @@ update against a numpy brute force, and a sweep of client counts for the tick-ti
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..aoi import bench_aoi
-from .processes import free_port, run_server_and_bots
 from ..netsim import LinkConfig
 from ..sim import SimConfig
 from ..virtual import VirtualNetwork
 from ..wire.snapshot import GAME_SCHEMA, naive_snapshot_bytes
+from .processes import free_port, run_server_and_bots
 
 
 def run_match(clients: int, npcs: int, seconds: float, warmup: float, tick: int = 60,
@@ -42,27 +40,14 @@ def run_match(clients: int, npcs: int, seconds: float, warmup: float, tick: int 
 
 def delta_ratio(clients: int = 128, npcs: int = 10_000, seconds: float = 1.0, seed: int = 1) -> dict:
     """Our snapshot message bytes vs naive msgpack of the same AOI views, in virtual time."""
-    from ..bots import BotBrain
-    from ..statesync.client import StateSyncClient
+    from ..bots import add_virtual_bots
     from ..statesync.server import ServerConfig, StateSyncServer
 
     net = VirtualNetwork(LinkConfig(latency=0.005), seed=seed, step=1 / 120)
     server = StateSyncServer(SimConfig.bench(npc_count=npcs, seed=seed), ServerConfig(max_clients=clients),
                              secret=b"bench-delta-ratio-secret")
     net.add(("server", 0), server)
-    bots = []
-    for i in range(clients):
-        c = StateSyncClient(("server", 0), name=f"b{i}", nonce=i + 1)
-        c.connect(0.0)
-        net.add(("bot", i), c)
-        bots.append((c, BotBrain(i)))
-
-    def play(now):
-        for c, brain in bots:
-            if c.welcome is not None:
-                c.next_input = brain.decide(c.latest, c.welcome.slot)
-
-    net.on_step.append(play)
+    add_virtual_bots(net, ("server", 0), clients)
     net.advance(1.0)  # joins and the first full snapshots are not the steady state
     ours, naive, entities, count = [0], [0], [0], [0]
 

@@ -130,29 +130,22 @@ class _Player:
         return ReplayError(f"the replay is inconsistent at tick {self.world.tick}: {what}")
 
     def join(self, rec: fmt.Join) -> None:
-        w = self.world
-        if rec.tick != w.tick:
-            raise self.inconsistent(f"a JOIN for tick {rec.tick}")
-        try:
-            add_player(w, rec.slot)
-        except _SIM_ERRORS as e:
-            raise self.inconsistent(f"cannot join slot {rec.slot} ({e})") from None
-        if self.comp is not None:
-            self.comp.forget_slot(rec.slot)
-        self.decoder.join(rec.slot)
-        self._zero(rec.slot)
+        self._seat(rec, "JOIN", "join", add_player, self.decoder.join)
 
     def leave(self, rec: fmt.Leave) -> None:
-        w = self.world
-        if rec.tick != w.tick:
-            raise self.inconsistent(f"a LEAVE for tick {rec.tick}")
+        self._seat(rec, "LEAVE", "remove", remove_player, self.decoder.leave)
+
+    def _seat(self, rec, kind: str, verb: str, change, decoder_change) -> None:
+        """Apply a JOIN or LEAVE exactly where the server did: at its tick, to its slot."""
+        if rec.tick != self.world.tick:
+            raise self.inconsistent(f"a {kind} for tick {rec.tick}")
         try:
-            remove_player(w, rec.slot)
+            change(self.world, rec.slot)
         except _SIM_ERRORS as e:
-            raise self.inconsistent(f"cannot remove slot {rec.slot} ({e})") from None
+            raise self.inconsistent(f"cannot {verb} slot {rec.slot} ({e})") from None
         if self.comp is not None:
             self.comp.forget_slot(rec.slot)
-        self.decoder.leave(rec.slot)
+        decoder_change(rec.slot)
         self._zero(rec.slot)
 
     def add_views(self, rec: fmt.Views) -> None:

@@ -4,7 +4,7 @@ Bots use it headless; the pygame client adds prediction, reconciliation and inte
 """
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 
 import attrs
 import msgpack
