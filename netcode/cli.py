@@ -97,6 +97,16 @@ def _cmd_serve(args) -> int:
     return 0
 
 
+def _lockstep_record_dir(args) -> str | None:
+    if args.no_record:
+        return None
+    if args.no_simulate:
+        # a replay is proven by its checksums, and a relay has no world to take them from
+        print("netcode serve: relay mode (--no-simulate) does not record replays", file=sys.stderr)
+        return None
+    return args.record
+
+
 def _cmd_serve_lockstep(args) -> int:
     from .aio.driver import run
     from .lockstep.aio import serve_lockstep
@@ -104,7 +114,8 @@ def _cmd_serve_lockstep(args) -> int:
     try:
         run(serve_lockstep(args.host, args.port, args.frame_rate, args.input_delay, args.players, args.matches,
                            args.duration, args.json, stats_every=args.stats, warmup=args.warmup,
-                           match_frames=args.match_frames, simulate=not args.no_simulate, seed=args.seed))
+                           match_frames=args.match_frames, simulate=not args.no_simulate, seed=args.seed,
+                           record_dir=_lockstep_record_dir(args)))
     except ValueError as e:
         print(f"netcode serve: {e}", file=sys.stderr)
         return 2
@@ -179,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stats", type=float, default=5.0, help="print stats every S seconds")
     s.add_argument("--json", metavar="FILE", help="write final server stats as JSON")
     s.add_argument("--warmup", type=float, default=0.0, help="seconds before tick timings count (for benchmarks)")
-    s.add_argument("--record", metavar="DIR", default="replays", help="write the match's replay here (default: replays/)")
+    s.add_argument("--record", metavar="DIR", default="replays", help="write each match's replay here (default: replays/)")
     s.add_argument("--no-record", action="store_true", help="do not record a replay")
     ls = s.add_argument_group("lockstep")
     ls.add_argument("--frame-rate", type=int, default=15, help="lockstep frames per second (15..60)")

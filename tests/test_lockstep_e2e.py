@@ -1,9 +1,19 @@
 """Lockstep over real loopback UDP: the asyncio server front and bots, in one event loop (a few seconds)."""
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 from netcode.aio.driver import run
+from netcode.bench.processes import free_port
 from netcode.lockstep.aio import run_lockstep_bots, serve_lockstep
+from netcode.replay import ReplayError, info, verify
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_serve_and_bots_play_a_lockstep_match_over_loopback(tmp_path):
@@ -13,7 +23,8 @@ def test_serve_and_bots_play_a_lockstep_match_over_loopback(tmp_path):
         ready = asyncio.get_running_loop().create_future()
         server = asyncio.create_task(serve_lockstep("127.0.0.1", 0, frame_rate=30, input_delay=4, players_per_match=3,
                                                    matches=4, duration=8.0, json_path=str(sjson), stats_every=60,
-                                                   ready=ready.set_result, until_empty=True))
+                                                   ready=ready.set_result, until_empty=True,
+                                                   record_dir=str(tmp_path / "replays")))
         runner = await ready
         bots = await run_lockstep_bots(runner.address, 6, 3.5, json_path=str(bjson), simulating=4, quiet=True)
         stats = await server
@@ -27,3 +38,43 @@ def test_serve_and_bots_play_a_lockstep_match_over_loopback(tmp_path):
     assert all(r["checksums"] >= 2 for r in reports)
     assert json.loads(sjson.read_text())["frames"] == stats["frames"]
     assert json.loads(bjson.read_text())["bots"] == 6
+    # each match was recorded, and the server's stop completed the files (END record, clean)
+    files = sorted((tmp_path / "replays").glob("lockstep-*.ncr"))
+    assert len(files) == 2
+    for path in files:
+        r = verify(path)
+        assert r.ok and r.clean and r.ticks > 50
+
+
+def test_sigkilled_lockstep_serve_leaves_replays_that_verify(tmp_path):
+    """A real `netcode serve --mode lockstep` records each match; SIGKILL mid-match loses at most the
+    last second: the file reads and verifies up to its last flushed record."""
+    port = free_port()
+    record = tmp_path / "replays"
+    proc = subprocess.Popen([sys.executable, "-m", "netcode", "serve", "--mode", "lockstep", "--port", str(port),
+                             "--players", "2", "--frame-rate", "30", "--input-delay", "4", "--record", str(record),
+                             "--stats", "60"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "lockstep server on" in proc.stdout.readline()
+        bots = run(run_lockstep_bots(("127.0.0.1", port), 2, 3.0, simulating=2, quiet=True), loop="asyncio")
+        assert bots["connected_throughout"] == 2 and bots["synced"] == 2
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # the match goes on with its players away: poll the file
+            time.sleep(0.1)
+            files = list(record.glob("lockstep-*.ncr"))
+            try:
+                if files and info(files[0])["last_tick"] >= 120:
+                    break
+            except ReplayError:
+                pass
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    (path,) = record.glob("lockstep-*.ncr")
+    d = info(path)
+    assert d["mode"] == "lockstep" and not d["clean"] and d["last_tick"] >= 120
+    r = verify(path)
+    assert r.ok and not r.clean and r.checksums_checked == r.ticks >= 120

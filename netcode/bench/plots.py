@@ -223,10 +223,12 @@ def plot_transport(result: dict, out_dir: str) -> str | None:
 def plot_replay(result: dict, out_dir: str) -> str | None:
     m = result.get("metrics") or {}
     size = [(label, m[k]) for label, k in (("plain", "bytes_per_player_minute"),
-                                          ("with shot views", "bytes_per_player_minute_views")) if _finite(m.get(k))]
+                                          ("with shot views", "bytes_per_player_minute_views"),
+                                          ("lockstep", "lockstep_bytes_per_player_minute")) if _finite(m.get(k))]
     speed = [(label, m[k]) for label, k in (("1 process", "verify_speed_x_realtime"),
                                            ("with shot views", "verify_speed_x_realtime_views"),
-                                           ("parallel", "verify_speed_parallel_x_realtime")) if _finite(m.get(k))]
+                                           ("parallel", "verify_speed_parallel_x_realtime"),
+                                           ("lockstep", "lockstep_verify_speed_x_realtime")) if _finite(m.get(k))]
     if not size and not speed:
         return None
     panels = [p for p in (size, speed) if p]
@@ -236,7 +238,8 @@ def plot_replay(result: dict, out_dir: str) -> str | None:
     if size:
         ax = axes[i]
         i += 1
-        bars = ax.bar([s[0] for s in size], [s[1] / 1024 for s in size], color=[NETCODE, "#9467bd"][:len(size)])
+        bars = ax.bar([s[0] for s in size], [s[1] / 1024 for s in size],
+                      color=[NETCODE, "#9467bd", ON][:len(size)])
         ax.bar_label(bars, fmt="%.1f KiB")
         ax.set_ylabel("KiB per player-minute")
         ax.margins(y=0.1)
@@ -244,7 +247,8 @@ def plot_replay(result: dict, out_dir: str) -> str | None:
         ax.grid(alpha=0.3, axis="y")
     if speed:
         ax = axes[i]
-        bars = ax.bar([s[0] for s in speed], [s[1] for s in speed], color=[NETCODE, "#9467bd", ON][:len(speed)])
+        bars = ax.bar([s[0] for s in speed], [s[1] for s in speed],
+                      color=[NETCODE, "#9467bd", ON, "#8c564b"][:len(speed)])
         ax.bar_label(bars, fmt="%.0f×")
         ax.set_ylabel("verification speed (× real time)")
         ax.margins(y=0.1)

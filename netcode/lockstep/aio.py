@@ -109,6 +109,7 @@ class LockstepRunner:
                 f"missing inputs {s['missing_inputs']}  desyncs {s['desyncs']}")
 
     async def close(self) -> None:
+        self.core.shutdown()  # END to every match (recorded ones get their END record and are closed)
         for cid in list(self.core.transport.connections):
             self.core.transport.disconnect(cid)
         self.core._flush_all = True
@@ -127,7 +128,8 @@ async def serve_lockstep(host: str = "127.0.0.1", port: int = 40000, frame_rate:
     runner = await LockstepRunner.start(cfg, host, port)
     h, p = runner.address
     print(f"netcode: lockstep server on {h}:{p}, {frame_rate} Hz, input delay {input_delay} frames, "
-          f"up to {matches} matches of {players_per_match}", flush=True)
+          f"up to {matches} matches of {players_per_match}"
+          + (f"; recording each match to {cfg.record_dir}/" if cfg.record_dir and cfg.simulate else ""), flush=True)
     if ready is not None:
         ready(runner)
     start = time.monotonic()

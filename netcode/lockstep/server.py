@@ -10,6 +10,7 @@ without a burst of work at one instant. See docs/LOCKSTEP.md.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import struct
@@ -30,6 +31,7 @@ from .events import CatchUpChecked, Desync, MatchEnded, MatchStarted, PlayerJoin
 from .frames import NO_INPUT, apply_frame, lockstep_sim
 
 _GOLDEN = 0.6180339887498949
+log = logging.getLogger("netcode.lockstep")
 
 
 def _in(lo, hi):
@@ -58,6 +60,7 @@ class LockstepConfig:
     start_timeout: float = 5.0  # ... or this long after its first join
     rejoin_grace: float = 60.0  # seconds an absent player's slot waits for a reconnect
     input_window: int = attrs.field(default=64, validator=_in(8, 1024))  # frames ahead an input may be
+    record_dir: str | None = None  # write each match's replay here (needs simulate); None: no recording
     late_frame_ms: float = -1.0  # a frame broadcast later than this after its schedule is late (-1 = interval/4)
     npcs: int = 0
     seed: int = 1
@@ -155,6 +158,11 @@ class Match:
         self.reports: dict[int, dict[int, tuple[int, bool]]] = {}  # frame -> client_id -> (crc, handshake)
         self.sim_queue: deque = deque()  # built frames the world has not stepped yet (simulated after the send)
         self.sim_frame = 0
+        self.recorder = None  # a replay MatchRecorder while the match is recorded
+
+    def name_of(self, slot: int) -> str:
+        p = self.slots[slot]
+        return p.name if p is not None else f"slot{slot}"
 
     @property
     def players(self) -> list[Player]:
@@ -219,6 +227,7 @@ class LockstepServer:
         self.built: list[float] = []  # schedules of frames built since the driver last looked (send jitter)
         self._sim_pending = False
         self._sim_todo: deque[Match] = deque()  # matches with frames built but not yet stepped
+        self._writer = None  # the replay writer thread, once a match is recorded
 
     # ------------------------------------------------------------------ endpoint
 
@@ -283,7 +292,7 @@ class LockstepServer:
         while q and done < limit:
             done += 1
             f, codes, aims, join, leave = q.popleft()
-            apply_frame(match.world, codes, aims, join, leave)
+            apply_frame(match.world, codes, aims, join, leave, match.recorder, match.name_of)
             match.sim_frame = f
             if f % c.checksum_every == 0:
                 crc = match.checksums[f] = checksum(match.world)
@@ -405,7 +414,25 @@ class LockstepServer:
             start += (phase - start) % iv
         match.start = start
         match.next_deadline = start
+        if self.config.record_dir is not None and self.config.simulate:
+            match.recorder = self._recorder(match)
         self._events.append(MatchStarted(match.id, len(match.players), start))
+
+    def _recorder(self, match: Match):
+        """A replay of the match from frame 0, written by one thread shared by all matches (docs/REPLAY.md)."""
+        from ..replay.writer import MatchRecorder, ReplayWriter
+        c = self.config
+        if self._writer is None:
+            self._writer = ReplayWriter("replay-writer lockstep")
+        info = {"match": match.id, "players_per_match": c.players_per_match, "input_delay": c.input_delay,
+                "redundancy": c.redundancy, "fill": c.fill, "checksum_every": c.checksum_every}
+        try:
+            return MatchRecorder.for_server(c.record_dir, match.sim, "lockstep", c.frame_rate,
+                                            label=f"m{match.id}-{c.seed}", server_info=info, writer=self._writer)
+        except OSError as e:
+            self.counters["replay not recorded"] += 1
+            log.error("lockstep match %d: not recording a replay: %s", match.id, e)
+            return None
 
     def _on_leave(self, client_id: int, reason: str, now: float) -> None:
         self._flush_all = True
@@ -530,6 +557,12 @@ class LockstepServer:
         if fresh or rule == "tie":
             self._events.append(Desync(match.id, frame, tuple(sorted(diverged)), expected,
                                        {cid: crc for cid, (crc, _) in reports.items()}, rule))
+            if match.recorder is not None:
+                slots = {cid: self.players[cid].slot for cid in reports if cid in self.players}
+                match.recorder.on_event("desync", {"rule": rule, "expected": expected,
+                                                   "diverged": sorted(slots[c] for c in diverged if c in slots),
+                                                   "reports": {slots[c]: crc for c, (crc, _) in reports.items()
+                                                               if c in slots}}, tick=frame)
         if self.config.simulate and self.config.resync_on_desync and rule == "server":
             for cid in diverged:
                 q = self.players.get(cid)
@@ -658,11 +691,24 @@ class LockstepServer:
         result = {"match": match.id, "frames": match.frame, "reason": reason, "players": players,
                   "checksum": checksum(w) if self.config.simulate else None}
         self.results.append(result)
+        if match.recorder is not None:
+            match.recorder.on_event("result", result)
+            match.recorder.close(wait=False)  # the writer thread finishes the file; this frame goes on
+            match.recorder = None
         for p in match.players:
             if p.connected:
                 self._send(p, Channel.RELIABLE, m.encode_map(m.END, result))
         self._events.append(MatchEnded(match.id, result))
         del self.matches[match.id]
+
+    def shutdown(self) -> None:
+        """The server stops: every running match ends (reason "shutdown") and its replay is completed."""
+        for match in list(self.matches.values()):
+            if match.start is not None and not match.ended:
+                self._end(match, "shutdown")
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
 
     # ------------------------------------------------------------------ housekeeping
 

@@ -6,6 +6,9 @@ simulated link in virtual time. ``views=True`` makes the bots send the view they
 (netcode.interpolation.Interpolator), as the pygame client does, so every shot is rewound and
 the replay carries VIEWS records.
 
+``run_lockstep`` measures the same for a lockstep match: 10 players at 15 Hz (netcode.lockstep
+WorldBrain bots, simulating clients) recorded by the LockstepServer itself.
+
 ``python -m netcode.replay.bench [seconds]`` prints the numbers; ``bench()`` has the shape of a
 ``netcode bench`` suite.
 """
@@ -110,12 +113,79 @@ def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = Fal
             tmp.cleanup()
 
 
+def run_lockstep(seconds: float = 60.0, players: int = 10, frame_rate: int = 15, seed: int = 1) -> dict:
+    """A lockstep match recorded by its server; per-frame recording cost against the server's own step."""
+    from ..lockstep import LockstepClient, LockstepConfig, LockstepServer
+    from ..lockstep.brain import WorldBrain
+    from ..netsim import LinkConfig
+    from ..virtual import VirtualNetwork
+    from .verify import info, verify
+
+    with tempfile.TemporaryDirectory() as tmp:
+        net = VirtualNetwork(LinkConfig(latency=0.03, jitter=0.005), seed=seed, step=1 / 240)
+        server = LockstepServer(LockstepConfig(frame_rate=frame_rate, players_per_match=players, seed=seed,
+                                               record_dir=tmp), secret=b"b" * 32)
+        record_times: list[float] = []
+        step_times: list[float] = []
+        make_recorder, simulate = server._recorder, server._simulate
+
+        def timed_recorder(match):
+            rec = make_recorder(match)
+            on_tick = rec.on_tick
+
+            def timed_on_tick(*a, **k):
+                t0 = time.perf_counter()
+                on_tick(*a, **k)
+                record_times.append(time.perf_counter() - t0)
+            rec.on_tick = timed_on_tick
+            return rec
+
+        def timed_simulate(match, limit=1 << 30):
+            t0 = time.perf_counter()
+            done = simulate(match, limit)
+            if done:
+                step_times.append((time.perf_counter() - t0) / done)
+            return done
+
+        server._recorder, server._simulate = timed_recorder, timed_simulate
+        net.add(("server", 0), server)
+        for i in range(players):
+            c = LockstepClient(("server", 0), name=f"bot{i}", nonce=i + 1, brain=WorldBrain(seed * 1000 + i))
+            c.connect(0.0)
+            net.add(("bot", i), c)
+        net.advance(seconds)
+        server.shutdown()
+        (path,) = [os.path.join(tmp, f) for f in os.listdir(tmp)]
+        d = info(path)
+        speeds = []
+        for _ in range(3):
+            v = verify(path)
+            assert v.ok, v
+            speeds.append(v.speed)
+        us = np.asarray(record_times) * 1e6
+        step_us = float(np.mean(step_times) * 1e6)
+        minutes = d["duration_s"] / 60
+        return {
+            "bytes": d["size_bytes"], "duration_s": d["duration_s"], "players": players, "frame_rate": frame_rate,
+            "bytes_per_player_minute": d["size_bytes"] / minutes / players,
+            "bytes_per_player_minute_by_kind": {k: round(v / minutes / players)
+                                                for k, v in d["bytes_by_kind"].items()},
+            "record_us_mean": float(us.mean()), "record_us_p99": float(np.percentile(us, 99)),
+            "record_pct_of_frame_interval": float(us.mean()) / (1e6 / frame_rate) * 100,
+            "server_step_us_mean": step_us, "record_pct_of_server_step": float(us.mean()) / step_us * 100,
+            "verify_speed_x_realtime": statistics.median(speeds), "verify_speed_runs": speeds,
+        }
+
+
 def bench(quick: bool = False, progress=None) -> dict:
     seconds = 10.0 if quick else 60.0
     plain = run(seconds)
     if progress:
         progress()
     rewound = run(seconds, views=True)
+    if progress:
+        progress()
+    lockstep = run_lockstep(seconds)
     if progress:
         progress()
     metrics = {
@@ -126,13 +196,17 @@ def bench(quick: bool = False, progress=None) -> dict:
         "verify_speed_x_realtime": plain["verify_speed_x_realtime"],
         "verify_speed_x_realtime_views": rewound["verify_speed_x_realtime"],
         "verify_speed_parallel_x_realtime": plain["verify_speed_parallel_x_realtime"],
+        "lockstep_bytes_per_player_minute": lockstep["bytes_per_player_minute"],
+        "lockstep_record_us_per_frame": lockstep["record_us_mean"],
+        "lockstep_record_pct_of_server_step": lockstep["record_pct_of_server_step"],
+        "lockstep_verify_speed_x_realtime": lockstep["verify_speed_x_realtime"],
     }
-    return {"suite": "replay", "metrics": metrics, "runs": [plain, rewound],
-            "scenario": {"bots": 8, "npcs": 200, "tick_hz": 60, "seconds": seconds}}
+    return {"suite": "replay", "metrics": metrics, "runs": [plain, rewound, lockstep],
+            "scenario": {"bots": 8, "npcs": 200, "tick_hz": 60, "seconds": seconds,
+                         "lockstep": {"players": 10, "frame_hz": 15, "seconds": seconds}}}
 
 
 if __name__ == "__main__":  # python -m netcode.replay.bench [seconds]
     secs = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
-    for v in (False, True):
-        r = run(secs, views=v)
+    for r in (run(secs), run(secs, views=True), run_lockstep(secs)):
         print({k: (round(x, 3) if isinstance(x, float) else x) for k, x in r.items()})

@@ -65,12 +65,15 @@ class MatchRecorder:
     ``lag_compensation``: the server's rewind settings (``enabled``, ``window``, ``max_interp``,
     ``tolerance``, ``snapshot_every``) for the header; ``attach(server)`` fills it in.
     ``exclusive``: raise FileExistsError rather than overwrite ``path``.
+    ``writer``: a ReplayWriter thread shared with other recorders (a server hosting many matches);
+    by default the recorder starts its own.
     """
 
     def __init__(self, path, sim_config: SimConfig, mode: str = "state", tick_rate: int | None = None,
                  keyframe_every_s: float = 20, checksum_every: int = 1, flush_every_s: float = 1.0, *,
                  checksum_width: int = 2, server_info: dict | None = None, record_kills: str = "players",
-                 record_audit: bool = False, lag_compensation: dict | None = None, exclusive: bool = False):
+                 record_audit: bool = False, lag_compensation: dict | None = None, exclusive: bool = False,
+                 writer: ReplayWriter | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         tick_rate = sim_config.tick_rate if tick_rate is None else int(tick_rate)
@@ -141,22 +144,21 @@ class MatchRecorder:
         self._history_start = 0  # tick of the newest keyframe: re-simulations may start there
         self._config_checked = False
 
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=f"replay-writer {self.path.name}", daemon=True)
-        self._thread.start()
+        self._own_writer = writer is None
+        self._writer = ReplayWriter(f"replay-writer {self.path.name}") if writer is None else writer
         atexit.register(self._atexit)
 
     @classmethod
     def for_server(cls, directory="replays", sim_config: SimConfig | None = None, mode: str = "state",
-                   tick_rate: int | None = None, **kwargs) -> MatchRecorder:
-        """A recorder writing ``<directory>/<mode>-<YYYYmmdd-HHMMSS>-<seed>.ncr`` (UTC time; created
-        if missing; ``-2``, ``-3`` ... appended rather than overwrite an existing file)."""
+                   tick_rate: int | None = None, label: str | None = None, **kwargs) -> MatchRecorder:
+        """A recorder writing ``<directory>/<mode>-<YYYYmmdd-HHMMSS>-<label or seed>.ncr`` (UTC time;
+        created if missing; ``-2``, ``-3`` ... appended rather than overwrite an existing file)."""
         if sim_config is None:
             raise TypeError("for_server() needs sim_config")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        base = f"{mode}-{stamp}-{sim_config.seed}"
+        base = f"{mode}-{stamp}-{sim_config.seed if label is None else label}"
         for n in range(1, 1000):
             path = d / (base + (f"-{n}" if n > 1 else "") + fmt.SUFFIX)
             try:
@@ -307,24 +309,21 @@ class MatchRecorder:
             return
         self._audit.append(_pack_safely([self._tick, list(entries)]))
 
-    def close(self, clean: bool = True) -> None:
-        """Write what is buffered and the END record, wait for the writer thread, fsync, close."""
+    def close(self, clean: bool = True, wait: bool = True) -> None:
+        """Hand over what is buffered and the END record; the writer thread writes them, fsyncs and
+        closes the file. ``wait=False`` returns at once (a server closing one of many matches
+        mid-frame); the file is complete once the writer thread got to it, at the latest at exit."""
         if self.closed:
             return
         self._close_block()
         self.closed = True
-        self._queue.put([(Kind.END, None, (self._tick, clean))])
-        self._queue.put(None)
-        self._thread.join()
-        try:
-            if self.error is None:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-        except OSError as e:
-            self._fail(e)
-        finally:
-            self._file.close()
-            atexit.unregister(self._atexit)
+        done = threading.Event()
+        self._writer.put(self, [(Kind.END, None, (self._tick, clean))], done, finish=True)
+        atexit.unregister(self._atexit)
+        if self._own_writer:
+            self._writer.stop(wait=wait)
+        elif wait:
+            done.wait()
 
     def __enter__(self) -> MatchRecorder:
         return self
@@ -343,7 +342,7 @@ class MatchRecorder:
     def _handoff(self) -> None:
         """Give the writer thread everything encoded so far, as one queue item (one wake-up)."""
         if self._pending:
-            self._queue.put(self._pending)
+            self._writer.put(self, self._pending)
             self._pending = []
 
     def _keyframe(self, world) -> None:
@@ -386,30 +385,94 @@ class MatchRecorder:
             self.error = e
             log.error("replay %s: writing failed, recording stopped: %s", self.path, e)
 
-    def _run(self) -> None:
-        q, f = self._queue, self._file
-        while True:
-            jobs = q.get()
-            if jobs is None:
-                return
-            if self.error is not None:
-                continue
+    def _write(self, jobs: list) -> None:
+        if self.error is not None:
+            return
+        f = self._file
+        try:
+            for kind, encoder, args in jobs:
+                if kind == Kind.END:
+                    payload = fmt.encode_end(args[0], args[1], self._keyframe_index)
+                else:
+                    payload = encoder(*args)
+                if kind == Kind.KEYFRAME:
+                    self._keyframe_index.append((args[0], self._offset))
+                rec = fmt.frame(kind, payload)
+                f.write(rec)
+                self._offset += len(rec)
+                self.bytes_written += len(rec)
+        except Exception as e:  # disk full, an unencodable value: stop recording, never the match
+            self._fail(e)
+
+    def _finish(self) -> None:
+        try:
+            if self.error is None:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+        except OSError as e:
+            self._fail(e)
+        finally:
+            self._file.close()
+
+    def _flush(self) -> None:
+        if self.error is None:
             try:
-                for kind, encoder, args in jobs:
-                    if kind == Kind.END:
-                        payload = fmt.encode_end(args[0], args[1], self._keyframe_index)
-                    else:
-                        payload = encoder(*args)
-                    if kind == Kind.KEYFRAME:
-                        self._keyframe_index.append((args[0], self._offset))
-                    rec = fmt.frame(kind, payload)
-                    f.write(rec)
-                    self._offset += len(rec)
-                    self.bytes_written += len(rec)
-                if q.empty():
-                    f.flush()
-            except Exception as e:  # disk full, an unencodable value: stop recording, never the match
+                self._file.flush()
+            except Exception as e:
                 self._fail(e)
+
+
+class ReplayWriter:
+    """The background thread that compresses, frames and writes recorders' blocks.
+
+    One per recorder by default; a server hosting many matches shares one among their recorders
+    (one thread, not one per match). Files are flushed whenever the queue runs empty, so a block
+    reaches the OS right after it was handed over unless more work is already waiting.
+    """
+
+    def __init__(self, name: str = "replay-writer"):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self._stopped = False
+        atexit.register(self.stop)  # after the recorders' own exit handlers (atexit runs last-in first)
+
+    def put(self, recorder: MatchRecorder, jobs: list, done: threading.Event | None = None,
+            finish: bool = False) -> None:
+        """Write ``jobs`` for ``recorder``; with ``finish``, then fsync and close its file; then set ``done``."""
+        self._queue.put((recorder, jobs, done, finish))
+
+    def stop(self, wait: bool = True) -> None:
+        """Write everything queued, then end the thread (``wait``: return once it has)."""
+        if not self._stopped:
+            self._stopped = True
+            self._queue.put(None)
+            atexit.unregister(self.stop)
+        if wait:
+            self._thread.join()
+
+    def _run(self) -> None:
+        q = self._queue
+        dirty: set = set()
+        while True:
+            item = q.get()
+            if item is None:
+                for rec in dirty:
+                    rec._flush()
+                return
+            rec, jobs, done, finish = item
+            rec._write(jobs)
+            if finish:
+                dirty.discard(rec)
+                rec._finish()
+            else:
+                dirty.add(rec)
+            if done is not None:
+                done.set()
+            if q.empty():
+                for rec in dirty:
+                    rec._flush()
+                dirty.clear()
 
 
 def _encode_items(items: list) -> bytes:
