@@ -1,7 +1,11 @@
 """Lockstep matches are recorded like state-sync ones: record -> verify round trip, joins, leaves,
 desyncs and results in the file, one writer thread for many matches (virtual time, no sockets)."""
 import threading
+from pathlib import Path
 
+import pytest
+
+from netcode.cli import main
 from netcode.lockstep.events import Desync, MatchEnded
 from netcode.netsim import LinkConfig
 from netcode.replay import ReplayReader, info, seek, verify
@@ -10,6 +14,8 @@ from netcode.replay.verify import Playback
 from netcode.sim import checksum
 
 from test_lockstep import Match
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def replays(tmp_path):
@@ -103,3 +109,11 @@ def test_shutdown_closes_running_matches_cleanly_and_relay_mode_does_not_record(
     relay.net.advance(3.0)
     relay.server.shutdown()
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("name,mode", [("sample.ncr", "state"), ("sample-lockstep.ncr", "lockstep")])
+def test_committed_sample_replays_verify_from_the_cli(name, mode, capsys):
+    path = ROOT / "replays" / name
+    assert main(["replay", "verify", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("ok:")
+    assert info(path)["mode"] == mode and info(path)["clean"]

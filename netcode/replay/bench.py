@@ -15,6 +15,7 @@ WorldBrain bots, simulating clients) recorded by the LockstepServer itself.
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -113,8 +114,10 @@ def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = Fal
             tmp.cleanup()
 
 
-def run_lockstep(seconds: float = 60.0, players: int = 10, frame_rate: int = 15, seed: int = 1) -> dict:
-    """A lockstep match recorded by its server; per-frame recording cost against the server's own step."""
+def run_lockstep(seconds: float = 60.0, players: int = 10, frame_rate: int = 15, seed: int = 1,
+                 path: str | None = None) -> dict:
+    """A lockstep match recorded by its server; per-frame recording cost against the server's own step.
+    ``path``: keep the replay there."""
     from ..lockstep import LockstepClient, LockstepConfig, LockstepServer
     from ..lockstep.brain import WorldBrain
     from ..netsim import LinkConfig
@@ -155,11 +158,13 @@ def run_lockstep(seconds: float = 60.0, players: int = 10, frame_rate: int = 15,
             net.add(("bot", i), c)
         net.advance(seconds)
         server.shutdown()
-        (path,) = [os.path.join(tmp, f) for f in os.listdir(tmp)]
-        d = info(path)
+        (recorded,) = [os.path.join(tmp, f) for f in os.listdir(tmp)]
+        if path is not None:
+            shutil.copyfile(recorded, path)
+        d = info(recorded)
         speeds = []
         for _ in range(3):
-            v = verify(path)
+            v = verify(recorded)
             assert v.ok, v
             speeds.append(v.speed)
         us = np.asarray(record_times) * 1e6
