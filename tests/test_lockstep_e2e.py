@@ -1,17 +1,17 @@
 """Lockstep over real loopback UDP: the asyncio server front and bots, in one event loop (a few seconds)."""
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from netcode.aio.driver import run
 from netcode.bench.processes import free_port
 from netcode.lockstep.aio import run_lockstep_bots, serve_lockstep
-from netcode.replay import ReplayError, info, verify
+from netcode.replay import info, verify
+
+from crash import sigkill_once_recorded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,21 +58,9 @@ def test_sigkilled_lockstep_serve_leaves_replays_that_verify(tmp_path):
         assert "lockstep server on" in proc.stdout.readline()
         bots = run(run_lockstep_bots(("127.0.0.1", port), 2, 3.0, simulating=2, quiet=True), loop="asyncio")
         assert bots["connected_throughout"] == 2 and bots["synced"] == 2
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # the match goes on with its players away: poll the file
-            time.sleep(0.1)
-            files = list(record.glob("lockstep-*.ncr"))
-            try:
-                if files and info(files[0])["last_tick"] >= 120:
-                    break
-            except ReplayError:
-                pass
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    finally:  # the match goes on with its players away
+        sigkill_once_recorded(proc, lambda: next(record.glob("lockstep-*.ncr"), None), 120)
+    assert proc.returncode == -signal.SIGKILL
     (path,) = record.glob("lockstep-*.ncr")
     d = info(path)
     assert d["mode"] == "lockstep" and not d["clean"] and d["last_tick"] >= 120

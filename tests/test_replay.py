@@ -1,13 +1,11 @@
 """Replays: record a match, verify it by re-simulation, seek, survive crashes and garbage."""
 import argparse
-import os
 import random
 import signal
 import struct
 import subprocess
 import sys
 import textwrap
-import time
 import zlib
 from pathlib import Path
 
@@ -29,6 +27,8 @@ from netcode.statesync.client import StateSyncClient
 from netcode.statesync.events import SnapshotReceived
 from netcode.statesync.server import ServerConfig, StateSyncServer
 from netcode.virtual import VirtualNetwork
+
+from crash import sigkill_once_recorded
 
 SERVER = ("server", 1)
 ROOT = Path(__file__).resolve().parent.parent
@@ -394,20 +394,8 @@ def test_sigkill_mid_match_leaves_a_readable_verifiable_file(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "recording"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # a real subprocess in real time: poll its file
-            time.sleep(0.1)
-            try:
-                if info(path)["last_tick"] >= 90:
-                    break
-            except ReplayError:
-                pass
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        sigkill_once_recorded(proc, lambda: path, 90)
     assert proc.returncode == -signal.SIGKILL
     d = info(path)
     assert not d["ended"] and not d["clean"] and d["last_tick"] >= 90
