@@ -34,7 +34,6 @@ def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = Fal
     from ..statesync.events import SnapshotReceived
     from ..statesync.server import ServerConfig, StateSyncServer
     from ..virtual import VirtualNetwork
-    from .verify import info, verify
     from .writer import MatchRecorder
 
     tmp = None
@@ -84,30 +83,17 @@ def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = Fal
             c.update = update
         net.advance(seconds)
         rec.close()
-        d = info(path)
-        speeds, parallel = [], []
         workers = max(2, min(4, os.cpu_count() or 1))
-        for _ in range(3):
-            v = verify(path)
-            assert v.ok, v
-            speeds.append(v.speed)
-            v = verify(path, workers=workers)
-            assert v.ok, v
-            parallel.append(v.speed)
+        measured = _size_and_speed(path, bots, workers)
         us = np.asarray(record_times) * 1e6
         tick_ms = float(np.mean(tick_times) * 1e3)
-        minutes = d["duration_s"] / 60
         return {
-            "bytes": d["size_bytes"], "duration_s": d["duration_s"], "players": bots, "npcs": npcs, "views": views,
-            "bytes_per_player_minute": d["size_bytes"] / minutes / bots,
-            "bytes_per_player_minute_by_kind": {k: round(v / minutes / bots) for k, v in d["bytes_by_kind"].items()},
+            **measured, "players": bots, "npcs": npcs, "views": views,
             "record_us_mean": float(us.mean()), "record_us_p50": float(np.median(us)),
             "record_us_p99": float(np.percentile(us, 99)),
             "record_pct_of_tick_interval": float(us.mean()) / (1e6 / 60) * 100,
             "server_tick_ms_mean": tick_ms, "record_pct_of_server_tick": float(us.mean()) / 1e3 / tick_ms * 100,
-            "verify_speed_x_realtime": statistics.median(speeds), "verify_speed_runs": speeds,
-            "verify_workers": workers, "verify_speed_parallel_x_realtime": statistics.median(parallel),
-            "shots_rewound": server.lagcomp.totals()["rewound"],
+            "verify_workers": workers, "shots_rewound": server.lagcomp.totals()["rewound"],
         }
     finally:
         if tmp is not None:
@@ -122,7 +108,6 @@ def run_lockstep(seconds: float = 60.0, players: int = 10, frame_rate: int = 15,
     from ..lockstep.brain import WorldBrain
     from ..netsim import LinkConfig
     from ..virtual import VirtualNetwork
-    from .verify import info, verify
 
     with tempfile.TemporaryDirectory() as tmp:
         net = VirtualNetwork(LinkConfig(latency=0.03, jitter=0.005), seed=seed, step=1 / 240)
@@ -161,25 +146,39 @@ def run_lockstep(seconds: float = 60.0, players: int = 10, frame_rate: int = 15,
         (recorded,) = [os.path.join(tmp, f) for f in os.listdir(tmp)]
         if path is not None:
             shutil.copyfile(recorded, path)
-        d = info(recorded)
-        speeds = []
-        for _ in range(3):
-            v = verify(recorded)
-            assert v.ok, v
-            speeds.append(v.speed)
+        measured = _size_and_speed(recorded, players)
         us = np.asarray(record_times) * 1e6
         step_us = float(np.mean(step_times) * 1e6)
-        minutes = d["duration_s"] / 60
         return {
-            "bytes": d["size_bytes"], "duration_s": d["duration_s"], "players": players, "frame_rate": frame_rate,
-            "bytes_per_player_minute": d["size_bytes"] / minutes / players,
-            "bytes_per_player_minute_by_kind": {k: round(v / minutes / players)
-                                                for k, v in d["bytes_by_kind"].items()},
+            **measured, "players": players, "frame_rate": frame_rate,
             "record_us_mean": float(us.mean()), "record_us_p99": float(np.percentile(us, 99)),
             "record_pct_of_frame_interval": float(us.mean()) / (1e6 / frame_rate) * 100,
             "server_step_us_mean": step_us, "record_pct_of_server_step": float(us.mean()) / step_us * 100,
-            "verify_speed_x_realtime": statistics.median(speeds), "verify_speed_runs": speeds,
         }
+
+
+def _size_and_speed(path: str, players: int, workers: int = 0) -> dict:
+    """Bytes per player-minute (by record kind) and verification speed, median of 3 (also with ``workers``)."""
+    from .verify import info, verify
+
+    d = info(path)
+    speeds, parallel = [], []
+    for _ in range(3):
+        v = verify(path)
+        assert v.ok, v
+        speeds.append(v.speed)
+        if workers:
+            v = verify(path, workers=workers)
+            assert v.ok, v
+            parallel.append(v.speed)
+    minutes = d["duration_s"] / 60
+    out = {"bytes": d["size_bytes"], "duration_s": d["duration_s"],
+           "bytes_per_player_minute": d["size_bytes"] / minutes / players,
+           "bytes_per_player_minute_by_kind": {k: round(v / minutes / players) for k, v in d["bytes_by_kind"].items()},
+           "verify_speed_x_realtime": statistics.median(speeds), "verify_speed_runs": speeds}
+    if workers:
+        out["verify_speed_parallel_x_realtime"] = statistics.median(parallel)
+    return out
 
 
 def bench(quick: bool = False, progress=None) -> dict:
