@@ -47,7 +47,6 @@ def test_lockstep_match_record_verify_round_trip_with_join_leave_and_loss(tmp_pa
     assert i["last_tick"] == 600
     r = verify(first)
     assert r.ok and r.clean and r.checksums_checked == 600, r.detail
-    assert r.speed > 1
     # the replay's last world is the server's, and the one every client reported
     assert checksum(seek(first, 600)) == ended[0].result["checksum"]
     assert mt.clients[0].checksums[600] == ended[0].result["checksum"]
