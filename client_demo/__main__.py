@@ -37,7 +37,8 @@ def _percent(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m client_demo",
                                 description="Demo client: prediction, reconciliation and interpolation under "
-                                            "injected latency, with a net graph.")
+                                            "injected latency, with a net graph; against a lockstep server it "
+                                            "plays frame sync (frames, input delay, desync status).")
     p.add_argument("--server", type=host_port, required=True, metavar="HOST:PORT")
     p.add_argument("--name", default="player")
     p.add_argument("--lag", type=_non_negative, default=0.0, metavar="MS", help="added round-trip latency (half each way)")
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bot", choices=("idle", "wander", "fight"), help="let a bot play (default in headless mode)")
     p.add_argument("--seed", type=int, default=None, help="seed of the lag simulator and the bot")
     p.add_argument("--connect-timeout", type=_non_negative, default=5.0, metavar="S")
+    p.add_argument("--mode", choices=("auto", "state", "lockstep"), default="auto",
+                   help="the server's mode (default auto: the server says so when we connect; a forced mode "
+                        "is refused by a server that names another)")
     return p
 
 
@@ -70,7 +74,7 @@ def main(argv=None) -> int:
                                jitter=args.jitter, loss=args.loss, dup=args.dup, json_path=args.json,
                                screenshot=args.screenshot, size=args.size, net_graph=args.net_graph,
                                fps=max(1, args.fps), seed=args.seed, connect_timeout=max(0.1, args.connect_timeout),
-                               bot=args.bot))
+                               bot=args.bot, mode=args.mode))
     except KeyboardInterrupt:
         return 130
     return 1 if stats.get("error") else 0

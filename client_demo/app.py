@@ -15,8 +15,10 @@ import time
 
 from netcode.aio.driver import DatagramDriver, local_host_for
 from netcode.bots import BotBrain, aim_at
+from netcode.lockstep.brain import WorldBrain
 
-from .session import ClientSession, Toggles
+from .modes import MODE_NAMES, new_session, settle
+from .scene import Toggles
 
 _pygame = None
 
@@ -52,16 +54,19 @@ class ClientApp:
     def __init__(self, server_addr, name: str = "player", *, headless: bool = False, size=(1280, 720),
                  lag: float = 0.0, jitter: float = 0.0, loss: float = 0.0, dup: float = 0.0, seed: int | None = None,
                  fps: int = 60, net_graph: bool = False, connect_timeout: float = 5.0, bot: str | None = None,
-                 quiet: bool = False, render: bool = True):
+                 quiet: bool = False, render: bool = True, mode: str = "auto"):
         self.server_addr = server_addr
         self.headless = headless
         self.size = size
         self.fps = fps
         self.quiet = quiet
         self.render = render
-        self.session = ClientSession(server_addr, name, lag_ms=lag, jitter_ms=jitter, loss_pct=loss, dup_pct=dup,
-                                     seed=seed, connect_timeout=connect_timeout, toggles=Toggles(net_graph=net_graph))
-        self.bot = BotBrain(seed or 1, bot) if bot else None
+        self.session = new_session(mode, server_addr, name, lag_ms=lag, jitter_ms=jitter, loss_pct=loss, dup_pct=dup,
+                                   seed=seed, connect_timeout=connect_timeout, toggles=Toggles(net_graph=net_graph))
+        self.bot_kind = bot
+        self.bot_seed = seed or 1
+        self.bot = BotBrain(self.bot_seed, bot) if bot else None
+        self._attach_bot()
         self.driver: DatagramDriver | None = None
         self.surface = None
         self.renderer = None
@@ -97,7 +102,7 @@ class ClientApp:
 
     async def connect(self) -> None:
         self.driver = await DatagramDriver.bind(self.session.endpoint, self._bind_host(), 0,
-                                                handler=self.session.on_events)
+                                                handler=self._on_events)
         self.session.start(time.monotonic())
         self.driver.start()
 
@@ -110,9 +115,25 @@ class ClientApp:
         if old is not None:
             await old.close()
         self.driver = await DatagramDriver.bind(self.session.endpoint, self._bind_host(), 0,
-                                                handler=self.session.on_events)
+                                                handler=self._on_events)
         self.driver.start()
         self.say(f"reconnecting to {self.session._addr_text()}" + (" with our token" if had_token else ""))
+
+    def _on_events(self, events: list, now: float) -> None:
+        """The driver's handler: events to the session; a probe that learned the server's mode hands over."""
+        self.session.on_events(events, now)
+        s = settle(self.session)
+        if s is not self.session:
+            self.session = s
+            self._attach_bot()
+            if self.driver is not None:
+                self.driver.wake()  # the game client reads the welcome already queued at once, not at the next timer
+            self.say(f"the server runs {MODE_NAMES[s.mode]}")
+
+    def _attach_bot(self) -> None:
+        """A lockstep bot decides once per frame from the client's own World (its input hook)."""
+        if self.bot_kind and self.session.mode == "lockstep":
+            self.session.brain = WorldBrain(self.bot_seed, self.bot_kind)
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -146,7 +167,7 @@ class ClientApp:
                     t.help = not t.help
                 elif k == pg.K_l:
                     self.say(f"lag preset +{s.cycle_lag():g} ms RTT")
-                elif k in (pg.K_c, pg.K_RETURN) and s.status == "lost":
+                elif k in (pg.K_c, pg.K_RETURN) and s.status in ("lost", "ended"):
                     self._reconnect_requested = True
                 elif k == pg.K_F12:
                     self._screenshot_requests.append(f"netcode-client-{int(time.time())}.png")
@@ -170,8 +191,8 @@ class ClientApp:
 
     def _bot_controls(self) -> None:
         s = self.session
-        if s.welcome is None:
-            return
+        if s.mode != "state" or s.welcome is None:
+            return  # lockstep bots are the session's brain; before the mode is known there is nothing to do
         inp = self.bot.decide(s.client.latest, s.welcome.slot)
         s.set_input(inp.move_x, inp.move_y, inp.aim, inp.fire)
 
@@ -211,12 +232,15 @@ class ClientApp:
         start = time.monotonic()
         period = 1.0 / self.fps if self.fps > 0 else 0.0
         next_frame = start
-        s = self.session
         while self.running:
             now = time.monotonic()
             if duration > 0 and now - start >= duration:
                 break
             self.frame(now)
+            s = self.session  # a probe may have handed over to the game session
+            if s.status == "ended" and self.headless:
+                self.say(s.message.replace(" — C: new match", ""))
+                break
             if s.status == "lost" and not self._printed_loss:
                 self._printed_loss = True
                 reason = s.message.replace(" — press C to reconnect", "") if s.message else s.lost_reason
@@ -232,7 +256,7 @@ class ClientApp:
                 next_frame = time.monotonic()  # fell far behind: don't sprint to catch up
                 delay = 0.0
             await asyncio.sleep(max(0.0, delay))
-        return s.summary(time.monotonic())
+        return self.session.summary(time.monotonic())
 
     async def close(self) -> None:
         self.session.close()
@@ -260,12 +284,34 @@ def print_summary(stats: dict) -> None:
               f"{stats['rewind_status']})", flush=True)
 
 
+def print_lockstep_summary(stats: dict) -> None:
+    rtt = stats["rtt_ms"]
+    print(f"client: lockstep: {stats['frames']} pictures in {stats['duration_s']:.1f} s: {stats['fps']:.1f} fps, "
+          f"frame time mean {stats['frame_ms_mean']:.2f} ms (p99 {stats['frame_ms_p99']:.2f} ms)")
+    print(f"client: played {stats['frames_played']} frames (to frame {stats['frame']}) at {stats['frame_rate']} Hz, "
+          f"input delay {stats['input_delay_frames']} frames = {stats['input_delay_ms']:.0f} ms, jitter buffer "
+          f"{stats['jitter_buffer_ms']:.1f} ms; RTT {rtt if rtt is not None else float('nan'):.1f} ms; "
+          f"in {stats['kbit_in']:.1f} kbit/s, out {stats['kbit_out']:.1f} kbit/s")
+    hs = {True: "ok", False: "FAILED"}.get(stats["handshake_ok"], "n/a")
+    late = "" if stats["server_missing"] is None else (f"; the server filled {stats['server_missing']} of our inputs, "
+                                                       f"{stats['server_late']} came late")
+    print(f"client: stalls {stats['stalls']} (longest freeze {stats['longest_freeze_ms']:.0f} ms, max stall "
+          f"{stats['max_stall_ms']:.0f} ms), inputs filled by the server {stats['inputs_filled']} of "
+          f"{stats['inputs_compared']}{late}, gap requests {stats['requests']}; checksum reports "
+          f"{stats['checksums_sent']}, handshake {hs}, "
+          f"desyncs {stats['desyncs']}; hits {stats['hits']}, kills {stats['kills']}, deaths {stats['deaths']}",
+          flush=True)
+
+
 async def run_client(server_addr, name: str = "player", *, headless: bool = False, duration: float = 0.0,
                      lag: float = 0.0, jitter: float = 0.0, loss: float = 0.0, dup: float = 0.0,
                      json_path: str | None = None, screenshot: str | None = None, size=(1280, 720),
                      net_graph: bool = False, fps: int = 60, seed: int | None = None, connect_timeout: float = 5.0,
-                     bot: str | None = None, quiet: bool = False, render: bool = True) -> dict:
+                     bot: str | None = None, quiet: bool = False, render: bool = True, mode: str = "auto") -> dict:
     """Play (or, headless, let a bot play) on `server_addr` = (host, port); returns the measurements.
+
+    `mode` "auto" learns from the server's ACCEPT whether it runs state sync or lockstep (client_demo/modes.py);
+    "state" or "lockstep" is played when the server names no mode and refused when it names the other.
 
     With no display (no DISPLAY/WAYLAND_DISPLAY on Linux, or pygame can't open a window) it runs
     headless with a bot and prints its measurements instead. A connection that fails or drops is
@@ -287,7 +333,7 @@ async def run_client(server_addr, name: str = "player", *, headless: bool = Fals
         bot = "fight"
     app = ClientApp(addr, name, headless=headless, size=size, lag=lag, jitter=jitter, loss=loss, dup=dup, seed=seed,
                     fps=fps, net_graph=net_graph, connect_timeout=connect_timeout, bot=bot, quiet=quiet,
-                    render=render)
+                    render=render, mode=mode)
     try:
         app.open_display()
     except Exception as e:  # pygame.error, or no usable video driver at all
@@ -303,7 +349,7 @@ async def run_client(server_addr, name: str = "player", *, headless: bool = Fals
             return await run_client(server_addr, name, headless=True, duration=duration or 10.0, lag=lag,
                                     jitter=jitter, loss=loss, dup=dup, json_path=json_path, screenshot=screenshot,
                                     size=size, net_graph=net_graph, fps=fps, seed=seed,
-                                    connect_timeout=connect_timeout, bot=bot, quiet=quiet, render=render)
+                                    connect_timeout=connect_timeout, bot=bot, quiet=quiet, render=render, mode=mode)
     try:
         await app.connect()
     except OSError as e:
@@ -329,6 +375,8 @@ async def run_client(server_addr, name: str = "player", *, headless: bool = Fals
         stats["error"] = app.session.lost_reason
     if headless and not quiet and stats.get("snapshots"):
         print_summary(stats)
+    elif headless and not quiet and stats.get("frames_played"):
+        print_lockstep_summary(stats)
     if json_path:
         with open(json_path, "w") as f:
             json.dump(stats, f, indent=2)

@@ -12,7 +12,7 @@ import pygame
 from netcode.sim import SUBPX
 from netcode.statesync.schema import FLAG_ALIVE, FLAG_NPC
 
-from .session import MARKER_TIME, TRACER_TIME, Scene
+from .scene import MARKER_TIME, TRACER_TIME, Scene
 
 BG = (16, 18, 26)
 OUTSIDE = (8, 9, 13)
@@ -44,6 +44,17 @@ HELP = [
     "N  net graph",
     "L  lag preset: +0 / 50 / 150 / 300 ms RTT",
     "C  reconnect     F12  screenshot",
+    "H  this help     Esc  quit",
+]
+HELP_LOCKSTEP = [
+    "WASD move   mouse aim   click fire",
+    "lockstep: your input plays D frames later, on every",
+    "client at once; no prediction / reconciliation:",
+    "P R G are n/a in lockstep",
+    "I  smoothing between frames on/off",
+    "N  net graph (frames, delay, buffer, checksums)",
+    "L  lag preset: +0 / 50 / 150 / 300 ms RTT",
+    "C  reconnect (same slot) / new match     F12  screenshot",
     "H  this help     Esc  quit",
 ]
 
@@ -132,7 +143,7 @@ class Renderer:
         if sc.toggles.net_graph:
             self._net_graph(surf, sc)
         if sc.toggles.help:
-            self._help(surf)
+            self._help(surf, HELP_LOCKSTEP if sc.mode == "lockstep" else HELP)
         if sc.message:
             self._message(surf, sc)
 
@@ -287,21 +298,41 @@ class Renderer:
     def _mode_line(self, surf, sc: Scene) -> None:
         w, _ = surf.get_size()
         tg = sc.toggles
-        bits = [("PRED", tg.prediction), ("RECON", tg.reconciliation), ("INTERP", tg.interpolation)]
         x = w // 2 - 170
-        for label, on in bits:
-            t = self.text(label + (" on" if on else " OFF"), TEXT if on else WARN)
+        if sc.mode == "lockstep":
+            t = self.text("LOCKSTEP   PRED / RECON n/a", ME)
             surf.blit(t, (x, 12))
             x += t.get_width() + 16
+            t = self.text("SMOOTH" + (" on" if tg.interpolation else " OFF"), TEXT if tg.interpolation else WARN)
+            surf.blit(t, (x, 12))
+            x += t.get_width() + 16
+        else:
+            bits = [("PRED", tg.prediction), ("RECON", tg.reconciliation), ("INTERP", tg.interpolation)]
+            for label, on in bits:
+                t = self.text(label + (" on" if on else " OFF"), TEXT if on else WARN)
+                surf.blit(t, (x, 12))
+                x += t.get_width() + 16
         t = self.text(sc.lag_label, WARN if sc.lag_label != "no added lag" else DIM)
         surf.blit(t, (x, 12))
+        y = 32
+        for line, warn in sc.status_lines:
+            t = self.text(line, WARN if warn else TEXT, self.mono)
+            surf.blit(self.panel(t.get_width() + 12, 18), (w // 2 - t.get_width() // 2 - 6, y - 1))
+            surf.blit(t, (w // 2 - t.get_width() // 2, y))
+            y += 18
+        if sc.notice:
+            t = self.text(sc.notice, WARN)
+            surf.blit(self.panel(t.get_width() + 12, 20), (w // 2 - t.get_width() // 2 - 6, y))
+            surf.blit(t, (w // 2 - t.get_width() // 2, y + 3))
+            y += 22
         hint = self.text("H help", DIM)
-        surf.blit(hint, (w // 2 - hint.get_width() // 2, 32))
+        surf.blit(hint, (w // 2 - hint.get_width() // 2, y))
 
     def _net_graph(self, surf, sc: Scene) -> None:
         w, h = surf.get_size()
         lines = sc.net_lines
-        pw, bars_h, lh = 392, 40, 16
+        bars_h, lh = 40, 16
+        pw = max([392] + [self.text(line, TEXT, self.mono).get_width() + 20 for line in lines])
         ph = lh * len(lines) + bars_h + 24
         x0, y0 = w - pw - 10, h - ph - 10
         surf.blit(self.panel(pw, ph), (x0, y0))
@@ -315,16 +346,17 @@ class Renderer:
                 pygame.draw.line(surf, (90, 170, 255), (bx, base), (bx, base - bh), 2)
                 if missing:
                     pygame.draw.line(surf, (255, 70, 70), (bx - 2, base), (bx - 2, base - bars_h + 2), 1)
-            surf.blit(self.text(f"snapshot bytes (max {top}), red: lost", DIM, self.mono), (x0 + 10, y0 + 2))
+            missing = "input filled" if sc.mode == "lockstep" else "lost"
+            surf.blit(self.text(f"{sc.bars_label} (max {top}), red: {missing}", DIM, self.mono), (x0 + 10, y0 + 2))
         for i, line in enumerate(lines):
             surf.blit(self.text(line, TEXT, self.mono), (x0 + 10, y0 + bars_h + 20 + lh * i))
 
-    def _help(self, surf) -> None:
+    def _help(self, surf, lines: list) -> None:
         w, h = surf.get_size()
-        pw, ph = 380, 24 * len(HELP) + 20
+        pw, ph = 400, 24 * len(lines) + 20
         x0, y0 = w // 2 - pw // 2, h // 2 - ph // 2
         surf.blit(self.panel(pw, ph), (x0, y0))
-        for i, line in enumerate(HELP):
+        for i, line in enumerate(lines):
             surf.blit(self.text(line, TEXT), (x0 + 16, y0 + 12 + 24 * i))
 
     def _message(self, surf, sc: Scene) -> None:

@@ -21,15 +21,12 @@ import sys
 import time
 from collections import deque
 
-import numpy as np
-
-from netcode.interpolation import Frame
 from netcode.replay import Playback, ReplayError
 from netcode.replay import format as fmt
-from netcode.sim import KIND_NPC, SUBPX, Hit, Kill, ShotFired, checksum
-from netcode.statesync.schema import FLAG_ALIVE, FLAG_NPC
+from netcode.sim import SUBPX, checksum
 
-from .session import FEED_TIME, MARKER_TIME, TRACER_TIME, HitMarker, Scene, Toggles, Tracer
+from .scene import FEED_TIME, MARKER_TIME, TRACER_TIME, Scene, Toggles
+from .worldview import fill_from_world
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 AUDIT_TIME = 0.6  # s of match time a shot's rewound hitboxes stay on screen (they stay while paused)
@@ -278,61 +275,15 @@ class ReplayViewer:
 
     def scene(self) -> Scene:
         """The current tick as the client's Scene (sub-px coordinates, `now` = match seconds)."""
-        w, cfg = self.world, self.cfg
-        now = self.tick / self.rate
-        sc = Scene(now, "playing", None, Toggles(help=False))
-        sc.world_size = (cfg.width, cfg.height)
-        sc.walls = cfg.walls
-        sc.player_radius, sc.npc_radius = cfg.player_radius, cfg.npc_radius
-        sc.max_hp = cfg.player_hp
+        w = self.world
+        sc = Scene(self.tick / self.rate, "playing", None, Toggles(help=False))
         sc.names = self.names
         sc.lag_label = ""
-        p = cfg.max_players
-        ids = np.flatnonzero(w.active).astype(np.int64)
         f = self.follow
+        recent = ((t / self.rate, events) for t, events, _ in self.recent)
+        fill_from_world(sc, w, f, recent, self.rate, self.name, self.slots)
         me_here = f is not None and bool(w.active[f])
-        if me_here:
-            sc.my_slot = f
-            sc.me = (float(w.pos[f, 0]), float(w.pos[f, 1]))
-            sc.my_aim = int(w.aim[f])
-            sc.my_alive = bool(w.alive[f])
-            sc.my_hp = int(w.hp[f])
-            if not sc.my_alive:
-                sc.respawn_in = max(0, int(w.respawn[f])) / self.rate
-            ids = ids[ids != f]
-        else:
-            sc.my_alive = True
-        flags = np.where(w.alive[ids], FLAG_ALIVE, 0) | np.where((ids >= p) | (w.kind[ids] == KIND_NPC), FLAG_NPC, 0)
-        sc.others = Frame(float(self.tick), "latest", ids, w.pos[ids].astype(np.int64), w.aim[ids].astype(np.int32),
-                          w.hp[ids].astype(np.int32), flags.astype(np.int32), (self.tick, 0))
         sc.camera = self._camera() if me_here or f is None else self.cam
-        # tracers, hit markers and the kill feed from the last ticks' events
-        hits: dict[int, HitMarker] = {}
-        kills = {(t, e.killer, e.victim) for t, events, _ in self.recent for e in events or () if type(e) is Kill}
-        for t, events, _ in self.recent:
-            age = now - t / self.rate
-            for e in events or ():
-                k = type(e)
-                if k is ShotFired and age < TRACER_TIME:
-                    sc.tracers.append(Tracer(e.origin[0], e.origin[1], e.end[0], e.end[1], t / self.rate,
-                                             own=e.shooter == f))
-                elif k is Kill and age <= FEED_TIME:
-                    sc.feed.append(f"{self.name(e.killer)} > {self.name(e.victim)}")
-                elif k is Hit and age < MARKER_TIME and (f is None or e.shooter == f):
-                    key = (e.shooter, e.target)
-                    x, y = (float(w.pos[e.target, 0]), float(w.pos[e.target, 1])) if w.active[e.target] else (
-                        math.nan, math.nan)
-                    old = hits.get(key)
-                    hits[key] = HitMarker(x, y, t / self.rate, True, e.damage + (old.damage if old else 0),
-                                          kill=(t, e.shooter, e.target) in kills or bool(old and old.kill),
-                                          target=e.target)
-        sc.markers = list(hits.values())
-        sc.feed = sc.feed[-6:]
-        board = [(self.name(s), int(w.score[s]), int(w.deaths[s]), s == f) for s in self.slots if w.active[s]]
-        board.sort(key=lambda r: (-r[1], r[2], r[0]))
-        if len(board) > 8:
-            board = board[:7] + ([r for r in board[7:] if r[3]] or board[7:8])
-        sc.scoreboard = board
         return sc
 
     def shot_audits(self, max_age: float = AUDIT_TIME) -> list:

@@ -1,4 +1,5 @@
-"""The demo client's logic without pixels or sockets: prediction, interpolation, lag, game UI state, measurements.
+"""The state-sync client's logic without pixels or sockets: prediction, interpolation, game UI state, measurements
+(lag injection, connecting and frame timing are shared with the lockstep client: base.py).
 
 `ClientSession` is a sans-IO object like the endpoints it wraps: the app (or a test) pumps
 `session.endpoint` with a driver or a VirtualNetwork, hands the endpoint's events to
@@ -14,115 +15,25 @@ import attrs
 import numpy as np
 
 from netcode.interpolation import Frame, Interpolator
-from netcode.lagged import LaggedEndpoint, symmetric_links
 from netcode.prediction import Predictor
-from netcode.protocol import TransportConfig
-from netcode.sim import BUTTON_FIRE, SUBPX, PlayerInput, SimConfig, cast_rays
+from netcode.sim import SUBPX, SimConfig, cast_rays
 from netcode.sim.fixed import max_per_tick
 from netcode.statesync import messages as msg
 from netcode.statesync.client import StateSyncClient
 from netcode.statesync.events import ConnectionLost, GameEvents, Scoreboard, ShotResult, SnapshotReceived, Welcome
 from netcode.statesync.schema import F_AIM, F_FLAGS, F_HP, F_X, F_Y, FLAG_ALIVE, FLAG_FIRED, FLAG_NPC
 
-LAG_PRESETS = (0, 50, 150, 300)  # added round-trip ms, cycled with L
-TRACER_TIME = 0.15
-MARKER_TIME = 0.45
-FEED_TIME = 6.0
+from .base import FrameTimes, Rate, SessionBase
+from .scene import FEED_TIME, MARKER_TIME, TRACER_TIME, HitMarker, Scene, Toggles, Tracer, top_rows
+
+__all__ = ["FEED_TIME", "MARKER_TIME", "TRACER_TIME", "ClientSession", "HitMarker", "Measurements", "Scene", "Toggles",
+           "Tracer"]
 
 
 @attrs.define
-class Toggles:
-    """What the player switched on or off at runtime (keys P, R, I, G, N, H)."""
-
-    prediction: bool = True
-    reconciliation: bool = True
-    interpolation: bool = True
-    ghost: bool = False
-    net_graph: bool = False
-    help: bool = False
-
-
-@attrs.define
-class Tracer:
-    """A shot's line, sub-px, fading after TRACER_TIME. `own`: ours; `predicted`: drawn before the server said so."""
-
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-    born: float
-    own: bool = False
-    predicted: bool = False
-
-
-@attrs.define
-class HitMarker:
-    """A hit on someone: `confirmed` by the server (GameEvents "hit") or `predicted` by our local ray test."""
-
-    x: float
-    y: float
-    born: float
-    confirmed: bool
-    damage: int = 0
-    kill: bool = False
-    target: int = -1
-
-
-@attrs.define(eq=False)
-class Scene:
-    """One frame for the renderer: positions in sub-px world coordinates."""
-
-    now: float
-    status: str  # "connecting", "playing", "lost"
-    message: str | None
-    toggles: Toggles
-    world_size: tuple[int, int] = (4096, 4096)  # px
-    walls: tuple = ()
-    camera: tuple[float, float] = (0.0, 0.0)  # sub-px centre
-    me: tuple[float, float] | None = None
-    my_aim: int = 0
-    my_alive: bool = True
-    my_hp: int = 0
-    max_hp: int = 100
-    respawn_in: float | None = None
-    others: Frame | None = None  # interpolated everyone else (our own row removed)
-    ghost: Frame | None = None  # the raw newest snapshot
-    tracers: list = attrs.Factory(list)
-    markers: list = attrs.Factory(list)
-    feed: list = attrs.Factory(list)  # strings, newest last
-    scoreboard: list = attrs.Factory(list)  # (name, kills, deaths, is_me)
-    net_lines: list = attrs.Factory(list)
-    net_bars: list = attrs.Factory(list)  # (size bytes, missing before it) per recent snapshot
-    lag_label: str = ""
-    player_radius: int = 12
-    npc_radius: int = 10
-    my_slot: int = -1
-    names: dict = attrs.Factory(dict)  # player slot -> name
-
-
-class _Rate:
-    """Rate of a cumulative counter over the last `window` seconds."""
-
-    def __init__(self, window: float = 1.0):
-        self.window = window
-        self._q: deque[tuple[float, float]] = deque()
-
-    def add(self, now: float, total: float) -> float:
-        q = self._q
-        q.append((now, total))
-        while len(q) > 2 and q[1][0] <= now - self.window:
-            q.popleft()
-        t0, v0 = q[0]
-        return (total - v0) / (now - t0) if now > t0 else 0.0
-
-
-@attrs.define
-class Measurements:
+class Measurements(FrameTimes):
     """What the client measured over its run (printed by headless mode, shown by the net graph)."""
 
-    started: float = 0.0
-    frames: int = 0
-    frame_work: list = attrs.Factory(list)  # seconds of logic + render per frame
     snapshots: int = 0
     snapshot_bytes: int = 0
     snapshots_missing: int = 0
@@ -139,34 +50,21 @@ class Measurements:
     rewind_status: dict = attrs.Factory(dict)
 
 
-class ClientSession:
-    """One player's client: StateSyncClient behind a LaggedEndpoint, plus Predictor and Interpolator."""
+class ClientSession(SessionBase):
+    """One player's state-sync client: StateSyncClient behind a LaggedEndpoint, plus Predictor and Interpolator."""
 
-    def __init__(self, server_addr, name: str = "player", *, lag_ms: float = 0.0, jitter_ms: float = 0.0,
-                 loss_pct: float = 0.0, dup_pct: float = 0.0, seed: int | None = None, connect_timeout: float = 5.0,
-                 token: int | None = None, toggles: Toggles | None = None, nonce: int | None = None):
-        self.server_addr = server_addr
-        self.name = name
-        self.seed = seed
-        self.connect_timeout = connect_timeout
-        self.toggles = toggles or Toggles()
-        self.lag = (lag_ms, jitter_ms, loss_pct, dup_pct)
-        self._nonce = nonce
-        self.metrics = Measurements()
-        self.token = token  # from our Welcome: reclaims our player on a reconnect
-        self._new_connection(token)
+    mode = "state"
 
     # ------------------------------------------------------------------ connection
 
-    def _new_connection(self, token: int | None) -> None:
-        self.client = StateSyncClient(self.server_addr, name=self.name, token=token, nonce=self._nonce,
-                                      transport_config=TransportConfig(connect_timeout=self.connect_timeout))
-        up, down = symmetric_links(*self.lag)
-        self.endpoint = LaggedEndpoint(self.client, up, down, seed=self.seed)
-        self.status = "connecting"
-        self._closing = False
-        self.message: str | None = f"connecting to {self._addr_text()} …"
-        self.lost_reason: str | None = None
+    def _new_metrics(self) -> Measurements:
+        return Measurements()
+
+    def _make_client(self, token: int | None) -> StateSyncClient:
+        return StateSyncClient(self.server_addr, name=self.name, token=token, nonce=self._nonce,
+                               transport_config=self._transport_config())
+
+    def _reset(self) -> None:
         self.welcome: Welcome | None = None
         self.sim: SimConfig | None = None
         self.predictor: Predictor | None = None
@@ -183,59 +81,9 @@ class ClientSession:
         self._died_at_tick: int | None = None
         self._bars: deque = deque(maxlen=120)
         self._last_frame: Frame | None = None
-        self._rates = {k: _Rate() for k in ("in", "out", "snaps", "corr", "corr_dist", "frames")}
-        self._rate_values = dict.fromkeys(self._rates, 0.0)
-        self._input = PlayerInput()
-
-    def _addr_text(self) -> str:
-        a = self.server_addr
-        return f"{a[0]}:{a[1]}" if isinstance(a, tuple) and len(a) == 2 else str(a)
-
-    def start(self, now: float) -> None:
-        self.metrics.started = now
-        self.client.connect(now)
-
-    def reconnect(self, now: float) -> None:
-        """Start over with a new connection, reclaiming our player with the Welcome token if we had one."""
-        self.client.disconnect()
-        if self._nonce is not None:
-            self._nonce += 1  # a new attempt (a fixed nonce only makes tests reproducible)
-        self._new_connection(self.token)
-        self.client.connect(now)
-
-    def close(self) -> None:
-        """Disconnect (the DISCONNECT goes out unimpaired, or it might never leave)."""
-        self._closing = True
-        self.endpoint.set_links(*symmetric_links())
-        self.client.disconnect()
-
-    # ------------------------------------------------------------------ lag presets
-
-    def set_lag(self, lag_ms: float, jitter_ms: float | None = None, loss_pct: float | None = None,
-                dup_pct: float | None = None) -> None:
-        _, jitter, loss, dup = self.lag
-        self.lag = (lag_ms, jitter if jitter_ms is None else jitter_ms, loss if loss_pct is None else loss_pct,
-                    dup if dup_pct is None else dup_pct)
-        up, down = symmetric_links(*self.lag)
-        self.endpoint.set_links(up, down)
-
-    def cycle_lag(self) -> float:
-        """Next of the 0/50/150/300 ms presets (keeps jitter/loss/dup); returns the new added RTT in ms."""
-        cur = self.lag[0]
-        nxt = next((p for p in LAG_PRESETS if p > cur), LAG_PRESETS[0])
-        self.set_lag(nxt)
-        return nxt
-
-    def lag_label(self) -> str:
-        lag, jit, loss, dup = self.lag
-        parts = [f"+{lag:g} ms RTT"]
-        if jit:
-            parts.append(f"±{jit:g} ms")
-        if loss:
-            parts.append(f"{loss:g}% loss")
-        if dup:
-            parts.append(f"{dup:g}% dup")
-        return "lag " + " ".join(parts) if (lag or jit or loss or dup) else "no added lag"
+        for k in ("snaps", "corr", "corr_dist"):
+            self._rates[k] = Rate()
+            self._rate_values[k] = 0.0
 
     # ------------------------------------------------------------------ events
 
@@ -296,23 +144,6 @@ class ClientSession:
                                    teleport_per_tick=4 * step)
         self.status = "playing"
         self.message = None
-
-    def _on_lost(self, reason: str) -> None:
-        if self.status == "lost" or self._closing:
-            return
-        self.status = "lost"
-        self.lost_reason = reason
-        self.message = f"{self.explain(reason)} — press C to reconnect"
-
-    def explain(self, reason: str) -> str:
-        """A transport reason in words for the player."""
-        if reason.startswith("could not connect") and "timed out" in reason:
-            return f"no answer from {self._addr_text()} (is the server running?)"
-        if "closed by peer" in reason:
-            return f"the server closed the connection ({reason})"
-        if reason.endswith("timed out"):
-            return f"the server stopped answering ({reason})"
-        return reason
 
     def _on_snapshot(self, e: SnapshotReceived, now: float) -> None:
         m = self.metrics
@@ -398,11 +229,6 @@ class ClientSession:
         return (math.nan, math.nan)
 
     # ------------------------------------------------------------------ input
-
-    def set_input(self, move_x: int = 0, move_y: int = 0, aim: int = 0, fire: bool = False) -> None:
-        """The player's current controls; the client samples them once per input tick."""
-        self._input = PlayerInput(int(move_x), int(move_y), int(aim) & 4095, BUTTON_FIRE if fire else 0)
-        self.client.next_input = self._input
 
     def _sync_inputs(self) -> None:
         p = self.predictor
@@ -491,12 +317,7 @@ class ClientSession:
         sc.tracers = list(self.tracers)
         sc.markers = list(self.markers)
         sc.feed = [text for _, text in self.feed]
-        board = sorted(((name, kills, deaths, slot == me) for slot, name, kills, deaths in self.scores),
-                       key=lambda r: (-r[1], r[2], r[0]))
-        if len(board) > 8:
-            # the top seven, and always ourselves
-            board = board[:7] + ([r for r in board[7:] if r[3]] or board[7:8])
-        sc.scoreboard = board
+        sc.scoreboard = top_rows([(name, kills, deaths, slot == me) for slot, name, kills, deaths in self.scores])
         sc.net_lines = self._net_lines(now, frame)
         sc.net_bars = list(self._bars)
         return sc
@@ -558,34 +379,15 @@ class ClientSession:
 
     # ------------------------------------------------------------------ measurements
 
-    def note_frame(self, now: float, work: float) -> None:
-        """The app finished a frame that took `work` seconds of logic + render."""
-        m = self.metrics
-        m.frames += 1
-        if len(m.frame_work) < 1_000_000:
-            m.frame_work.append(work)
-        self._rate_values["frames"] = self._rates["frames"].add(now, m.frames)
-
     def _net_lines(self, now: float, frame: Frame | None) -> list[str]:
-        conn = self.client.transport.connection
-        st = conn.stats if conn is not None else None
         r, rv = self._rates, self._rate_values
         m = self.metrics
-        if st is not None:
-            rv["in"] = r["in"].add(now, st.bytes_in * 8 / 1000)
-            rv["out"] = r["out"].add(now, st.bytes_out * 8 / 1000)
         rv["snaps"] = r["snaps"].add(now, m.snapshots)
         p = self.predictor
         if p is not None:
             rv["corr"] = r["corr"].add(now, p.stats.corrections)
             rv["corr_dist"] = r["corr_dist"].add(now, p.stats.correction_distance / SUBPX)
-        work = m.frame_work[-60:]
-        lines = [f"fps {rv['frames']:5.1f}   frame {1000 * (sum(work) / len(work) if work else 0):5.2f} ms"]
-        if st is not None:
-            lines.append(f"rtt {st.rtt * 1000:6.1f} ms  jitter {st.jitter * 1000:5.1f} ms  loss {st.loss * 100:4.1f} %")
-            lines.append(f"in {rv['in']:6.1f} kbit/s   out {rv['out']:6.1f} kbit/s")
-        else:
-            lines.append("rtt  —  (not connected)")
+        lines = self._transport_lines(now)
         size = (m.snapshot_bytes / m.snapshots) if m.snapshots else 0
         seen = m.snapshots + m.snapshots_missing
         lines.append(f"snapshots {rv['snaps']:5.1f}/s  {size:5.0f} B  lost {100 * m.snapshots_missing / seen if seen else 0:4.1f} %")
@@ -604,19 +406,12 @@ class ClientSession:
     def summary(self, now: float) -> dict:
         """Everything measured since start, as plain numbers (headless output and --json)."""
         m = self.metrics
-        conn = self.client.transport.connection
-        st = conn.stats if conn is not None else None
-        elapsed = max(now - m.started, 1e-9)
         playing = max(now - m.first_snapshot_at, 1e-9) if m.first_snapshot_at is not None else 0.0
-        work = np.asarray(m.frame_work) if m.frame_work else np.zeros(1)
         p = self.predictor
         corr = p.stats.corrections if p else 0
         dist_px = (p.stats.correction_distance / SUBPX) if p else 0.0
-        out = {
-            "server": self._addr_text(), "connected": self.status == "playing", "lost_reason": self.lost_reason,
-            "duration_s": elapsed, "playing_s": playing, "frames": m.frames,
-            "fps": m.frames / elapsed, "frame_ms_mean": float(work.mean() * 1000),
-            "frame_ms_p50": float(np.percentile(work, 50) * 1000), "frame_ms_p99": float(np.percentile(work, 99) * 1000),
+        out = self._common_summary(now, playing)
+        out.update({
             "snapshots": m.snapshots, "snapshots_per_s": m.snapshots / playing if playing else 0.0,
             "snapshot_bytes_mean": m.snapshot_bytes / m.snapshots if m.snapshots else 0.0,
             "snapshot_loss": m.snapshots_missing / (m.snapshots + m.snapshots_missing) if m.snapshots else 0.0,
@@ -629,10 +424,6 @@ class ClientSession:
             "late_input_corrections": p.stats.late_input_corrections if p else 0,
             "steady_correction_px_per_s": ((p.stats.correction_distance - p.stats.late_input_distance) / SUBPX
                                            / playing) if p and playing else 0.0,
-            "rtt_ms": st.rtt * 1000 if st else None, "jitter_ms": st.jitter * 1000 if st else None,
-            "loss": st.loss if st else None,
-            "kbit_in": (st.bytes_in * 8 / 1000 / playing) if st and playing else 0.0,
-            "kbit_out": (st.bytes_out * 8 / 1000 / playing) if st and playing else 0.0,
             "interp_delay_ms": self.interp.delay(now) * 1000 if self.interp else None,
             "extrapolated_frames": self.interp.extrapolated_frames if self.interp else 0,
             "frozen_frames": self.interp.frozen_frames if self.interp else 0,
@@ -641,6 +432,5 @@ class ClientSession:
             "hit_agreement": m.shots_agreed / m.shots_judged if m.shots_judged else None,
             "rewind_ms_mean": m.rewind_ms_total / max(1, sum(m.rewind_status.values())),
             "rewind_status": dict(m.rewind_status),
-            "lag": {"lag_ms": self.lag[0], "jitter_ms": self.lag[1], "loss_pct": self.lag[2], "dup_pct": self.lag[3]},
-        }
+        })
         return out

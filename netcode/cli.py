@@ -233,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_play_parser(add_replay_parser(sub))
 
     d = sub.add_parser("demo", help="host a local match with bots, join it with the pygame client, print live stats")
+    d.add_argument("--mode", choices=("state", "lockstep"), default="state",
+                   help="state sync (default) or lockstep frame sync; the client detects which")
     d.add_argument("--clients", type=int, default=6, help="bots")
     d.add_argument("--npcs", type=int, default=300)
     d.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until Ctrl-C)")

@@ -1,5 +1,6 @@
-"""`netcode demo`: a local state-sync match with bots over real loopback UDP, the pygame client
-joined to it (headless with printed measurements when there is no display), and live stats."""
+"""`netcode demo`: a local match with bots over real loopback UDP — state sync, or lockstep with
+`--mode lockstep` — the pygame client joined to it (headless with printed measurements when there is
+no display), and live stats."""
 from __future__ import annotations
 
 import asyncio
@@ -79,8 +80,48 @@ async def _demo(n_bots: int, duration: float, port: int, npcs: int, args=None) -
         await runner.close()
 
 
+async def _demo_lockstep(n_bots: int, duration: float, port: int, args=None) -> None:
+    from .lockstep.aio import LockstepBot, LockstepRunner
+    from .lockstep.server import LockstepConfig
+
+    players = n_bots + (0 if args is None or args.no_client else 1)
+    runner = await LockstepRunner.start(LockstepConfig(players_per_match=max(1, players)), "127.0.0.1", port)
+    host, port = runner.address
+    print(f"lockstep server on {host}:{port}: 15 Hz frames, input delay 2 frames, matches of {players}; "
+          f"{n_bots} bots joining; the match starts when everyone joined (or 5 s after the first)")
+    bots = [LockstepBot(i, (host, port), True, seed=7) for i in range(n_bots)]
+    for b in bots:
+        await b.start()
+    client = _start_client(host, port, args) if args is not None else None
+    start = time.monotonic()
+    try:
+        while duration <= 0 or time.monotonic() - start < duration:
+            if client is not None and client.poll() is not None:
+                break
+            await asyncio.sleep(1.0)
+            print(f"t={time.monotonic() - start:5.1f}s  {runner.stats_line()}")
+            for b in bots[:4]:
+                r = b.report()
+                state = ("connecting" if b.client.welcome is None else
+                         f"frame {r['frame']}  rtt {r['rtt_ms'] or 0:5.2f} ms  checksums {r['checksums']}  "
+                         f"{'in sync' if r['synced'] else 'handshake pending'}")
+                print(f"  bot{b.index}: {state}")
+    finally:
+        if client is not None:
+            try:
+                client.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                client.terminate()
+        for b in bots:
+            b.close()
+        await runner.close()
+
+
 def main(args) -> int:
     try:
+        if getattr(args, "mode", "state") == "lockstep":
+            run(_demo_lockstep(args.clients, args.duration, args.port, args))
+            return 0
         run(_demo(args.clients, args.duration, args.port, args.npcs, args))
     except KeyboardInterrupt:
         print("\nstopped")

@@ -189,7 +189,7 @@ def test_display_detection(monkeypatch):
 def test_keys_toggle_immediately_in_the_windowed_app(pg):
     from client_demo.app import ClientApp
 
-    app = ClientApp(("127.0.0.1", free_udp_port()), "keys", headless=False, size=(640, 360))
+    app = ClientApp(("127.0.0.1", free_udp_port()), "keys", headless=False, size=(640, 360), mode="state")
     app.open_display()  # the dummy driver stands in for a window
     for key in (pg.K_p, pg.K_r, pg.K_i, pg.K_g, pg.K_n, pg.K_h, pg.K_l):
         pg.event.post(pg.event.Event(pg.KEYDOWN, key=key, mod=0, unicode="", scancode=0))

@@ -90,6 +90,10 @@ class LockstepClient:
         self.max_stall = 0.0  # longest a frame was played after its playout time (live play only)
         self.max_gap = 0.0  # longest time between two consecutive frame advances (live play only)
         self.on_frame = None  # called as on_frame(client, frame) after each simulated frame
+        self.frame_events: list = []  # the sim events of the frame just simulated (read them in on_frame)
+        self.frame_inputs: tuple = (b"", [])  # (codes, aims) by slot of the frame just simulated
+        self.names: dict[int, str] = {}  # match slot -> player name (WELCOME and ROSTER)
+        self.input_frame = 0  # the frame of the input being sampled (brains may read it)
         self._decoded: dict[int, tuple] = {}  # frame -> (codes, aims, join, leave), frames in (frame, have]
         self._raw: dict[int, bytes] = {}  # frame -> undecoded bundle, frames > have + 1
         self._base = (bytes([NO_INPUT]), [0])  # inputs of frame `have` (delta base)
@@ -109,6 +113,11 @@ class LockstepClient:
     @property
     def connected(self) -> bool:
         return self.transport.connected
+
+    @property
+    def jitter_buffer(self) -> float:
+        """Seconds each frame is currently held behind the earliest arrival (the playout buffer)."""
+        return self._jb
 
     def connect(self, now: float) -> None:
         self.transport.connect(now)
@@ -191,6 +200,8 @@ class LockstepClient:
                 frame, ok = m.decode_sync(data)
                 self.synced = ok
                 self._events.append(Synced(frame, ok))
+            elif kind == m.ROSTER and channel == Channel.RELIABLE:
+                self._on_roster(m.decode_map(data, m.ROSTER))
             elif kind == m.END and channel == Channel.RELIABLE:
                 self.ended = m.decode_map(data, m.END)
                 self._events.append(MatchOver(self.ended))
@@ -198,6 +209,16 @@ class LockstepClient:
                 c.unknown_messages += 1
         except WireError:
             c.bad_messages += 1
+
+    def _on_roster(self, names) -> None:
+        """slot -> name of the match's players (the WELCOME's, then a ROSTER on every join); off the wire,
+        so only well-typed entries for real slots are kept."""
+        if not isinstance(names, dict) or self.welcome is None:
+            raise WireError("bad roster")
+        n = int(self.welcome["players"])
+        for slot, name in names.items():
+            if isinstance(slot, int) and 0 <= slot < n and isinstance(name, str):
+                self.names[slot] = name[:24]
 
     def _on_welcome(self, w: dict, now: float) -> None:
         try:
@@ -215,6 +236,8 @@ class LockstepClient:
         if self.welcome is not None:
             self.counters.resyncs += 1
         self.welcome, self.sim, self.world = w, sim, world
+        self.names = {}
+        self._on_roster(w.get("names", {}))
         self.slot, self.rate, self.delay, self.every = slot, rate, delay, every
         self.interval = 1.0 / rate
         self.frame = self.have = frame
@@ -312,8 +335,9 @@ class LockstepClient:
         while self.frame < self.have and (self.frame + 1 <= target or catching_up) and steps < cfg.max_frames_per_update:
             f = self.frame + 1
             codes, aims, join, leave = self._decoded.pop(f)
+            self.frame_inputs = (codes, aims)
             if self.world is not None:
-                apply_frame(self.world, codes, aims, join, leave)
+                self.frame_events = apply_frame(self.world, codes, aims, join, leave)
             self.frame = f
             steps += 1
             self.counters.frames += 1
@@ -342,6 +366,7 @@ class LockstepClient:
             self._send_inputs(now)
 
     def _make_input(self, f: int) -> None:
+        self.input_frame = f
         inp = self.brain(self) if self.brain is not None else self.next_input
         self._pending[f] = (m.input_code(inp.move_x, inp.move_y, inp.buttons), inp.aim & 4095)
 

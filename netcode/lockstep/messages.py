@@ -20,6 +20,7 @@ WELCOME = 30      # reliable: msgpack map
 FRAMES = 31       # unreliable: u16 input ack, u16 first frame, u8 count, count × bundle
 SYNC = 32         # reliable: u32 frame, u8 ok (answer to a catch-up handshake)
 END = 33          # reliable: msgpack map (results)
+ROSTER = 34       # reliable: msgpack map slot -> name (players who joined since the WELCOME)
 
 MAX_PLAYERS = 16   # bundle masks are u16
 MAX_INPUTS = 16

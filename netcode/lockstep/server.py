@@ -376,6 +376,10 @@ class LockstepServer:
         self.players[e.client_id] = p
         self._events.append(PlayerJoined(p.match.id, p.client_id, p.slot, p.name, p.match.frame))
         self._welcome(p)
+        roster = m.encode_map(m.ROSTER, {p.slot: p.name})
+        for q in p.match.players:
+            if q is not p and q.connected:
+                self._send(q, Channel.RELIABLE, roster)
 
     def _welcome(self, p: Player) -> None:
         """Catch-up: a snapshot at the match's current frame, or frame 0 and every bundle since (replay)."""
@@ -392,7 +396,8 @@ class LockstepServer:
             "frame": match.frame if snapshot else 0, "live_frame": match.frame,
             "world": match.world.to_bytes() if snapshot else match.initial,
             "base_codes": match.prev_codes if snapshot else bytes([NO_INPUT] * match.n),
-            "base_aims": list(match.prev_aims) if snapshot else [0] * match.n}))
+            "base_aims": list(match.prev_aims) if snapshot else [0] * match.n,
+            "names": {q.slot: q.name for q in match.players}}))
 
     def _match_with_room(self, now: float) -> Match | None:
         for match in self.matches.values():

@@ -1,0 +1,350 @@
+"""The demo client against a lockstep server: sans-IO logic producing the same `Scene` as state sync.
+
+A `LockstepSession` wraps a `netcode.lockstep.LockstepClient` (behind the same lag simulator): the
+client steps its own World on each complete frame bundle, and the input the player holds is sampled
+for frame f + D after frame f was played (D = the server's input delay). There is nothing to predict,
+reconcile or interpolate between server states — every client shows the same confirmed frames — so P,
+R and G say "n/a in lockstep". I switches *render smoothing*: at 15 Hz a world drawn as stepped moves in
+visible jumps, so the picture slides from the previous frame's positions to the current one's over one
+frame interval (render interpolation, Fiedler's "Fix Your Timestep!"), at the price of drawing up to one
+interval behind the simulation; a jump longer than a few frames' motion (a respawn) is not slid. What it
+shows besides: frame number, input delay, the playout (jitter) buffer and the checksum/desync status.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import attrs
+import numpy as np
+
+from netcode.lockstep import LockstepClient
+from netcode.lockstep import messages as m
+from netcode.lockstep.events import ConnectionLost, MatchOver, Synced, Welcomed
+from netcode.sim import BUTTON_FIRE, SUBPX, Hit, Kill, PlayerInput
+from netcode.sim.fixed import max_per_tick
+
+from .base import FrameTimes, SessionBase
+from .scene import FEED_TIME, Scene
+from .worldview import fill_from_world
+
+NA = "n/a in lockstep"
+NOTICE_TIME = 2.5
+FREEZE_FRAMES = 2  # the picture standing still this many frame intervals counts as a stall
+LATE_WINDOW = 30  # frames: more than a quarter of our inputs filled in these → warn about the input delay
+
+
+def _players(result: dict) -> list[dict]:
+    """END's per-player rows (dicts only)."""
+    rows = result.get("players")
+    return [p for p in rows if isinstance(p, dict)] if isinstance(rows, list) else []
+
+
+@attrs.define
+class LockstepMeasurements(FrameTimes):
+    """What a lockstep client measured over its run (headless output, net graph)."""
+
+    first_frame_at: float | None = None
+    stalls: int = 0  # times the picture stood still for more than FREEZE_FRAMES intervals
+    longest_freeze: float = 0.0  # seconds
+    inputs_replaced: int = 0  # frames whose bundle did not carry the input we sampled (late or lost: filled)
+    inputs_compared: int = 0
+    hits: int = 0
+    kills: int = 0
+    deaths: int = 0
+
+
+class LockstepSession(SessionBase):
+    """One player's lockstep client: LockstepClient behind a LaggedEndpoint, its World drawn as a Scene."""
+
+    mode = "lockstep"
+    brain = None  # a bot's brain(client) -> PlayerInput; None: the player's controls (set_input)
+
+    def _new_metrics(self) -> LockstepMeasurements:
+        return LockstepMeasurements()
+
+    def _make_client(self, token: int | None) -> LockstepClient:
+        c = LockstepClient(self.server_addr, name=self.name[:24], token=token, nonce=self._nonce,
+                           transport_config=self._transport_config(), brain=self._sample)
+        c.on_frame = self._on_frame
+        return c
+
+    def _reset(self) -> None:
+        self.names: dict[int, str] = {}
+        self.result: dict | None = None  # END: the match's results
+        self.sync: tuple[int, bool] | None = None  # the server's verdict on our catch-up handshake
+        self._unshown: list = []  # sim events of frames played since the last picture
+        self._recent: deque = deque()  # (time shown, sim events)
+        self._sent: dict[int, tuple[int, int]] = {}  # frame -> (code, aim) we sampled for it
+        self._fire_latch = False
+        self._bars: deque = deque(maxlen=120)
+        self._bytes_seen = 0
+        self._shown_frame = -1
+        self._shown_at: float | None = None
+        self._frozen_counted = False
+        self._seen_toggles = self._mode_toggles()
+        self._notice: tuple[str, float] | None = None
+        self._pending_notice: str | None = None
+        self._resyncs_seen = 0
+        self._prev_pos: np.ndarray | None = None  # positions after the frame before the newest (smoothing)
+        self._cur_pos: np.ndarray | None = None  # positions after the newest frame
+
+    # ------------------------------------------------------------------ input
+
+    def set_input(self, move_x: int = 0, move_y: int = 0, aim: int = 0, fire: bool = False) -> None:
+        super().set_input(move_x, move_y, aim, fire)
+        if fire:
+            self._fire_latch = True  # a click shorter than a frame interval still fires once
+
+    def _sample(self, client: LockstepClient) -> PlayerInput:
+        """The input hook LockstepClient calls for frame `client.input_frame` (after playing that minus D)."""
+        if self.brain is not None:
+            inp = self.brain(client)
+        else:
+            inp = self._input
+            if self._fire_latch:
+                inp = attrs.evolve(inp, buttons=inp.buttons | BUTTON_FIRE)
+        self._fire_latch = False
+        self._sent[client.input_frame] = (m.input_code(inp.move_x, inp.move_y, inp.buttons), inp.aim & 4095)
+        return inp
+
+    # ------------------------------------------------------------------ events
+
+    def on_events(self, events: list, now: float) -> None:
+        """The endpoint's events (a DatagramDriver handler)."""
+        for e in events:
+            kind = type(e)
+            if kind is Welcomed:
+                self._on_welcome(e)
+            elif kind is Synced:
+                self.sync = (e.frame, e.ok)
+                if not e.ok:
+                    self._pending_notice = f"our world differed from the server's at frame {e.frame}: resyncing"
+            elif kind is MatchOver:
+                self._on_match_over(e.result)
+            elif kind is ConnectionLost:
+                connected_once = self.client.welcome is not None or self.client.transport.connection is not None
+                self._on_lost(f"{'disconnected' if connected_once else 'could not connect'}: {e.reason}")
+
+    def _on_welcome(self, e: Welcomed) -> None:
+        w = self.client.welcome
+        self.token = w.get("token", self.token)
+        self.names[e.slot] = self.name[:24]
+        if self.client.counters.resyncs > self._resyncs_seen:
+            self._resyncs_seen = self.client.counters.resyncs
+            self._pending_notice = f"the server resynced us at frame {e.frame} (our world had diverged)"
+        self.status = "playing"
+        self.message = None
+
+    def _on_match_over(self, result: dict) -> None:
+        self.result = result
+        self.token = None  # the match is over: C joins a new one
+        # the server's word, but still bytes off the wire: use only what has the expected types
+        rows = [p for p in _players(result) if isinstance(p.get("slot"), int) and isinstance(p.get("name"), str)]
+        for p in rows:
+            self.names[p["slot"]] = p["name"][:24]
+        scored = [p for p in rows if isinstance(p.get("score"), int) and p["score"] > 0]
+        best = max(scored, key=lambda p: p["score"], default=None)
+        top = f" — {best['name'][:24]} leads with {best['score']}" if best else ""
+        self.status = "ended"
+        reason = result.get("reason")
+        why = f" ({reason})" if isinstance(reason, str) and reason != "frames" else ""  # "frames": its set length
+        self.message = f"match over after {result.get('frames', '?')} frames{why}{top} — C: new match"
+
+    def _on_lost(self, reason: str) -> None:
+        if self.status == "ended":
+            self.lost_reason = reason  # the match is over anyway: keep its results on screen
+            return
+        super()._on_lost(reason)
+
+    def _on_frame(self, client: LockstepClient, f: int) -> None:
+        """Called by the client after it stepped frame f: collect what the picture and the measurements need."""
+        self._prev_pos, self._cur_pos = self._cur_pos, client.world.pos.copy()
+        events = client.frame_events
+        if events:
+            self._unshown.append(events)
+        slot = client.slot
+        replaced = False
+        sent = self._sent.pop(f, None)
+        codes, aims = client.frame_inputs
+        if sent is not None and 0 <= slot < len(codes):
+            mt = self.metrics
+            mt.inputs_compared += 1
+            if (codes[slot], aims[slot]) != sent:
+                replaced = True
+                mt.inputs_replaced += 1
+        if self._sent and min(self._sent) < f:
+            self._sent = {g: v for g, v in self._sent.items() if g > f}
+        total = client.counters.bytes_in
+        if f > client.live_frame + 1:  # the frame right after a welcome would show the welcome's bytes
+            self._bars.append((total - self._bytes_seen, int(replaced)))
+        self._bytes_seen = total
+        mt = self.metrics
+        for e in events:
+            k = type(e)
+            if k is Kill:
+                mt.kills += e.killer == slot
+                mt.deaths += e.victim == slot
+            elif k is Hit and e.shooter == slot:
+                mt.hits += 1
+
+    def _name(self, slot: int) -> str:
+        c = self.client
+        if c.sim is not None and slot >= c.sim.max_players:
+            return f"drone {slot - c.sim.max_players}"
+        return self.names.get(slot) or c.names.get(slot, f"player {slot}")
+
+    # ------------------------------------------------------------------ toggles
+
+    def _mode_toggles(self) -> tuple:
+        t = self.toggles
+        return (t.prediction, t.reconciliation, t.interpolation, t.ghost)
+
+    def _toggle_notice(self, now: float) -> None:
+        """P/R/G do nothing in lockstep: say so instead of silently ignoring the key; I is frame smoothing."""
+        cur = self._mode_toggles()
+        if cur != self._seen_toggles:
+            names = ("prediction", "reconciliation", "interpolation", "ghost")
+            changed = [n for n, a, b in zip(names, cur, self._seen_toggles) if a != b]
+            if changed == ["interpolation"]:
+                self._notice = ("smoothing between frames " + ("on (drawn up to one frame behind)"
+                                                               if self.toggles.interpolation else "off"), now)
+            else:
+                self._notice = (f"{', '.join(changed)}: {NA} — every client steps the same confirmed frames", now)
+            self._seen_toggles = cur
+        if self._pending_notice is not None:
+            self._notice = (self._pending_notice, now)
+            self._pending_notice = None
+
+    # ------------------------------------------------------------------ frame
+
+    def frame(self, now: float) -> Scene:
+        """Describe the picture at `now`: the world as of the last frame played."""
+        c = self.client
+        self._toggle_notice(now)
+        sc = Scene(now, self.status, self.message, self.toggles, lag_label=self.lag_label(), mode="lockstep",
+                   bars_label="lockstep bytes in per frame")
+        if self._notice is not None and now - self._notice[1] < NOTICE_TIME:
+            sc.notice = self._notice[0]
+        for events in self._unshown:
+            self._recent.append((now, events))
+        self._unshown.clear()
+        while self._recent and now - self._recent[0][0] > FEED_TIME:
+            self._recent.popleft()
+        self._watch_freezes(now)
+        if c.world is not None:
+            if self.status == "playing" and c.frame == 0 and c.have == 0:
+                sc.message = "waiting for the match to start (when it is full, or after its start timeout) …"
+            fill_from_world(sc, c.world, c.slot, self._recent, c.rate, self._name, range(c.sim.max_players),
+                            self._smoothed(now))
+            sc.names = {**c.names, **self.names}
+            sc.camera = sc.me if sc.me is not None else (c.sim.width * SUBPX / 2, c.sim.height * SUBPX / 2)
+            sc.status_lines = self.status_lines()
+        sc.net_lines = self._net_lines(now)
+        sc.net_bars = list(self._bars)
+        return sc
+
+    def _smoothed(self, now: float) -> np.ndarray | None:
+        """Positions slid from the previous frame's to the newest's over one interval since it was first
+        shown (None: draw the world as stepped)."""
+        prev, cur, c = self._prev_pos, self._cur_pos, self.client
+        if (not self.toggles.interpolation or prev is None or cur is None or self._shown_at is None
+                or prev.shape != cur.shape or cur.shape != c.world.pos.shape):
+            return None
+        alpha = min(1.0, (now - self._shown_at) / c.interval)
+        if alpha >= 1.0:
+            return None
+        d = cur.astype(np.int64) - prev
+        cfg = c.sim
+        step = max_per_tick(max(cfg.player_speed, cfg.npc_speed) * SUBPX, cfg.tick_rate)
+        slide = np.abs(d).max(axis=1) <= 4 * step  # a respawn or a resync is a jump, not a move
+        out = cur.astype(np.int64)
+        out[slide] = prev[slide] + (d[slide] * alpha).astype(np.int64)
+        return out
+
+    def _watch_freezes(self, now: float) -> None:
+        c = self.client
+        if c.frame != self._shown_frame:
+            if self.metrics.first_frame_at is None and c.frame > 0:
+                self.metrics.first_frame_at = now
+            self._shown_frame, self._shown_at, self._frozen_counted = c.frame, now, False
+            return
+        if self._shown_at is None or c.frame == 0 or self.status != "playing":
+            return
+        still = now - self._shown_at
+        mt = self.metrics
+        if still > FREEZE_FRAMES * c.interval:
+            mt.longest_freeze = max(mt.longest_freeze, still)
+            if not self._frozen_counted:
+                self._frozen_counted = True
+                mt.stalls += 1
+
+    def desync_text(self) -> str:
+        """The checksum/desync status in a few words."""
+        c = self.client
+        if c.counters.resyncs:
+            return f"DESYNC flagged by the server: resynced {c.counters.resyncs}x"
+        if c.synced is False:
+            return "handshake FAILED: resync requested"
+        hs = ("handshake pending" if c.handshake_pending else
+              f"handshake ok @ {self.sync[0]}" if self.sync else "handshake sent")
+        return f"in sync ({hs})" if c.synced else hs
+
+    def status_lines(self) -> list[tuple[str, bool]]:
+        """The HUD's lockstep lines as (text, warning): frame and input delay, the checksum status, and a
+        warning when our inputs keep missing their frames."""
+        c = self.client
+        jb = c.jitter_buffer * 1000
+        diverged = bool(c.counters.resyncs) or c.synced is False
+        lines = [(f"frame {c.frame}  input delay {c.delay} fr = {c.delay * c.interval * 1000:.0f} ms  "
+                  f"buffer {jb:.0f} ms", False),
+                 (f"checksums sent {c.counters.checksums_sent}  {self.desync_text()}", diverged)]
+        recent = list(self._bars)[-LATE_WINDOW:]
+        if len(recent) == LATE_WINDOW and sum(filled for _, filled in recent) > LATE_WINDOW // 4:
+            # the server never waits: an input later than its frame is replaced by "no input"
+            lines.append(("your inputs arrive after their frames (input delay < round trip): the server fills them",
+                          True))
+        return lines
+
+    def _net_lines(self, now: float) -> list[str]:
+        c = self.client
+        cc = c.counters
+        mt = self.metrics
+        lines = self._transport_lines(now)
+        if c.welcome is not None:
+            lines.append(f"frame {c.frame}  decoded {c.have}  server ~{c.newest}  @ {c.rate} Hz")
+            lines.append(f"input delay {c.delay} fr ({c.delay * c.interval * 1000:.0f} ms)  buffer "
+                         f"{c.jitter_buffer * 1000:4.1f} ms  max stall {c.max_stall * 1000:4.0f} ms")
+            lines.append(f"stalls {mt.stalls}  inputs filled {mt.inputs_replaced}/{mt.inputs_compared}  "
+                         f"requests {cc.requests}  dup {cc.duplicate_bundles}")
+            lines.append(f"checksums {cc.checksums_sent}  {self.desync_text()}")
+        lines.append("prediction / reconciliation: " + NA + "   smoothing " +
+                     ("on" if self.toggles.interpolation else "OFF"))
+        lines.append(self.lag_label())
+        return lines
+
+    # ------------------------------------------------------------------ measurements
+
+    def summary(self, now: float) -> dict:
+        """Everything measured since start, as plain numbers (headless output and --json)."""
+        c = self.client
+        cc = c.counters
+        mt = self.metrics
+        playing = max(now - mt.first_frame_at, 1e-9) if mt.first_frame_at is not None else 0.0
+        out = self._common_summary(now, playing)
+        mine = None
+        if self.result is not None:
+            mine = next((p for p in _players(self.result) if p.get("slot") == c.slot), None)
+        out.update({
+            "frame": c.frame, "frames_played": cc.frames, "frame_rate": c.rate,
+            "frames_per_s": cc.frames / playing if playing else 0.0,
+            "input_delay_frames": c.delay, "input_delay_ms": c.delay * c.interval * 1000,
+            "jitter_buffer_ms": c.jitter_buffer * 1000, "max_stall_ms": c.max_stall * 1000,
+            "max_gap_ms": c.max_gap * 1000, "stalls": mt.stalls, "longest_freeze_ms": mt.longest_freeze * 1000,
+            "inputs_filled": mt.inputs_replaced, "inputs_compared": mt.inputs_compared,
+            "server_missing": mine.get("missing") if mine else None, "server_late": mine.get("late") if mine else None,
+            "bundles": cc.bundles, "duplicate_bundles": cc.duplicate_bundles, "requests": cc.requests,
+            "checksums_sent": cc.checksums_sent, "handshake_ok": self.sync[1] if self.sync else None,
+            "desyncs": cc.resyncs, "resyncs": cc.resyncs, "bad_messages": cc.bad_messages,
+            "hits": mt.hits, "kills": mt.kills, "deaths": mt.deaths, "match_result": self.result,
+        })
+        return out
