@@ -41,6 +41,7 @@ def test_lockstep_match_record_verify_round_trip_with_join_leave_and_loss(tmp_pa
     net.advance(30.0)
     ended = mt.events(MatchEnded)
     assert ended and ended[0].result["frames"] == 600
+    mt.server.shutdown()  # an ended match's file is finished by the writer thread; this waits for it
     (first,) = replays(tmp_path)
     i = info(first)
     assert i["mode"] == "lockstep" and i["clean"] and i["tick_rate"] == 15
@@ -69,6 +70,7 @@ def test_lockstep_desync_is_recorded_and_the_replay_still_verifies(tmp_path):
     bad.on_frame = lambda c, f: c.world.score.__setitem__(c.slot, c.world.score[c.slot] + 1) if f == 50 else None
     net.advance(25.0)
     d = mt.events(Desync)[0]
+    mt.server.shutdown()
     path = replays(tmp_path)[0]
     desyncs = [e for e in events(path) if e[1] == "desync"]
     assert desyncs and desyncs[0][0] == d.frame == 60

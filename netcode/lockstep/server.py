@@ -707,7 +707,8 @@ class LockstepServer:
         del self.matches[match.id]
 
     def shutdown(self) -> None:
-        """The server stops: every running match ends (reason "shutdown") and its replay is completed."""
+        """The server stops: every running match ends (reason "shutdown"); when this returns, every replay
+        file (of these matches and of those that ended before) is complete on disk."""
         for match in list(self.matches.values()):
             if match.start is not None and not match.ended:
                 self._end(match, "shutdown")
