@@ -1,7 +1,6 @@
 """The receive fast path (decode_in_order) must agree with the general decoder, or step aside."""
 import random
 
-from netcode.aio.driver import _recv_nowait_for
 from netcode.wire import packet as wp
 from netcode.wire.errors import WireError
 
@@ -49,10 +48,3 @@ def test_malformed_is_never_taken_by_the_fast_path():
             general = _general(data)
             assert general is not None and fast == [m[2] for m in general]
             assert all(m[0] == wp.MSG_RELIABLE for m in general)
-
-
-def test_driver_drain_falls_back_without_the_private_queue():
-    class Stream:
-        pass
-
-    assert _recv_nowait_for(Stream())() is None

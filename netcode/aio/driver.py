@@ -1,4 +1,4 @@
-"""The only code that touches sockets and the clock: pumps a sans-IO endpoint over asyncio-dgram.
+"""The only code that touches sockets and the clock: pumps a sans-IO endpoint over an asyncio datagram socket.
 
 Datagrams that arrive in one loop iteration are all handed to the endpoint before it is asked
 what to send, so replies coalesce into as few datagrams as possible.
@@ -9,42 +9,49 @@ import asyncio
 import time
 from typing import Callable
 
-import asyncio_dgram
-
 Handler = Callable[[list, float], None]
 
 
-_BATCH = 64  # datagrams taken per receive batch before other tasks get a turn
+class _Protocol(asyncio.DatagramProtocol):
+    """Hands each datagram straight to the driver (no queue, no task switch per datagram)."""
 
+    def __init__(self):
+        self.driver: "DatagramDriver | None" = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: list = []  # datagrams that arrived before the driver started
+        self.closed = False
 
-def _recv_nowait_for(stream) -> Callable[[], tuple | None]:
-    """A function returning a datagram asyncio-dgram has already queued, or None if none is.
+    def connection_made(self, transport):
+        self.transport = transport
 
-    asyncio-dgram has no public non-blocking receive, so this reads its private queue (_recvq);
-    should that attribute go away, it falls back to always None (one `await recv()` per datagram).
-    """
-    queue = getattr(stream, "_recvq", None)
-    if not isinstance(queue, asyncio.Queue):
-        return lambda: None
+    def datagram_received(self, data, addr):
+        d = self.driver
+        if d is None:
+            self.pending.append((data, addr))
+        else:
+            d._on_datagram(data, addr)
 
-    def recv_nowait():
-        if queue.empty():
-            return None
-        item = queue.get_nowait()
-        if item[0] is None:  # asyncio-dgram's end-of-stream marker
-            raise asyncio_dgram.TransportClosed()
-        return item
+    def error_received(self, exc):
+        # e.g. ECONNREFUSED after an ICMP port unreachable: UDP has no connection to lose
+        if self.driver is not None:
+            self.driver.errors += 1
 
-    return recv_nowait
+    def connection_lost(self, exc):
+        self.closed = True
 
 
 class DatagramDriver:
-    """Runs one ServerProtocol or ClientProtocol on one UDP socket."""
+    """Runs one ServerProtocol or ClientProtocol on one UDP socket.
+
+    Datagrams go from the event loop's read callback straight into the endpoint; the flush that follows
+    (``flush_on_receive``) is scheduled with call_soon, so it runs once after every datagram the loop read
+    in that iteration, and its datagrams leave with synchronous ``sendto`` calls.
+    """
 
     def __init__(self, endpoint, stream, handler: Handler | None = None, clock: Callable[[], float] = time.monotonic,
                  flush_on_receive: bool = True, on_flush: Callable[[float], None] | None = None):
         self.endpoint = endpoint
-        self.stream = stream
+        self.stream = stream  # the _Protocol (its .transport is the socket)
         self.handler = handler
         self.clock = clock
         # A tick-driven server answers at its next tick, not per datagram: with hundreds of clients a
@@ -52,82 +59,73 @@ class DatagramDriver:
         self.flush_on_receive = flush_on_receive
         self.on_flush = on_flush  # told each flush's duration (seconds), e.g. to time server ticks
         self.errors = 0  # socket errors (e.g. ICMP port unreachable) survived
-        self._wake = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0  # the clock time self._timer fires at
-        self._tasks: list[asyncio.Task] = []
+        self._flush_handle: asyncio.Handle | None = None  # a flush scheduled with call_soon
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False
         self._closed = False
 
     @classmethod
     async def bind(cls, endpoint, host: str = "127.0.0.1", port: int = 0, handler: Handler | None = None, **kw):
-        stream = await asyncio_dgram.bind((host, port))
-        return cls(endpoint, stream, handler, **kw)
+        loop = asyncio.get_running_loop()
+        _, proto = await loop.create_datagram_endpoint(_Protocol, local_addr=(host, port))
+        return cls(endpoint, proto, handler, **kw)
 
     @property
     def address(self) -> tuple[str, int]:
-        return self.stream.sockname[:2]
+        return self.stream.transport.get_extra_info("sockname")[:2]
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._receive_loop()), asyncio.create_task(self._send_loop())]
+        self._loop = asyncio.get_running_loop()
+        self._started = True
+        proto = self.stream
+        proto.driver = self
+        early, proto.pending = proto.pending, []
+        for data, addr in early:
+            self._on_datagram(data, addr)
         self.wake()
 
     def wake(self) -> None:
         """Ask for a flush soon (call after the application queued messages)."""
-        self._wake.set()
+        if self._flush_handle is None and not self._closed and self._started:
+            self._flush_handle = self._loop.call_soon(self._scheduled_flush)
 
     async def close(self) -> None:
         """Flush what is due (e.g. DISCONNECT), then stop."""
         if self._closed:
             return
-        await self._flush()
+        if self._started:
+            self._flush()
         self._closed = True
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.stream.driver = None
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         if self._timer:
             self._timer.cancel()
-        self.stream.close()
+            self._timer = None
+        self.stream.transport.close()
+        await asyncio.sleep(0)  # let the transport finish closing
 
-    async def _receive_loop(self) -> None:
-        stream, endpoint, clock = self.stream, self.endpoint, self.clock
-        flush = self.flush_on_receive
-        recv_nowait = _recv_nowait_for(stream)
-        while True:
-            try:
-                data, addr = await stream.recv()
-                now = clock()
-                endpoint.receive_datagram(data, addr, now)
-                # Take every datagram already queued without a wait per datagram, so the whole batch
-                # is in the endpoint before it is asked what to send.
-                n = 1
-                while n < _BATCH:
-                    item = recv_nowait()
-                    if item is None:
-                        break
-                    endpoint.receive_datagram(item[0], item[1], now)
-                    n += 1
-            except asyncio_dgram.TransportClosed:
-                return
-            except OSError:
-                # e.g. ECONNREFUSED after an ICMP unreachable: UDP has no connection to lose
-                self.errors += 1
-                continue
-            if flush and not self._closed:
-                # Reply in this same loop iteration rather than waking the send task: one task
-                # switch less per batch, and the peer gets its answer sooner.
-                await self._flush()
-            if n >= _BATCH:
-                # recv() does not yield while datagrams are waiting: under a backlog the receive
-                # loop would starve the other tasks (timers, the send loop, the application).
-                await asyncio.sleep(0)
+    def _on_datagram(self, data: bytes, addr) -> None:
+        if self._closed:
+            return
+        try:
+            self.endpoint.receive_datagram(data, addr, self.clock())
+        except OSError:
+            self.errors += 1
+            return
+        if self.flush_on_receive and self._flush_handle is None:
+            # one flush after every datagram this loop iteration reads: replies coalesce
+            self._flush_handle = self._loop.call_soon(self._scheduled_flush)
 
-    async def _send_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._flush()
+    def _scheduled_flush(self) -> None:
+        self._flush_handle = None
+        if not self._closed:
+            self._flush()
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
         started = time.perf_counter()
         now = self.clock()
         endpoint = self.endpoint
@@ -135,14 +133,15 @@ class DatagramDriver:
         events = endpoint.events()
         if events and self.handler is not None:
             self.handler(events, now)
-        send = self.stream.send
+        transport = self.stream.transport
+        if transport.is_closing():
+            return
+        sendto = transport.sendto
         for data, addr in endpoint.datagrams_to_send(now):
             try:
-                await send(data, addr)
+                sendto(data, addr)
             except OSError:
                 self.errors += 1
-            except asyncio_dgram.TransportClosed:
-                return
         if self.on_flush is not None:
             self.on_flush(time.perf_counter() - started)
         self._arm_timer(now)
@@ -160,11 +159,11 @@ class DatagramDriver:
             self._timer = None
         if t is not None:
             self._timer_at = max(t, now)
-            self._timer = asyncio.get_running_loop().call_later(max(0.0, t - now), self._on_timer)
+            self._timer = self._loop.call_later(max(0.0, t - now), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None  # fired: the next flush arms a new one
-        self._wake.set()
+        self.wake()
 
 
 def local_host_for(server_host: str) -> str:

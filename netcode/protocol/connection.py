@@ -30,8 +30,13 @@ _MASK32 = 0xFFFFFFFF
 # which no fragment can have (at most 255 fragments, indices 0..254).
 _WHOLE = 255
 _pack_reliable = wp.MSG_RELIABLE_HDR.pack
+_pack_unreliable = wp.MSG_UNRELIABLE_HDR.pack
+_UNRELIABLE_HDR_SIZE = wp.MSG_UNRELIABLE_HDR.size
 _RELIABLE = Channel.RELIABLE
+_UNRELIABLE = Channel.UNRELIABLE
 _MSG_RELIABLE = wp.MSG_RELIABLE
+_MSG_UNRELIABLE = wp.MSG_UNRELIABLE
+_HEADER_SIZE = wp.PAYLOAD_HEADER_SIZE
 _MAX_UNFRAGMENTED = wp.MAX_UNFRAGMENTED
 _MAX_MESSAGES_BYTES = wp.MAX_MESSAGES_BYTES
 # MessageReceived without NamedTuple.__new__'s Python-level frame: one is made per message.
@@ -76,6 +81,7 @@ class Connection:
         self._next_msg_id = 0
         self._window = config.reliable_window  # config is frozen: cached for the per-message send
         self._max_message = config.max_message_size
+        self._unreliable_limit = config.unreliable_queue_limit
         self._complete_bytes = 0  # complete messages waiting for an earlier one (counted with reassembly)
         self._recv_since_send = 0
         self._ack_queue: list = []  # ack-only datagrams made while receiving, sent at the next flush
@@ -113,6 +119,15 @@ class Connection:
                 self._unsent.append(((msg_id << 8) | _WHOLE, _pack_reliable(_MSG_RELIABLE, msg_id, n) + data))
                 open_ids.append(msg_id)
                 self._parts_left[msg_id] = 1
+                self.stats.messages_out += 1
+                return
+        elif channel == _UNRELIABLE and not self.closed:
+            # The common unreliable case, inlined likewise (a lockstep server sends one per client per frame).
+            n = len(data) + _UNRELIABLE_HDR_SIZE
+            queue = self._unreliable
+            if n <= _MAX_MESSAGES_BYTES and len(queue) < self._unreliable_limit:
+                queue.append(_pack_unreliable(_MSG_UNRELIABLE, n - _UNRELIABLE_HDR_SIZE) + data)
+                self._unreliable_bytes += n
                 self.stats.messages_out += 1
                 return
         self._send_general(channel, data)
@@ -202,8 +217,10 @@ class Connection:
         _, _, _, _, seq, ack, bits, ack_delay = wp.PAYLOAD_HEADER.unpack_from(data)
         # parse everything before touching state
         bodies = None
-        if not self._recv_complete and not self._assembly:
+        if not self._recv_complete and not self._assembly and (
+                len(data) == _HEADER_SIZE or data[_HEADER_SIZE] == _MSG_RELIABLE):
             # common case: nothing buffered, so a run of in-order reliable messages is delivered as is
+            # (a datagram that starts with another kind of message cannot be one: skip the attempt)
             bodies = wp.decode_in_order(data, self._recv_next_id)
         messages = wp.decode_messages(data) if bodies is None else None
         stats = self.stats
@@ -490,6 +507,15 @@ class Connection:
             self._ack_queue.clear()
         room = _MAX_IN_FLIGHT - ((self._seq - self._loss_cursor) & 0xFFFF)
         if room > 0:
+            unreliable = self._unreliable
+            if unreliable and not self._inflight and not self._unsent and self._unreliable_bytes <= _MAX_MESSAGES_BYTES:
+                # Only unreliable messages, and they all fit one datagram: what _pack_data would build,
+                # without its packer (e.g. a lockstep server's one FRAMES message per client per frame).
+                body = list(unreliable)
+                unreliable.clear()
+                self._unreliable_bytes = 0
+                self._emit(body, [], now, out)
+                return  # the datagram carries the ack, and it is a keep-alive
             self._pack_data(now, out, min(room, self.config.max_datagrams_per_flush))
         ack_due = self._ack_pending_since is not None and now - self._ack_pending_since >= self.config.ack_delay
         if ack_due or now - self._last_send >= self.config.keepalive_interval:

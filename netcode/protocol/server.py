@@ -161,11 +161,12 @@ class ServerProtocol:
         """Take every pending event, oldest first."""
         ev = self._events
         if not ev:
-            return ev[:0]
-        self._events = []
-        for conn in self.connections.values():
-            conn._events = self._events
-        return ev
+            return []
+        # Every connection appends to this same list: hand out a copy and empty it in place, O(events)
+        # rather than re-pointing every connection at a new list, O(connections).
+        out = ev[:]
+        ev.clear()
+        return out
 
     # ------------------------------------------------------------------ time
 
