@@ -2,7 +2,9 @@
 
 The server runs on netcode.aio's DatagramDriver (flush on timers only: at each match's frame, and for
 handshakes). Bots are lighter: one asyncio DatagramProtocol per bot whose callback feeds the sans-IO client
-and sends what it answers synchronously (no tasks per bot), so one process can drive a thousand of them.
+and sends what it answers synchronously (no tasks per bot). Simulating bots are full LockstepClients; load
+bots are netcode.lockstep.loadbot's LoadBots (the same wire traffic, no bundle decoding, one shared timer),
+so one process drives a thousand of them.
 
     python -m netcode.lockstep.aio serve --port 40000 --frame-rate 15 --input-delay 2 --duration 30
     python -m netcode.lockstep.aio bots --server 127.0.0.1:40000 --count 20 --duration 20
@@ -24,6 +26,7 @@ from ..aio.driver import DatagramDriver, run
 from .brain import LoadBrain, WorldBrain
 from .client import ClientConfig, LockstepClient
 from .events import ConnectionLost, Desync, MatchEnded
+from .loadbot import LoadBot, LoadSwarm
 from .server import LockstepConfig, LockstepServer
 
 
@@ -39,6 +42,7 @@ class LockstepRunner:
         self.flush_count = 0
         self.desyncs: list = []
         self.results: list = []
+        self._cpu0 = (time.monotonic(), _cpu_seconds())
 
     @classmethod
     async def start(cls, config: LockstepConfig, host: str, port: int) -> "LockstepRunner":
@@ -79,11 +83,12 @@ class LockstepRunner:
 
     def mark(self) -> None:
         # Everything that exists now (matches, connections) lives on: move it out of the cyclic GC's
-        # generations so a full collection never walks it between two frames.
-        gc.collect()
+        # generations so a full collection never walks it between two frames. No gc.collect() first: with a
+        # thousand connections it blocks the loop for tens of ms and the frames due meanwhile go out late.
         gc.freeze()
         self.core.mark()
         self.send_count = self.flush_count = 0
+        self._cpu0 = (time.monotonic(), _cpu_seconds())
 
     def stats(self) -> dict:
         s = self.core.stats()
@@ -99,6 +104,7 @@ class LockstepRunner:
             "desync_events": [attrs.asdict(d, filter=lambda a, v: a.name != "reports") for d in self.desyncs],
             "match_results": self.results + self.core.results[len(self.results):],
             "driver_errors": self.driver.errors if self.driver else 0,
+            "cpu_pct": 100.0 * (_cpu_seconds() - self._cpu0[1]) / max(1e-6, time.monotonic() - self._cpu0[0]),
         })
         return s
 
@@ -163,6 +169,11 @@ async def serve_lockstep(host: str = "127.0.0.1", port: int = 40000, frame_rate:
             with open(json_path, "w") as f:
                 json.dump(stats, f, indent=2)
     return stats
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) this process has used."""
+    return time.process_time()
 
 
 # ------------------------------------------------------------------ bots
@@ -240,6 +251,18 @@ class LockstepBot:
             self._timer.cancel()
         self.proto.transport.close()
 
+    @property
+    def counters(self):
+        return self.client.counters
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected
+
+    @property
+    def frame(self) -> int:
+        return self.client.frame
+
     def report(self) -> dict:
         c = self.client
         conn = c.transport.connection
@@ -255,16 +278,25 @@ class LockstepBot:
 
 async def run_lockstep_bots(server: tuple[str, int], count: int, duration: float, json_path: str | None = None,
                             simulating: int | None = None, behaviour: str = "fight", seed: int = 1,
-                            quiet: bool = False, warmup: float = 0.0) -> dict:
+                            quiet: bool = False, warmup: float = 0.0, light: bool = True) -> dict:
     """``count`` bots join and play for ``duration`` s; the first ``simulating`` of them (default: all) step their
-    World and report checksums, the rest are load bots. Traffic rates count from ``warmup`` on."""
+    World and report checksums, the rest are load bots — light ones (netcode.lockstep.loadbot: the same wire
+    traffic, a fraction of the CPU, one timer for all) unless ``light`` is False. Traffic rates count from
+    ``warmup`` on."""
     host, port = server
     server = (socket.gethostbyname(host), port)
     simulating = count if simulating is None else min(simulating, count)
     # spread the real bots over the matches: bot i joins match i // players (in join order)
-    bots = [LockstepBot(i, server, i < simulating, seed, behaviour) for i in range(count)]
+    bots = [LockstepBot(i, server, True, seed, behaviour) if i < simulating
+            else LoadBot(i, server, seed) if light
+            else LockstepBot(i, server, False, seed, behaviour) for i in range(count)]
+    swarm = LoadSwarm([b for b in bots if isinstance(b, LoadBot)])
+    swarm.start()
     for i in range(0, count, 50):
         await asyncio.gather(*(b.start() for b in bots[i:i + 50]))
+    # as the server: the bots live on, so keep the cyclic GC from walking them (a full pass is tens of ms)
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 1000)
     start = time.monotonic()
     base = None
     next_print = start + 2.0
@@ -272,19 +304,22 @@ async def run_lockstep_bots(server: tuple[str, int], count: int, duration: float
         await asyncio.sleep(0.1)
         now = time.monotonic()
         if base is None and now - start >= warmup:
-            base = (now, sum(b.client.counters.bytes_in for b in bots), sum(b.client.counters.bytes_out for b in bots),
-                    sum(b.report()["wire_bytes_in"] for b in bots), sum(b.report()["wire_bytes_out"] for b in bots))
+            base = (now, sum(b.counters.bytes_in for b in bots), sum(b.counters.bytes_out for b in bots),
+                    sum(b.report()["wire_bytes_in"] for b in bots), sum(b.report()["wire_bytes_out"] for b in bots),
+                    _cpu_seconds())
         if not quiet and now >= next_print:
             next_print += 2.0
-            up = sum(1 for b in bots if b.client.connected)
-            print(f"bots: {up}/{count} connected, frame {max(b.client.frame for b in bots)}", flush=True)
+            up = sum(1 for b in bots if b.connected)
+            print(f"bots: {up}/{count} connected, frame {max(b.frame for b in bots)}", flush=True)
     end = time.monotonic()
+    cpu_end = _cpu_seconds()
     reports = [b.report() for b in bots]
+    swarm.stop()
     for b in bots:
         b.close()
     await asyncio.sleep(0.05)
     secs = max(end - (base[0] if base else start), 1e-6)
-    b0 = base or (start, 0, 0, 0, 0)
+    b0 = base or (start, 0, 0, 0, 0, 0.0)
     n = max(1, count)
     summary = {
         "bots": count, "simulating": simulating, "duration_s": duration,
@@ -296,6 +331,8 @@ async def run_lockstep_bots(server: tuple[str, int], count: int, duration: float
         "up_wire_bits_per_s_per_client": (sum(r["wire_bytes_out"] for r in reports) - b0[4]) * 8 / secs / n,
         "down_wire_bits_per_s_per_client": (sum(r["wire_bytes_in"] for r in reports) - b0[3]) * 8 / secs / n,
         "socket_errors": sum(b.proto.errors for b in bots),
+        "light_load_bots": sum(1 for b in bots if isinstance(b, LoadBot)),
+        "cpu_pct": 100.0 * (cpu_end - b0[5]) / secs if base else None,
         "per_bot": reports,
     }
     if not quiet:
@@ -341,6 +378,7 @@ def main(argv=None) -> int:
     b.add_argument("--seed", type=int, default=1)
     b.add_argument("--json")
     b.add_argument("--quiet", action="store_true")
+    b.add_argument("--full-load-bots", action="store_true", help="load bots are full LockstepClients (no World)")
     a = p.parse_args(argv)
     try:
         if a.cmd == "serve":
@@ -349,7 +387,7 @@ def main(argv=None) -> int:
                                simulate=not a.no_simulate, until_empty=a.until_empty))
             return 0
         summary = run(run_lockstep_bots(a.server, a.count, a.duration, a.json, simulating=a.simulating, seed=a.seed,
-                                        quiet=a.quiet, warmup=a.warmup))
+                                        quiet=a.quiet, warmup=a.warmup, light=not a.full_load_bots))
         return 0 if summary["connected_throughout"] == a.count else 1
     except ValueError as e:
         print(f"netcode: {e}", file=sys.stderr)
