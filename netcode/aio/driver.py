@@ -40,6 +40,28 @@ class _Protocol(asyncio.DatagramProtocol):
         self.closed = True
 
 
+class CallbackProtocol(asyncio.DatagramProtocol):
+    """A UDP socket whose every datagram goes to one function; socket errors are counted, not raised
+    (e.g. ICMP port unreachable: UDP has no connection to lose). For many lightweight sockets (bots)
+    that need no driver of their own."""
+
+    __slots__ = ("on_datagram", "transport", "errors")
+
+    def __init__(self, on_datagram: Callable[[bytes, tuple], None]):
+        self.on_datagram = on_datagram
+        self.transport: asyncio.DatagramTransport | None = None
+        self.errors = 0
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.on_datagram(data, addr)
+
+    def error_received(self, exc):
+        self.errors += 1
+
+
 class DatagramDriver:
     """Runs one ServerProtocol or ClientProtocol on one UDP socket.
 

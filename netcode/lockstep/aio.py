@@ -22,7 +22,7 @@ import time
 import attrs
 import numpy as np
 
-from ..aio.driver import DatagramDriver, run
+from ..aio.driver import CallbackProtocol, DatagramDriver, run
 from .brain import LoadBrain, WorldBrain
 from .client import ClientConfig, LockstepClient
 from .events import ConnectionLost, Desync, MatchEnded
@@ -178,26 +178,6 @@ def _cpu_seconds() -> float:
 
 # ------------------------------------------------------------------ bots
 
-class _BotProtocol(asyncio.DatagramProtocol):
-    """Feeds one LockstepClient from its socket and answers in the same callback."""
-
-    def __init__(self, bot: "LockstepBot"):
-        self.bot = bot
-        self.transport = None
-        self.errors = 0
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def datagram_received(self, data, addr):
-        now = time.monotonic()
-        self.bot.client.receive_datagram(data, addr, now)
-        self.bot.pump(now)
-
-    def error_received(self, exc):
-        self.errors += 1
-
-
 class LockstepBot:
     """One bot: a LockstepClient with a brain. ``simulate=False`` makes it a load bot (relays, no World)."""
 
@@ -207,7 +187,7 @@ class LockstepBot:
         brain = WorldBrain(seed * 1000 + index, behaviour) if simulate else LoadBrain(seed * 1000 + index)
         self.client = LockstepClient(server, name=f"bot{index}", brain=brain,
                                      config=ClientConfig(simulate=simulate, report_checksums=simulate))
-        self.proto: _BotProtocol | None = None
+        self.proto: CallbackProtocol | None = None
         self.lost: str | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop = None
@@ -215,9 +195,16 @@ class LockstepBot:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
-        _, self.proto = await loop.create_datagram_endpoint(lambda: _BotProtocol(self), local_addr=("127.0.0.1", 0))
+        _, self.proto = await loop.create_datagram_endpoint(lambda: CallbackProtocol(self._on_datagram),
+                                                            local_addr=("127.0.0.1", 0))
         self.client.connect(time.monotonic())
         self.pump(time.monotonic())
+
+    def _on_datagram(self, data: bytes, addr) -> None:
+        """Feed the client from its socket and answer in the same callback."""
+        now = time.monotonic()
+        self.client.receive_datagram(data, addr, now)
+        self.pump(now)
 
     def pump(self, now: float) -> None:
         c = self.client

@@ -20,6 +20,7 @@ from collections import deque
 
 import msgpack
 
+from ..aio.driver import CallbackProtocol
 from ..protocol import Channel, ClientProtocol, MessageReceived
 from ..protocol.events import ConnectFailed, Disconnected, LocalProtocolError
 from ..wire.errors import WireError
@@ -33,24 +34,6 @@ _FRAMES = m.FRAMES
 _UNRELIABLE = Channel.UNRELIABLE
 
 
-class _Proto(asyncio.DatagramProtocol):
-    __slots__ = ("bot", "transport", "errors")
-
-    def __init__(self, bot: "LoadBot"):
-        self.bot = bot
-        self.transport = None
-        self.errors = 0
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def datagram_received(self, data, addr):
-        self.bot.on_datagram(data, addr)
-
-    def error_received(self, exc):
-        self.errors += 1
-
-
 class LoadBot:
     """One load bot (see the module docstring). ``simulate`` is always False."""
 
@@ -62,7 +45,7 @@ class LoadBot:
         self.transport = ClientProtocol(server, payload=msgpack.packb({"name": name or f"bot{index}"}))
         self.server = server
         self.counters = ClientCounters()
-        self.proto: _Proto | None = None
+        self.proto: CallbackProtocol | None = None
         self.lost: str | None = None
         self.welcome: dict | None = None
         self.ended = False
@@ -89,7 +72,8 @@ class LoadBot:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        tr, self.proto = await loop.create_datagram_endpoint(lambda: _Proto(self), local_addr=("127.0.0.1", 0))
+        tr, self.proto = await loop.create_datagram_endpoint(lambda: CallbackProtocol(self.on_datagram),
+                                                             local_addr=("127.0.0.1", 0))
         self._sendto = tr.sendto
         now = time.monotonic()
         self.transport.connect(now)
