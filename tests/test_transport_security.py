@@ -147,3 +147,32 @@ def test_fuzz_100k_datagrams_nothing_escapes_and_real_client_stays():
     assert sum(client.dropped.values()) > 50_000
     # the real client's reliable stream kept flowing through the attack
     assert len([e for e in received if getattr(e, "channel", None) == Channel.RELIABLE]) > 400
+
+
+def test_a_replayed_challenge_response_does_not_reopen_a_closed_connection():
+    server = ServerProtocol(max_clients=4, secret=SECRET)
+    addr = ("198.51.100.7", 4000)
+    server.receive_datagram(wp.encode_request(9), addr, 0.0)
+    [(challenge, _)] = server.datagrams_to_send(0.0)
+    nonce, expiry, mac = wp.decode_challenge(challenge)
+    response = wp.encode_response(nonce, expiry, mac, b"")
+    server.receive_datagram(response, addr, 0.1)
+    [client_id] = server.connections
+    # a duplicate while connected: our ACCEPT was lost, it is answered again (same connection)
+    server.datagrams_to_send(0.1)
+    server.receive_datagram(response, addr, 0.2)
+    assert list(server.connections) == [client_id]
+    accepts = [d for d, _ in server.datagrams_to_send(0.2) if d[3] == wp.ACCEPT]
+    assert [wp.decode_accept(d)[2] for d in accepts] == [client_id]
+    server.disconnect(client_id)
+    server.events()
+    # the same response replayed while the cookie is still valid: no new connection, no reply
+    server.receive_datagram(response, addr, 0.5)
+    assert not server.connections and not server.events()
+    assert server.handshakes["replayed response"] == 1
+    assert not [d for d, _ in server.datagrams_to_send(0.5) if d[3] == wp.ACCEPT]
+    # a real reconnect from that address handshakes with a fresh nonce and is accepted
+    server.receive_datagram(wp.encode_request(10), addr, 0.6)
+    [(challenge, _)] = [x for x in server.datagrams_to_send(0.6) if x[0][3] == wp.CHALLENGE]
+    server.receive_datagram(wp.encode_response(*wp.decode_challenge(challenge), b""), addr, 0.7)
+    assert len(server.connections) == 1

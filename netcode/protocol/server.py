@@ -36,6 +36,10 @@ class ServerProtocol:
         self.connections: dict[int, Connection] = {}
         self._by_addr: dict[object, Connection] = {}
         self._nonce_of: dict[int, int] = {}
+        # (addr, nonce) of every connection accepted while its cookie could still be valid -> when that
+        # ends: a CHALLENGE_RESPONSE replayed after the connection closed must not open it again
+        self._spent: dict[tuple, float] = {}
+        self._spent_sweep = 0.0
         self._free_ids = list(range(max_clients - 1, -1, -1))
         self._events: list = []
         self._control: list = []
@@ -113,6 +117,12 @@ class ServerProtocol:
                 return
             conn.close(DisconnectReason.REPLACED)
             self._remove(conn, DisconnectReason.REPLACED)
+        key = (addr, nonce)
+        if self._spent.get(key, -1.0) > now:
+            # this exact handshake already made a connection, now gone: a replay (or a very late
+            # duplicate), not a new client. A real reconnect uses a fresh nonce.
+            self.handshakes["replayed response"] += 1
+            return
         if not self._free_ids:
             self.handshakes["denied full"] += 1
             self._reply(wp.encode_deny(nonce, wp.DENY_FULL), addr, len(data))
@@ -124,8 +134,19 @@ class ServerProtocol:
         self._by_addr[addr] = conn
         self._nonce_of[client_id] = nonce
         self.handshakes["accepted"] += 1
+        self._spend(key, now)
         self._reply(wp.encode_accept(nonce, session, client_id, self.accept_payload), addr, len(data))
         self._events.append(Connected(client_id, addr, payload))
+
+    def _spend(self, key: tuple, now: float) -> None:
+        """Remember an accepted handshake until its cookie expires (a cookie is valid at most
+        cookie_lifetime after it was minted, and it was minted before now)."""
+        lifetime = self.config.cookie_lifetime
+        if now >= self._spent_sweep:
+            self._spent_sweep = now + lifetime
+            for k in [k for k, until in self._spent.items() if until <= now]:
+                del self._spent[k]
+        self._spent[key] = now + lifetime
 
     def _remove(self, conn: Connection, reason: int) -> None:
         if self.connections.get(conn.client_id) is not conn:
