@@ -6,6 +6,7 @@ A session subclass builds its endpoint client in `_make_client(token)`; the base
 """
 from __future__ import annotations
 
+import abc
 from collections import deque
 
 import attrs
@@ -45,7 +46,7 @@ class FrameTimes:
     frame_work: list = attrs.Factory(list)  # seconds of logic + render per frame
 
 
-class SessionBase:
+class SessionBase(abc.ABC):
     """A client session's mode-independent half: server address, lag injection, connection, frame timing."""
 
     mode = "?"
@@ -76,8 +77,9 @@ class SessionBase:
     def _new_metrics(self) -> FrameTimes:
         return FrameTimes()
 
+    @abc.abstractmethod
     def _make_client(self, token: int | None):
-        raise NotImplementedError
+        """The endpoint client of this mode (a StateSyncClient, LockstepClient or ModeProbe)."""
 
     def _reset(self) -> None:
         """Forget everything about the previous connection (called for each new one)."""
