@@ -21,6 +21,8 @@ from netcode.wire.snapshot import (
 )
 from netcode.wire.snapshot_batch import SnapshotBatch, bench_batch
 
+from test_snapshot_codec import make_pair
+
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 U32_MAX = (1 << 32) - 1
 
@@ -97,29 +99,9 @@ def check_batch(tick, currents, baselines, base_ticks, update=None, F=None):
 
 
 def random_client(rng, F, n_pool, id_space, p_base, p_cur, p_change, delta_scale, value_scale, movers=False):
-    """One client's (current, baseline) with overlap, removals, additions and deltas.
-
-    With ``movers``, changes hit a few of the same fields (like moving, turning
-    entities), so the field masks repeat and the palette form gets used.
-    """
-    n_pool = min(n_pool, id_space)
-    if id_space <= 4 * n_pool:
-        pool = np.sort(rng.choice(id_space, n_pool, replace=False))
-    else:
-        pool = np.unique(rng.integers(0, id_space, n_pool, dtype=np.int64))
-    in_base = rng.random(pool.shape[0]) < p_base
-    in_cur = rng.random(pool.shape[0]) < p_cur
-    base_vals = rng.integers(-value_scale, value_scale, (pool.shape[0], F), endpoint=True)
-    changed = rng.random(base_vals.shape) < p_change
-    if movers:
-        pattern = np.array([rng.random(F) < 0.4 for _ in range(3)])
-        changed = pattern[rng.integers(0, 3, pool.shape[0])] & (rng.random(pool.shape[0]) < p_change)[:, None]
-    deltas = rng.integers(-delta_scale, delta_scale, base_vals.shape, endpoint=True)
-    cur_vals = np.where(changed, base_vals + deltas, base_vals)
-    cur_vals = (cur_vals - I32_MIN) % (1 << 32) + I32_MIN  # wrap like an overflowing counter
-    fresh = rng.integers(-value_scale, value_scale, base_vals.shape, endpoint=True)
-    cur_vals[~in_base] = fresh[~in_base]
-    return EntityTable(pool[in_cur], cur_vals[in_cur]), EntityTable(pool[in_base], base_vals[in_base])
+    """One client's (current, baseline): test_snapshot_codec.make_pair, in this file's order."""
+    baseline, current = make_pair(rng, F, n_pool, id_space, p_base, p_cur, p_change, delta_scale, value_scale, movers)
+    return current, baseline
 
 
 @st.composite

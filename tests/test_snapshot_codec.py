@@ -64,8 +64,12 @@ def assert_valid_table(table: EntityTable) -> None:
     assert (np.diff(table.ids.astype(np.int64)) > 0).all()
 
 
-def make_pair(rng, F, n_pool, id_space, p_base, p_cur, p_change, delta_scale, value_scale):
-    """A random (baseline, current) pair with overlap, removals, additions and deltas."""
+def make_pair(rng, F, n_pool, id_space, p_base, p_cur, p_change, delta_scale, value_scale, movers=False):
+    """A random (baseline, current) pair with overlap, removals, additions and deltas.
+
+    With ``movers``, changes hit a few of the same fields (like moving, turning
+    entities), so the field masks repeat and the palette form gets used.
+    """
     n_pool = min(n_pool, id_space)
     if id_space <= 4 * n_pool:
         pool = np.sort(rng.choice(id_space, n_pool, replace=False))
@@ -75,6 +79,9 @@ def make_pair(rng, F, n_pool, id_space, p_base, p_cur, p_change, delta_scale, va
     in_cur = rng.random(pool.shape[0]) < p_cur
     base_vals = rng.integers(-value_scale, value_scale, (pool.shape[0], F), endpoint=True)
     changed = rng.random(base_vals.shape) < p_change
+    if movers:
+        pattern = np.array([rng.random(F) < 0.4 for _ in range(3)])
+        changed = pattern[rng.integers(0, 3, pool.shape[0])] & (rng.random(pool.shape[0]) < p_change)[:, None]
     deltas = rng.integers(-delta_scale, delta_scale, base_vals.shape, endpoint=True)
     cur_vals = np.where(changed, base_vals + deltas, base_vals)
     # Keep within int32 by wrapping, like a counter that overflows.
