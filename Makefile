@@ -22,7 +22,7 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/netcode demo $(DEMO_ARGS)
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info

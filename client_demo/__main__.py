@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from netcode.cli import host_port
+from netcode.cli import add_trust_option, host_port, trust_all
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -53,17 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--net-graph", action="store_true", help="start with the net graph shown")
     p.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH")
     p.add_argument("--fps", type=int, default=60, help="frame rate cap")
-    p.add_argument("--bot", choices=("idle", "wander", "fight"), help="let a bot play (default in headless mode)")
+    p.add_argument("--bot", metavar="BEHAVIOUR", help="let the game's bot play with this behaviour (the arena: idle, "
+                   "wander, fight; auto: the game's most active one; the default in headless mode)")
     p.add_argument("--seed", type=int, default=None, help="seed of the lag simulator and the bot")
     p.add_argument("--connect-timeout", type=_non_negative, default=5.0, metavar="S")
     p.add_argument("--mode", choices=("auto", "state", "lockstep"), default="auto",
                    help="the server's mode (default auto: the server says so when we connect; a forced mode "
                         "is refused by a server that names another)")
+    add_trust_option(p)
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if not trust_all(args.trust_games, "client"):
+        return 2
     from netcode.aio.driver import run
 
     from .app import run_client

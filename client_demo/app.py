@@ -14,9 +14,9 @@ import sys
 import time
 
 from netcode.aio.driver import DatagramDriver, local_host_for
-from netcode.bots import BotBrain, aim_at
-from netcode.lockstep.brain import WorldBrain
+from netcode.bots import LockstepBrain, NoBots, make_brain
 
+from .games.base import Controls, angle_of
 from .modes import MODE_NAMES, new_session, settle
 from .scene import Toggles
 
@@ -65,7 +65,7 @@ class ClientApp:
                                    seed=seed, connect_timeout=connect_timeout, toggles=Toggles(net_graph=net_graph))
         self.bot_kind = bot
         self.bot_seed = seed or 1
-        self.bot = BotBrain(self.bot_seed, bot) if bot else None
+        self.bot = None  # the game's brain, once the server named its game
         self._attach_bot()
         self.driver: DatagramDriver | None = None
         self.surface = None
@@ -73,7 +73,7 @@ class ClientApp:
         self.running = True
         self.last_scene = None
         self._printed_loss = False
-        self._fire = False
+        self._buttons = {1: False, 3: False}
         self._reconnect_requested = False
         self._screenshot_requests: list[str] = []
 
@@ -131,9 +131,9 @@ class ClientApp:
             self.say(f"the server runs {MODE_NAMES[s.mode]}")
 
     def _attach_bot(self) -> None:
-        """A lockstep bot decides once per frame from the client's own World (its input hook)."""
+        """A lockstep bot decides once per frame from the client's own world (its input hook)."""
         if self.bot_kind and self.session.mode == "lockstep":
-            self.session.brain = WorldBrain(self.bot_seed, self.bot_kind)
+            self.session.brain = LockstepBrain(self.bot_seed, None if self.bot_kind == "auto" else self.bot_kind)
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -170,31 +170,40 @@ class ClientApp:
                 elif k in (pg.K_c, pg.K_RETURN) and s.status in ("lost", "ended"):
                     self._reconnect_requested = True
                 elif k == pg.K_F12:
-                    self._screenshot_requests.append(f"netcode-client-{int(time.time())}.png")
-            elif ev.type == pg.MOUSEBUTTONDOWN and ev.button == 1:
-                self._fire = True
-            elif ev.type == pg.MOUSEBUTTONUP and ev.button == 1:
-                self._fire = False
+                    self._screenshot_requests.append(screenshot_path())
+            elif ev.type == pg.MOUSEBUTTONDOWN and ev.button in (1, 3):
+                self._buttons[ev.button] = True
+            elif ev.type == pg.MOUSEBUTTONUP and ev.button in (1, 3):
+                self._buttons[ev.button] = False
         s.apply_toggles()
         keys = pg.key.get_pressed()
         mx = (1 if keys[pg.K_d] or keys[pg.K_RIGHT] else 0) - (1 if keys[pg.K_a] or keys[pg.K_LEFT] else 0)
         my = (1 if keys[pg.K_s] or keys[pg.K_DOWN] else 0) - (1 if keys[pg.K_w] or keys[pg.K_UP] else 0)
-        aim = s._input.aim
+        aim = s._controls.aim
         sc = self.last_scene
         if sc is not None and sc.me is not None and self.renderer is not None:
             px, py = pg.mouse.get_pos()
             mx_, my_ = self.renderer.to_screen(*sc.me)
             dx, dy = px - mx_, py - my_
             if dx or dy:
-                aim = aim_at(dx, dy)
-        s.set_input(mx, my, aim, self._fire)
+                aim = angle_of(dx, dy)
+        s.set_controls(Controls(mx, my, aim, self._buttons[1], self._buttons[3] or bool(keys[pg.K_SPACE]),
+                                bool(keys[pg.K_LSHIFT] or keys[pg.K_RSHIFT])))
 
     def _bot_controls(self) -> None:
         s = self.session
         if s.mode != "state" or s.welcome is None:
             return  # lockstep bots are the session's brain; before the mode is known there is nothing to do
-        inp = self.bot.decide(s.client.latest, s.welcome.slot)
-        s.set_input(inp.move_x, inp.move_y, inp.aim, inp.fire)
+        if self.bot is None:
+            try:
+                self.bot = make_brain(s.welcome.game, self.bot_seed, None if self.bot_kind == "auto" else self.bot_kind)
+            except NoBots as e:
+                self.say(f"no bot can play here: {e}")
+                self.bot_kind = None
+                return
+        latest = s.client.latest
+        s.client.next_input = self.bot.from_snapshot(s.welcome.config, latest.ids if latest else None,
+                                                     latest.values if latest else None, s.welcome.slot)
 
     # ------------------------------------------------------------------ loop
 
@@ -264,6 +273,12 @@ class ClientApp:
             await self.driver.close()
 
 
+def screenshot_path() -> str:
+    """Where F12 saves: screenshots/ (ignored by git), made if missing."""
+    os.makedirs("screenshots", exist_ok=True)
+    return os.path.join("screenshots", f"netcode-client-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03d}.png")
+
+
 def print_summary(stats: dict) -> None:
     print(f"client: {stats['frames']} frames in {stats['duration_s']:.1f} s: {stats['fps']:.1f} fps, "
           f"frame time mean {stats['frame_ms_mean']:.2f} ms (p99 {stats['frame_ms_p99']:.2f} ms)")
@@ -330,7 +345,7 @@ async def run_client(server_addr, name: str = "player", *, headless: bool = Fals
         say("no display found (no DISPLAY or WAYLAND_DISPLAY): running headless with a bot")
         headless = True
     if headless and bot is None:
-        bot = "fight"
+        bot = "auto"  # the game's most active behaviour
     app = ClientApp(addr, name, headless=headless, size=size, lag=lag, jitter=jitter, loss=loss, dup=dup, seed=seed,
                     fps=fps, net_graph=net_graph, connect_timeout=connect_timeout, bot=bot, quiet=quiet,
                     render=render, mode=mode)

@@ -14,8 +14,8 @@ import numpy as np
 
 from netcode.lagged import LaggedEndpoint, symmetric_links
 from netcode.protocol import TransportConfig
-from netcode.sim import BUTTON_FIRE, PlayerInput
 
+from .games.base import Controls
 from .scene import Toggles
 
 LAG_PRESETS = (0, 50, 150, 300)  # added round-trip ms, cycled with L
@@ -63,7 +63,7 @@ class SessionBase(abc.ABC):
         self._nonce = nonce
         self.metrics = self._new_metrics()
         self.token = token  # from our welcome: reclaims our player on a reconnect
-        self._input = PlayerInput()
+        self._controls = Controls()
         self._new_connection(token)
 
     def settings(self) -> dict:
@@ -148,10 +148,15 @@ class SessionBase(abc.ABC):
 
     # ------------------------------------------------------------------ input
 
-    def set_input(self, move_x: int = 0, move_y: int = 0, aim: int = 0, fire: bool = False) -> None:
-        """The player's current controls; the client samples them once per input tick (or frame)."""
-        self._input = PlayerInput(int(move_x), int(move_y), int(aim) & 4095, BUTTON_FIRE if fire else 0)
-        self.client.next_input = self._input
+    def set_controls(self, controls: Controls) -> None:
+        """The player's current controls; the game's view turns them into the input the client samples once
+        per input tick (or frame). Before the server named its game there is nothing to send."""
+        self._controls = controls
+
+    def set_input(self, move_x: int = 0, move_y: int = 0, aim: int = 0, fire: bool = False, alt: bool = False,
+                  sprint: bool = False) -> None:
+        """``set_controls`` by field."""
+        self.set_controls(Controls(int(move_x), int(move_y), int(aim) & 4095, bool(fire), bool(alt), bool(sprint)))
 
     def apply_toggles(self) -> None:
         """Push the toggles into whatever they switch (they take effect on the next frame)."""

@@ -13,10 +13,10 @@ import time
 
 import numpy as np
 
-from netcode.sim import SUBPX, PlayerInput, SimConfig
+from netcode.games.arena import FLAG_ALIVE, FLAG_FIRED, FLAG_NPC, GAME, SUBPX, PlayerInput, SimConfig
+from netcode.game import spec_of
 from netcode.statesync import messages as msg
 from netcode.statesync.events import Welcome
-from netcode.statesync.schema import FLAG_ALIVE, FLAG_FIRED, FLAG_NPC
 from netcode.wire.snapshot import EntityTable, encode_snapshot
 
 from .session import ClientSession, Toggles
@@ -31,7 +31,7 @@ class ScriptedMatch:
     def __init__(self, n: int = 500, players: int = 12, seed: int = 0, toggles: Toggles | None = None,
                  spread=(600, 330), walk: bool = False):
         npcs = max(0, n - players - 1)  # n entities in all: us, `players` others and drones
-        self.sim = SimConfig.arena(npc_count=npcs, seed=seed, max_players=max(players + 1, 16))
+        self.sim = SimConfig.arena(npc_count=npcs, max_players=max(players + 1, 16))
         self.session = ClientSession(("scripted", 0), "you", toggles=toggles or Toggles())
         self.slot = 0
         self.rng = np.random.default_rng(seed)
@@ -49,8 +49,10 @@ class ScriptedMatch:
         self.tick = 0
         self.now = 0.0
         self._prev: EntityTable | None = None
-        w = Welcome(1, self.slot, 12345, 0, TICK_RATE, 1, 600, self.sim.to_dict())
+        w = Welcome(1, self.slot, 12345, 0, TICK_RATE, 1, 600, GAME, self.sim, spec_of(GAME), GAME.score_columns)
         self.session.client.welcome = w
+        self.session.client.game = GAME
+        self.session.client.codec = msg.InputCodec(GAME.inputs, GAME.action_field)
         self.session.on_events([w], 0.0)
         self.move = (0, 0)
         self.walk = walk  # False: we stand in the middle of the crowd, turning and firing
@@ -63,8 +65,8 @@ class ScriptedMatch:
         t = self.tick
         if self.walk and t % 45 == 0:
             self.move = (int(self.rng.integers(-1, 2)), int(self.rng.integers(-1, 2)))
-        fire = msg.BUTTON_FIRE if t % 12 == 0 else 0
-        c.sent_inputs.append(msg.TickInput(t + 6, PlayerInput(self.move[0], self.move[1], (t * 13) % 4096, fire)))
+        fire = 1 if t % 12 == 0 else 0
+        c.sent_inputs.append(msg.TickInput(t + 6, PlayerInput(self.move[0], self.move[1], (t * 13) % 4096, fire).pack()))
         self.pos[1:] += self.vel[1:]
         out = (np.abs(self.pos[1:] - self.pos[0]) > np.array([620, 350]) * SUBPX).any(axis=1)
         self.vel[1:][out] *= -1
@@ -79,7 +81,7 @@ class ScriptedMatch:
             p = self.session.predictor
             st = p.history.get(t) if p is not None else None
             if st is not None:
-                values[0, 0:2] = (st.x, st.y)
+                values[0, 0:2] = st[0, 0:2]
             else:
                 values[0, 0:2] = self._prev.values[0, 0:2]
         table = EntityTable(self.ids, values.astype(np.int32))

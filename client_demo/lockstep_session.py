@@ -17,13 +17,12 @@ from collections import deque
 import attrs
 import numpy as np
 
+from netcode.game import EventFeed
 from netcode.lockstep import LockstepClient
-from netcode.lockstep import messages as m
 from netcode.lockstep.events import ConnectionLost, MatchOver, Synced, Welcomed
-from netcode.sim import BUTTON_FIRE, SUBPX, Hit, Kill, PlayerInput
-from netcode.sim.fixed import max_per_tick
 
 from .base import FrameTimes, SessionBase
+from .games import view_for
 from .scene import FEED_TIME, Scene
 from .worldview import fill_from_world
 
@@ -57,7 +56,7 @@ class LockstepSession(SessionBase):
     """One player's lockstep client: LockstepClient behind a LaggedEndpoint, its World drawn as a Scene."""
 
     mode = "lockstep"
-    brain = None  # a bot's brain(client) -> PlayerInput; None: the player's controls (set_input)
+    brain = None  # a bot's brain(client) -> packed input; None: the player's controls (set_controls)
 
     def _new_metrics(self) -> LockstepMeasurements:
         return LockstepMeasurements()
@@ -74,7 +73,8 @@ class LockstepSession(SessionBase):
         self.sync: tuple[int, bool] | None = None  # the server's verdict on our catch-up handshake
         self._unshown: list = []  # sim events of frames played since the last picture
         self._recent: deque = deque()  # (time shown, sim events)
-        self._sent: dict[int, tuple[int, int]] = {}  # frame -> (code, aim) we sampled for it
+        self._sent: dict[int, int] = {}  # frame -> the input record we sampled for it
+        self.view = None  # the game's client view, once the server named its game
         self._fire_latch = False
         self._bars: deque = deque(maxlen=120)
         self._bytes_seen = 0
@@ -90,21 +90,24 @@ class LockstepSession(SessionBase):
 
     # ------------------------------------------------------------------ input
 
-    def set_input(self, move_x: int = 0, move_y: int = 0, aim: int = 0, fire: bool = False) -> None:
-        super().set_input(move_x, move_y, aim, fire)
-        if fire:
+    def set_controls(self, controls) -> None:
+        super().set_controls(controls)
+        if controls.fire:
             self._fire_latch = True  # a click shorter than a frame interval still fires once
 
-    def _sample(self, client: LockstepClient) -> PlayerInput:
+    def _sample(self, client: LockstepClient) -> int:
         """The input hook LockstepClient calls for frame `client.input_frame` (after playing that minus D)."""
         if self.brain is not None:
             inp = self.brain(client)
         else:
-            inp = self._input
+            if self.view is None or self.view.game is not client.game:
+                self.view = view_for(client.game, client.sim)
+            c = self._controls
             if self._fire_latch:
-                inp = attrs.evolve(inp, buttons=inp.buttons | BUTTON_FIRE)
+                c = attrs.evolve(c, fire=True)
+            inp = self.view.input(c)
         self._fire_latch = False
-        self._sent[client.input_frame] = (m.input_code(inp.move_x, inp.move_y, inp.buttons), inp.aim & 4095)
+        self._sent[client.input_frame] = inp
         return inp
 
     # ------------------------------------------------------------------ events
@@ -127,6 +130,9 @@ class LockstepSession(SessionBase):
 
     def _on_welcome(self, e: Welcomed) -> None:
         w = self.client.welcome
+        c = self.client
+        if self.view is None or self.view.game is not c.game or self.view.config != c.sim:
+            self.view = view_for(c.game, c.sim)
         self.token = w.get("token", self.token)
         self.names[e.slot] = self.name[:24]
         if self.client.counters.resyncs > self._resyncs_seen:
@@ -158,18 +164,20 @@ class LockstepSession(SessionBase):
 
     def _on_frame(self, client: LockstepClient, f: int) -> None:
         """Called by the client after it stepped frame f: collect what the picture and the measurements need."""
-        self._prev_pos, self._cur_pos = self._cur_pos, client.world.pos.copy()
+        game = client.game
+        view = game.entity_view(client.world)
+        self._prev_pos, self._cur_pos = self._cur_pos, np.asarray(view.pos).copy()
         events = client.frame_events
         if events:
             self._unshown.append(events)
         slot = client.slot
         replaced = False
         sent = self._sent.pop(f, None)
-        codes, aims = client.frame_inputs
-        if sent is not None and 0 <= slot < len(codes):
+        records, size = client.frame_inputs, game.inputs.record_size
+        if sent is not None and 0 <= slot < len(records) // size:
             mt = self.metrics
             mt.inputs_compared += 1
-            if (codes[slot], aims[slot]) != sent:
+            if game.inputs.from_bytes(records, slot * size) != sent:
                 replaced = True
                 mt.inputs_replaced += 1
         if self._sent and min(self._sent) < f:
@@ -179,19 +187,21 @@ class LockstepSession(SessionBase):
             self._bars.append((total - self._bytes_seen, int(replaced)))
         self._bytes_seen = total
         mt = self.metrics
-        for e in events:
-            k = type(e)
-            if k is Kill:
-                mt.kills += e.killer == slot
-                mt.deaths += e.victim == slot
-            elif k is Hit and e.shooter == slot:
-                mt.hits += 1
+        if events and isinstance(game, EventFeed):
+            # the feed's "kill" [killer, victim] and "hit" [shooter, target, ...] items are what the client counts
+            for item in game.feed(client.world, events):
+                if item[0] == "kill" and len(item) >= 4:
+                    mt.kills += item[2] == slot
+                    mt.deaths += item[3] == slot
+                elif item[0] == "hit" and len(item) >= 4 and item[2] == slot:
+                    mt.hits += 1
 
     def _name(self, slot: int) -> str:
         c = self.client
-        if c.sim is not None and slot >= c.sim.max_players:
-            return f"drone {slot - c.sim.max_players}"
-        return self.names.get(slot) or c.names.get(slot, f"player {slot}")
+        names = {**c.names, **self.names}
+        if self.view is not None:
+            return self.view.entity_name(slot, names)
+        return names.get(slot, f"player {slot}")
 
     # ------------------------------------------------------------------ toggles
 
@@ -231,13 +241,17 @@ class LockstepSession(SessionBase):
         while self._recent and now - self._recent[0][0] > FEED_TIME:
             self._recent.popleft()
         self._watch_freezes(now)
-        if c.world is not None:
+        if c.world is not None and self.view is not None:
             if self.status == "playing" and c.frame == 0 and c.have == 0:
                 sc.message = "waiting for the match to start (when it is full, or after its start timeout) …"
-            fill_from_world(sc, c.world, c.slot, self._recent, c.rate, self._name, range(c.sim.max_players),
+            v = self.view
+            fill_from_world(sc, v, c.world, c.slot, self._recent, c.rate, self._name, range(c.sim.max_players),
                             self._smoothed(now))
+            sc.my_aim = self._controls.aim
             sc.names = {**c.names, **self.names}
-            sc.camera = sc.me if sc.me is not None else (c.sim.width * SUBPX / 2, c.sim.height * SUBPX / 2)
+            w, h = v.world_px
+            sc.camera = sc.me if sc.me is not None else (w * v.units / 2, h * v.units / 2)
+            sc.hud_lines = v.hud_lines(sc.others, c.slot)
             sc.status_lines = self.status_lines()
         sc.net_lines = self._net_lines(now)
         sc.net_bars = list(self._bars)
@@ -248,15 +262,13 @@ class LockstepSession(SessionBase):
         shown (None: draw the world as stepped)."""
         prev, cur, c = self._prev_pos, self._cur_pos, self.client
         if (not self.toggles.interpolation or prev is None or cur is None or self._shown_at is None
-                or prev.shape != cur.shape or cur.shape != c.world.pos.shape):
+                or prev.shape != cur.shape or self.view is None):
             return None
         alpha = min(1.0, (now - self._shown_at) / c.interval)
         if alpha >= 1.0:
             return None
         d = cur.astype(np.int64) - prev
-        cfg = c.sim
-        step = max_per_tick(max(cfg.player_speed, cfg.npc_speed) * SUBPX, cfg.tick_rate)
-        slide = np.abs(d).max(axis=1) <= 4 * step  # a respawn or a resync is a jump, not a move
+        slide = np.abs(d).max(axis=1) <= self.view.teleport_per_tick  # a respawn or a resync is a jump, not a move
         out = cur.astype(np.int64)
         out[slide] = prev[slide] + (d[slide] * alpha).astype(np.int64)
         return out

@@ -1,7 +1,8 @@
-"""Which game the server runs — state sync or lockstep — told by its ACCEPT, so one client plays both.
+"""Which mode and game the server runs, told by its ACCEPT, so one client plays both modes of any game.
 
-Both servers take the same connect payload (`{"name", "token"?}`) and answer with a mode in their
-transport ACCEPT payload (`{"mode": "state", ...}` / `{"mode": "lockstep", ...}`). A `ProbeSession`
+Both servers take the same connect payload (`{"name", "token"?}`) and answer with a mode and a game in
+their transport ACCEPT payload (`{"mode": "state", "game": "arena", "game_version": 1, ...}`); a game
+that is not installed here is refused in one line before anything else happens. A `ProbeSession`
 connects with a bare `ModeProbe` endpoint; once connected it knows the mode, and `settle()` hands the
 live connection (and the lag simulator the driver pumps) to a `ClientSession` or `LockstepSession`.
 The probe leaves every transport event from ACCEPT on unread, so the game client that takes over
@@ -12,8 +13,9 @@ from __future__ import annotations
 import attrs
 import msgpack
 
+from netcode.game import GameNotFound
+from netcode.game.registry import load_announced
 from netcode.protocol import ClientProtocol, ConnectFailed, Disconnected, TransportConfig
-from netcode.sim import PlayerInput
 
 from .base import SessionBase
 from .lockstep_session import LockstepSession
@@ -24,23 +26,48 @@ SESSIONS = {"state": ClientSession, "lockstep": LockstepSession}
 MODE_NAMES = {"state": "state sync", "lockstep": "lockstep frame sync"}
 
 
-def detect_mode(accept_payload: bytes) -> str | None:
-    """"state", "lockstep", or None when the payload names neither."""
+def _accept_info(accept_payload: bytes) -> dict:
     try:
         info = msgpack.unpackb(accept_payload, raw=False)
     except Exception:  # msgpack raises several types for garbage
-        return None
-    mode = info.get("mode") if isinstance(info, dict) else None
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def detect_mode(accept_payload: bytes) -> str | None:
+    """"state", "lockstep", or None when the payload names neither."""
+    mode = _accept_info(accept_payload).get("mode")
     return mode if mode in SESSIONS else None
+
+
+def game_problem(accept_payload: bytes) -> str | None:
+    """Why we can't play the game the server's ACCEPT names (None: we can, or it names none)."""
+    info = _accept_info(accept_payload)
+    spec = info.get("game")
+    if not isinstance(spec, str):
+        return None
+    try:
+        game = load_announced(spec)  # only a game we trust is imported: a server must not pick our code
+    except GameNotFound as e:
+        return str(e)
+    version = info.get("game_version")
+    if version is not None and version != game.version:
+        return f"the server runs {game.name} version {version!r}; this client has version {game.version}"
+    return None
 
 
 @attrs.frozen
 class ModeDetected:
+    """The probe's verdict: the server's mode, and why its game can't be played here (if it can't)."""
+
     mode: str | None  # what the server's ACCEPT named (None: no mode we know)
+    problem: str | None = None  # why its game can't be played here
 
 
 @attrs.frozen
 class ProbeLost:
+    """The probe's connection failed before the server said its mode."""
+
     reason: str
 
 
@@ -54,7 +81,7 @@ class ModeProbe:
             info["token"] = token
         self.transport = ClientProtocol(server_addr, transport_config, payload=msgpack.packb(info), nonce=nonce)
         self.accepted = False
-        self.next_input = PlayerInput()  # unused: the controls are handed over with the connection
+        self.next_input = 0  # unused: the controls are handed over with the connection
         self._events: list = []
 
     def connect(self, now: float) -> None:
@@ -73,7 +100,7 @@ class ModeProbe:
             return
         if t.connected:
             self.accepted = True
-            self._events.append(ModeDetected(detect_mode(t.accept_payload)))
+            self._events.append(ModeDetected(detect_mode(t.accept_payload), game_problem(t.accept_payload)))
             return  # Connected and whatever followed it stay queued for the game client
         for e in t.events():
             if isinstance(e, ConnectFailed):
@@ -113,6 +140,10 @@ class ProbeSession(SessionBase):
     def on_events(self, events: list, now: float) -> None:
         for e in events:
             if type(e) is ModeDetected:
+                if e.problem is not None:
+                    self.client.disconnect()
+                    self._on_lost(e.problem)
+                    continue
                 self._on_detected(e.mode)
             elif type(e) is ProbeLost:
                 self._on_lost(e.reason)
@@ -140,7 +171,7 @@ class ProbeSession(SessionBase):
         s.metrics.started = self.metrics.started
         s.metrics.frames = self.metrics.frames
         s.metrics.frame_work = self.metrics.frame_work
-        s.set_input(self._input.move_x, self._input.move_y, self._input.aim, False)
+        s.set_controls(attrs.evolve(self._controls, fire=False))
         return s
 
 

@@ -1,6 +1,7 @@
-"""Draws a `Scene` with pygame: arena, walls, players, drones, tracers, hit markers, HUD, net graph.
+"""Draws a `Scene` with pygame: the game's world (through its painter), tracers, hit markers, HUD, net graph.
 
-Only this module and app.py import pygame; everything it draws was decided by session.py.
+Only this module, app.py and the painters in client_demo/games import pygame; everything drawn was
+decided by a session (session.py, lockstep_session.py) or the replay viewer.
 """
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ import math
 import numpy as np
 import pygame
 
-from netcode.sim import SUBPX
-from netcode.statesync.schema import FLAG_ALIVE, FLAG_NPC
-
+from .games import painter_for
 from .scene import MARKER_TIME, TRACER_TIME, Scene
 
 BG = (16, 18, 26)
@@ -36,7 +35,7 @@ WARN = (255, 190, 80)
 PANEL = (0, 0, 0, 170)
 
 HELP = [
-    "WASD move   mouse aim   click fire",
+    "WASD move   mouse aim   click fire   (the game's controls)",
     "P  prediction on/off",
     "R  reconciliation on/off",
     "I  interpolation on/off",
@@ -75,10 +74,26 @@ class Renderer:
         self._text: dict = {}
         self._panel_cache: dict = {}
         self.offset = (0.0, 0.0)  # world px -> screen px of the last frame drawn
+        self.units = 1  # world units per pixel of the game on screen
+        self._painters: dict = {}
 
-    def to_screen(self, x_subpx: float, y_subpx: float) -> tuple[float, float]:
-        """Where a world point (sub-px) was drawn in the last frame."""
-        return x_subpx / SUBPX + self.offset[0], y_subpx / SUBPX + self.offset[1]
+    def painter(self, view):
+        p = self._painters.get(id(view))
+        if p is None:
+            self._painters = {id(view): painter_for(view)}  # one game on screen at a time
+            p = self._painters[id(view)]
+        return p
+
+    def to_screen(self, x: float, y: float) -> tuple[float, float]:
+        """Where a world point (world units) was drawn in the last frame."""
+        return x / self.units + self.offset[0], y / self.units + self.offset[1]
+
+    def on_screen(self, pos: np.ndarray, ox: float, oy: float, w: int, h: int, pad: int = 30):
+        """Screen x, y of world positions ``pos`` [n, 2] and the rows that are visible."""
+        sx = pos[:, 0] / self.units + ox
+        sy = pos[:, 1] / self.units + oy
+        vis = (sx > -pad) & (sx < w + pad) & (sy > -pad) & (sy < h + pad)
+        return sx, sy, np.flatnonzero(vis)
 
     # ------------------------------------------------------------------ helpers
 
@@ -104,29 +119,31 @@ class Renderer:
     # ------------------------------------------------------------------ frame
 
     def draw_world(self, surf: pygame.Surface, sc: Scene) -> bool:
-        """The arena and everything in it, without the HUD (what `draw` shows under its HUD); sets
+        """The game's world and everything in it, without the HUD (what `draw` shows under its HUD); sets
         `offset` for `to_screen`. Returns whether there was a game to draw."""
         w, h = surf.get_size()
         surf.fill(OUTSIDE)
+        if sc.view is None:
+            return False
+        self.units = sc.view.units
         cx, cy = sc.camera
         aw, ah = sc.world_size
-        # the camera follows us but stops at the arena's edges (no screenfuls of nothing)
-        cx = min(max(cx / SUBPX, w / 2 - 40), aw - w / 2 + 40) if aw + 80 > w else aw / 2
-        cy = min(max(cy / SUBPX, h / 2 - 40), ah - h / 2 + 40) if ah + 80 > h else ah / 2
+        # the camera follows us but stops at the field's edges (no screenfuls of nothing)
+        cx = min(max(cx / self.units, w / 2 - 40), aw - w / 2 + 40) if aw + 80 > w else aw / 2
+        cy = min(max(cy / self.units, h / 2 - 40), ah - h / 2 + 40) if ah + 80 > h else ah / 2
         # world px -> screen px
         ox = w / 2 - cx
         oy = h / 2 - cy
         self.offset = (ox, oy)
-        if not (sc.walls or sc.me is not None or sc.status == "playing"):
-            return False
-        self._arena(surf, sc, ox, oy)
+        painter = self.painter(sc.view)
+        painter.field(surf, sc, ox, oy, self)
         if sc.others is not None:
-            self._entities(surf, sc, ox, oy)
+            painter.entities(surf, sc, ox, oy, self)
         if sc.ghost is not None:
-            self._ghost(surf, sc, ox, oy)
+            painter.ghost(surf, sc, ox, oy, self)
         self._tracers(surf, sc, ox, oy)
         if sc.me is not None:
-            self._me(surf, sc, ox, oy)
+            painter.me(surf, sc, ox, oy, self)
         self._markers(surf, sc, ox, oy)
         return True
 
@@ -147,98 +164,20 @@ class Renderer:
         if sc.message:
             self._message(surf, sc)
 
-    def _arena(self, surf, sc: Scene, ox: float, oy: float) -> None:
-        w, h = surf.get_size()
-        aw, ah = sc.world_size
-        pygame.draw.rect(surf, BG, pygame.Rect(round(ox), round(oy), aw, ah))
-        step = 128
-        x0 = max(0, int(-ox) // step * step)
-        for x in range(x0, min(aw, int(w - ox)) + 1, step):
-            pygame.draw.line(surf, GRID, (x + ox, max(oy, 0)), (x + ox, min(oy + ah, h)))
-        y0 = max(0, int(-oy) // step * step)
-        for y in range(y0, min(ah, int(h - oy)) + 1, step):
-            pygame.draw.line(surf, GRID, (max(ox, 0), y + oy), (min(ox + aw, w), y + oy))
-        pygame.draw.rect(surf, BORDER, pygame.Rect(round(ox) - 2, round(oy) - 2, aw + 4, ah + 4), 2)
-        for x0w, y0w, x1w, y1w in sc.walls:
-            r = pygame.Rect(round(x0w + ox), round(y0w + oy), x1w - x0w, y1w - y0w)
-            if r.right < 0 or r.bottom < 0 or r.left > w or r.top > h:
-                continue
-            pygame.draw.rect(surf, WALL, r)
-            pygame.draw.rect(surf, WALL_EDGE, r, 2)
-
-    def _screen(self, pos: np.ndarray, ox: float, oy: float, w: int, h: int, pad: int = 30):
-        sx = pos[:, 0] / SUBPX + ox
-        sy = pos[:, 1] / SUBPX + oy
-        vis = (sx > -pad) & (sx < w + pad) & (sy > -pad) & (sy < h + pad)
-        return sx, sy, np.flatnonzero(vis)
-
-    def _entities(self, surf, sc: Scene, ox: float, oy: float) -> None:
-        f = sc.others
-        if not len(f):
-            return
-        w, h = surf.get_size()
-        sx, sy, rows = self._screen(f.pos, ox, oy, w, h)
-        if not len(rows):
-            return
-        flags = f.flags[rows]
-        alive = (flags & FLAG_ALIVE) != 0
-        npc = (flags & FLAG_NPC) != 0
-        xs, ys = sx[rows].round().astype(int).tolist(), sy[rows].round().astype(int).tolist()
-        aims = f.aim[rows].tolist()
-        hps = f.hp[rows].tolist()
-        ids = f.ids[rows].tolist()
-        rp, rn = sc.player_radius, sc.npc_radius
-        circle, line = pygame.draw.circle, pygame.draw.line
-        for x, y, a, hp, is_npc, live, e in zip(xs, ys, aims, hps, npc.tolist(), alive.tolist(), ids):
-            if is_npc:
-                circle(surf, NPC if live else DIM, (x, y), rn)
-                continue
-            color = PLAYER if live else DIM
-            circle(surf, color, (x, y), rp)
-            ang = a * (2 * math.pi / 4096)
-            line(surf, _mix(color, (255, 255, 255), 0.5), (x, y),
-                 (x + math.cos(ang) * (rp + 8), y + math.sin(ang) * (rp + 8)), 3)
-            frac = max(0.0, min(1.0, hp / max(sc.max_hp, 1)))
-            pygame.draw.rect(surf, (60, 20, 20), pygame.Rect(x - rp, y - rp - 8, 2 * rp, 3))
-            pygame.draw.rect(surf, (90, 220, 90), pygame.Rect(x - rp, y - rp - 8, round(2 * rp * frac), 3))
-            label = self.text(sc_name(sc, e), DIM)
-            surf.blit(label, (x - label.get_width() // 2, y - rp - 22))
-
-    def _ghost(self, surf, sc: Scene, ox: float, oy: float) -> None:
-        g = sc.ghost
-        w, h = surf.get_size()
-        sx, sy, rows = self._screen(g.pos, ox, oy, w, h)
-        npc = (g.flags[rows] & FLAG_NPC) != 0
-        for x, y, is_npc, e in zip(sx[rows].tolist(), sy[rows].tolist(), npc.tolist(), g.ids[rows].tolist()):
-            me = e == sc.my_slot
-            r = sc.npc_radius if is_npc else sc.player_radius
-            pygame.draw.circle(surf, GHOST_ME if me else GHOST, (round(x), round(y)), r + 2, 2 if me else 1)
-
     def _tracers(self, surf, sc: Scene, ox: float, oy: float) -> None:
         for t in sc.tracers:
             a = max(0.0, 1.0 - (sc.now - t.born) / TRACER_TIME)
             color = _mix(TRACER_OWN if t.own else TRACER_OTHER, BG, 0.25 + 0.75 * a)
-            pygame.draw.line(surf, color, (t.x0 / SUBPX + ox, t.y0 / SUBPX + oy),
-                             (t.x1 / SUBPX + ox, t.y1 / SUBPX + oy), 2 if t.own else 1)
-
-    def _me(self, surf, sc: Scene, ox: float, oy: float) -> None:
-        x, y = sc.me[0] / SUBPX + ox, sc.me[1] / SUBPX + oy
-        r = sc.player_radius
-        p = (round(x), round(y))
-        if not sc.my_alive:
-            pygame.draw.circle(surf, ME_DARK, p, r, 2)
-            return
-        pygame.draw.circle(surf, ME, p, r)
-        pygame.draw.circle(surf, (255, 255, 255), p, r, 1)
-        ang = sc.my_aim * (2 * math.pi / 4096)
-        pygame.draw.line(surf, (255, 255, 255), p, (x + math.cos(ang) * (r + 10), y + math.sin(ang) * (r + 10)), 3)
+            u = self.units
+            pygame.draw.line(surf, color, (t.x0 / u + ox, t.y0 / u + oy), (t.x1 / u + ox, t.y1 / u + oy),
+                             2 if t.own else 1)
 
     def _markers(self, surf, sc: Scene, ox: float, oy: float) -> None:
         for m in sc.markers:
             if math.isnan(m.x):
                 continue
             age = (sc.now - m.born) / MARKER_TIME
-            x, y = m.x / SUBPX + ox, m.y / SUBPX + oy
+            x, y = m.x / self.units + ox, m.y / self.units + oy
             if m.confirmed:
                 # the server's word: a solid red X (bigger on a kill) and the damage
                 s = (16 if m.kill else 11) + 6 * age
@@ -257,34 +196,48 @@ class Renderer:
 
     def _hud(self, surf, sc: Scene) -> None:
         self.draw_health(surf, sc)
-        self.draw_scoreboard(surf, sc.scoreboard)
+        self.draw_scoreboard(surf, sc.scoreboard, sc.score_columns)
         self.draw_feed(surf, sc.feed)
+        self.draw_hud_lines(surf, sc.hud_lines)
         self._mode_line(surf, sc)
+
+    def draw_hud_lines(self, surf, lines: list) -> None:
+        """The game's own HUD text, bottom centre."""
+        w, h = surf.get_size()
+        for i, line in enumerate(reversed(lines)):
+            t = self.text(line, TEXT, self.big if i == len(lines) - 1 and len(lines) > 1 else self.font)
+            y = h - 40 - 30 * i
+            surf.blit(self.panel(t.get_width() + 16, t.get_height() + 6), (w // 2 - t.get_width() // 2 - 8, y - 3))
+            surf.blit(t, (w // 2 - t.get_width() // 2, y))
 
     def draw_health(self, surf, sc: Scene, dead_text: str = "you died") -> None:
         """The health bar (bottom left) of `sc.my_hp`, and `dead_text` in the middle when not `sc.my_alive`."""
         w, h = surf.get_size()
+        if not sc.my_alive:
+            msg = dead_text + (f" — respawn in {sc.respawn_in:.1f} s" if sc.respawn_in is not None else "")
+            t = self.text(msg, WARN, self.big)
+            surf.blit(t, (w // 2 - t.get_width() // 2, h // 2 - 90))
+        if sc.max_hp <= 0:
+            return  # the game has no health
         bw = 240
         frac = max(0.0, min(1.0, sc.my_hp / max(sc.max_hp, 1)))
         surf.blit(self.panel(bw + 20, 44), (14, h - 58))
         pygame.draw.rect(surf, (70, 24, 24), pygame.Rect(24, h - 48, bw, 14))
         color = (90, 220, 110) if frac > 0.5 else (240, 200, 60) if frac > 0.25 else (240, 70, 60)
         pygame.draw.rect(surf, color, pygame.Rect(24, h - 48, round(bw * frac), 14))
-        surf.blit(self.text(f"HP {sc.my_hp}", TEXT), (26, h - 31))
-        if not sc.my_alive:
-            msg = dead_text + (f" — respawn in {sc.respawn_in:.1f} s" if sc.respawn_in is not None else "")
-            t = self.text(msg, WARN, self.big)
-            surf.blit(t, (w // 2 - t.get_width() // 2, h // 2 - 90))
+        surf.blit(self.text(f"{sc.bar_label} {sc.my_hp}", TEXT), (26, h - 31))
 
-    def draw_scoreboard(self, surf, board: list) -> None:
-        """Top left: (name, kills, deaths, highlighted) rows, at most 8."""
+    def draw_scoreboard(self, surf, board: list, columns: tuple = ()) -> None:
+        """Top left: (name, *scores, highlighted) rows, at most 8, under the game's column names."""
         rows = board[:8]
         if rows:
+            heads = [c[:6] for c in columns] or [f"s{i}" for i in range(len(rows[0]) - 2)]
             ph = 26 + 18 * len(rows)
-            surf.blit(self.panel(230, ph), (10, 10))
-            surf.blit(self.text("player            K   D", DIM, self.mono), (18, 16))
-            for i, (name, k, d, me) in enumerate(rows):
-                s = f"{name[:16]:<16} {k:3d} {d:3d}"
+            surf.blit(self.panel(170 + 60 * len(heads), ph), (10, 10))
+            surf.blit(self.text(f"{'player':<16}" + "".join(f" {c:>6}" for c in heads), DIM, self.mono), (18, 16))
+            for i, row in enumerate(rows):
+                name, values, me = row[0], row[1:-1], row[-1]
+                s = f"{name[:16]:<16}" + "".join(f" {v:6d}" for v in values)
                 surf.blit(self.text(s, ME if me else TEXT, self.mono), (18, 34 + 18 * i))
 
     def draw_feed(self, surf, lines: list, top: int = 12) -> None:
@@ -365,7 +318,3 @@ class Renderer:
         pw = t.get_width() + 40
         surf.blit(self.panel(pw, 60), (w // 2 - pw // 2, h // 2 - 30))
         surf.blit(t, (w // 2 - t.get_width() // 2, h // 2 - t.get_height() // 2))
-
-
-def sc_name(sc: Scene, entity: int) -> str:
-    return sc.names.get(entity, f"player {entity}")

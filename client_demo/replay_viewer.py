@@ -23,8 +23,7 @@ from collections import deque
 
 from netcode.replay import Playback, ReplayError
 from netcode.replay import format as fmt
-from netcode.sim import SUBPX, checksum
-
+from .games import view_for
 from .scene import FEED_TIME, MARKER_TIME, TRACER_TIME, Scene, Toggles
 from .worldview import fill_from_world
 
@@ -69,6 +68,9 @@ class ReplayViewer:
             raise ReplayError(f"{self.path} holds no game to play")
         self.rate = pb.tick_rate
         self.cfg = pb.sim
+        self.game = pb.game
+        self.view = view_for(pb.game, pb.sim)
+        self.units = self.view.units
         self.first_tick = pb.first_tick
         self.last_tick = max(pb.last_tick, pb.first_tick)
         if not SPEEDS[0] <= speed <= SPEEDS[-1]:
@@ -94,7 +96,8 @@ class ReplayViewer:
         self.follow: int | None = self.resolve_follow(follow) if follow is not None else (
             self.slots[0] if self.slots else None)
         self._last_follow = self.follow
-        self.cam = (self.cfg.width * SUBPX / 2, self.cfg.height * SUBPX / 2)
+        wpx, hpx = self.view.world_px
+        self.cam = (wpx * self.units / 2, hpx * self.units / 2)
         self.playing = playing
         self.show_help = False
         self.running = True
@@ -119,8 +122,18 @@ class ReplayViewer:
         return self.pb.world
 
     def checksum(self) -> int:
-        """The checksum of the world on screen (`netcode.sim.checksum`)."""
-        return int(checksum(self.pb.world))
+        """The checksum of the world on screen (the game's)."""
+        return int(self.game.checksum(self.pb.world))
+
+    def seated(self, slot: int) -> bool:
+        """Whether player ``slot`` is in the game at the tick on screen."""
+        slots = self.game.player_slots(self.world)
+        return 0 <= slot < len(slots) and bool(slots[slot])
+
+    def position(self, entity: int) -> tuple[float, float]:
+        """Where ``entity`` is at the tick on screen (world units)."""
+        pos = self.game.entity_view(self.world).pos
+        return float(pos[entity, 0]), float(pos[entity, 1])
 
     @property
     def time_s(self) -> float:
@@ -131,16 +144,12 @@ class ReplayViewer:
         return (self.last_tick - self.first_tick) / self.rate
 
     def name(self, entity: int) -> str:
-        p = self.cfg.max_players
-        if entity >= p:
-            return f"drone {entity - p}"
-        return self.names.get(entity, f"player {entity}")
+        return self.view.entity_name(entity, self.names)
 
     def following_text(self) -> str:
         if self.follow is None:
             return "free camera"
-        w = self.world
-        here = "" if w.active[self.follow] else ", not in the game now"
+        here = "" if self.seated(self.follow) else ", not in the game now"
         return f"following {self.name(self.follow)} (slot {self.follow}{here})"
 
     def resolve_follow(self, who: str | int) -> int:
@@ -225,8 +234,7 @@ class ReplayViewer:
 
     def cycle_follow(self, direction: int = 1) -> None:
         """Next (or previous) player, preferring those in the game at this tick."""
-        w = self.world
-        here = [s for s in self.slots if w.active[s]] or self.slots
+        here = [s for s in self.slots if self.seated(s)] or self.slots
         if not here:
             self.follow = None
             return
@@ -268,21 +276,20 @@ class ReplayViewer:
     # ------------------------------------------------------------------ what to draw
 
     def _camera(self) -> tuple[float, float]:
-        w = self.world
-        if self.follow is not None and w.active[self.follow]:
-            return float(w.pos[self.follow, 0]), float(w.pos[self.follow, 1])
+        if self.follow is not None and self.seated(self.follow):
+            return self.position(self.follow)
         return self.cam
 
     def scene(self) -> Scene:
-        """The current tick as the client's Scene (sub-px coordinates, `now` = match seconds)."""
+        """The current tick as the client's Scene (world units, `now` = match seconds)."""
         w = self.world
         sc = Scene(self.tick / self.rate, "playing", None, Toggles(help=False))
         sc.names = self.names
         sc.lag_label = ""
         f = self.follow
         recent = ((t / self.rate, events) for t, events, _ in self.recent)
-        fill_from_world(sc, w, f, recent, self.rate, self.name, self.slots)
-        me_here = f is not None and bool(w.active[f])
+        fill_from_world(sc, self.view, w, f, recent, self.rate, self.name, self.slots)
+        me_here = f is not None and self.seated(f)
         sc.camera = self._camera() if me_here or f is None else self.cam
         return sc
 
@@ -366,9 +373,10 @@ class ReplayViewer:
             return
         if self.follow is not None:
             self.toggle_free_camera()  # panning leaves the followed player where they are
-        step = PAN_SPEED * SUBPX * dt
-        cx = min(max(self.cam[0] + dx * step, 0.0), self.cfg.width * SUBPX)
-        cy = min(max(self.cam[1] + dy * step, 0.0), self.cfg.height * SUBPX)
+        step = PAN_SPEED * self.units * dt
+        wpx, hpx = self.view.world_px
+        cx = min(max(self.cam[0] + dx * step, 0.0), wpx * self.units)
+        cy = min(max(self.cam[1] + dy * step, 0.0), hpx * self.units)
         self.cam = (cx, cy)
 
     def timeline_rect(self):
@@ -385,12 +393,11 @@ class ReplayViewer:
     def _click_player(self, pos) -> None:
         if self.renderer is None:
             return
-        w = self.world
-        best, best_d = None, (self.cfg.player_radius + 8) ** 2
+        best, best_d = None, 20 ** 2
         for s in self.slots:
-            if not w.active[s]:
+            if not self.seated(s):
                 continue
-            x, y = self.renderer.to_screen(float(w.pos[s, 0]), float(w.pos[s, 1]))
+            x, y = self.renderer.to_screen(*self.position(s))
             d = (x - pos[0]) ** 2 + (y - pos[1]) ** 2
             if d <= best_d:
                 best, best_d = s, d
@@ -409,9 +416,9 @@ class ReplayViewer:
         sc = self.scene()
         r.draw_world(surf, sc)
         self._draw_audits(surf, sc)
-        if self.follow is not None and self.world.active[self.follow]:
+        if self.follow is not None and self.seated(self.follow):
             r.draw_health(surf, sc, dead_text=f"{self.name(self.follow)} died")
-        r.draw_scoreboard(surf, sc.scoreboard)
+        r.draw_scoreboard(surf, sc.scoreboard, sc.score_columns)
         r.draw_feed(surf, sc.feed, top=62)
         self._draw_status(surf)
         self._draw_timeline(surf)
@@ -427,20 +434,22 @@ class ReplayViewer:
         pg = _pg()
         r = self.renderer
         ox, oy = r.offset
-        w = self.world
         now = self.tick / self.rate
         audits = self.shot_audits()
+        u = self.units
+        view = self.game.entity_view(self.world)
+        pos, present = view.pos, view.present
         for i, a in enumerate(audits):
             fade = max(0.25, 1.0 - (now - a.tick / self.rate) / AUDIT_TIME)
             for eid, x, y, rad, hittable in a.near:
-                gx, gy = x / SUBPX + ox, y / SUBPX + oy
+                gx, gy = x / u + ox, y / u + oy
                 hit = eid == a.hit
                 color = _mix(CONFIRMED if hit else GHOST, BG, fade * (1.0 if hittable else 0.5))
-                if 0 <= eid < w.num_entities and w.active[eid]:
-                    cx, cy = w.pos[eid, 0] / SUBPX + ox, w.pos[eid, 1] / SUBPX + oy
+                if 0 <= eid < len(pos) and present[eid]:
+                    cx, cy = pos[eid, 0] / u + ox, pos[eid, 1] / u + oy
                     if (cx - gx) ** 2 + (cy - gy) ** 2 > 4:
                         pg.draw.line(surf, _mix(color, BG, 0.6), (gx, gy), (cx, cy), 1)
-                _dashed_circle(surf, color, (gx, gy), rad / SUBPX + 1, 2 if hit else 1)
+                _dashed_circle(surf, color, (gx, gy), rad / u + 1, 2 if hit else 1)
             if i != len(audits) - 1:
                 continue  # the verdict of the newest shot only (older ones fade out as ghosts)
             verdict = f"HIT {self.name(a.hit)}" if a.hit >= 0 else "miss"
@@ -454,7 +463,7 @@ class ReplayViewer:
                 spot = (a.origin[0] + math.cos(ang) * a.dist, a.origin[1] + math.sin(ang) * a.dist)
             t = r.text(label, CONFIRMED if a.hit >= 0 else GHOST)
             t.set_alpha(round(255 * fade))
-            surf.blit(t, (spot[0] / SUBPX + ox + 14, spot[1] / SUBPX + oy + 8))
+            surf.blit(t, (spot[0] / u + ox + 14, spot[1] / u + oy + 8))
 
     def _draw_audit_panel(self, surf) -> None:
         """Bottom right: the followed player's last shot as the server judged it."""

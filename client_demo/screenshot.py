@@ -21,11 +21,11 @@ async def _host(port: int, duration: float, bots: int, npcs: int) -> None:
     from netcode.aio.bots import Bot
     from netcode.aio.driver import DatagramDriver
     from netcode.aio.serve import ServerRunner
-    from netcode.sim import SimConfig
-    from netcode.statesync.server import ServerConfig
+    from netcode.games.arena import GAME, SimConfig
+    from netcode.statesync.server import ServerConfig, StateSyncServer
 
-    sim = SimConfig.arena(npc_count=npcs, seed=3, width=1500, height=1000)
-    runner = await ServerRunner.start(sim, ServerConfig(), "127.0.0.1", port)
+    sim = SimConfig.arena(npc_count=npcs, width=1500, height=1000)
+    runner = await ServerRunner.start(StateSyncServer(GAME, sim, ServerConfig(), seed=3), "127.0.0.1", port)
     print("ready", flush=True)
     crowd = [Bot(i, ("127.0.0.1", port), "fight", seed=11) for i in range(bots)]
     for b in crowd:
@@ -41,7 +41,7 @@ async def _host(port: int, duration: float, bots: int, npcs: int) -> None:
 
 
 async def _shoot(port: int, path: str, duration: float, size) -> None:
-    from netcode.statesync.schema import FLAG_NPC
+    from netcode.games.arena import F_FLAGS, FLAG_NPC
 
     from .app import ClientApp, _import_pygame
     from .session import Toggles
@@ -71,7 +71,7 @@ async def _shoot(port: int, path: str, duration: float, size) -> None:
             return
         to = app.renderer.to_screen
         pos = sc.others.pos.tolist()
-        npc = ((sc.others.flags & FLAG_NPC) != 0).tolist()
+        npc = ((sc.others.values[:, F_FLAGS] & FLAG_NPC) != 0).tolist()
         seen = [clear(*to(x, y)) for x, y in pos]
         players = sum(1 for v, n in zip(seen, npc) if v and not n)
         mx, my = to(*sc.me)

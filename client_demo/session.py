@@ -3,8 +3,10 @@
 
 `ClientSession` is a sans-IO object like the endpoints it wraps: the app (or a test) pumps
 `session.endpoint` with a driver or a VirtualNetwork, hands the endpoint's events to
-`on_events`, sets the player's input with `set_input`, and once per rendered frame calls
-`frame(now)`, which returns a `Scene` — everything the renderer draws.
+`on_events`, sets the player's controls with `set_controls`, and once per rendered frame calls
+`frame(now)`, which returns a `Scene` — everything the renderer draws. The game on screen is the one the
+server's WELCOME names; its client view (client_demo/games) turns controls into inputs and events into
+effects.
 """
 from __future__ import annotations
 
@@ -14,16 +16,15 @@ from collections import deque
 import attrs
 import numpy as np
 
-from netcode.interpolation import Frame, Interpolator
+from netcode.game import Predicted
+from netcode.interpolation import Frame, Interpolator, latest_frame
 from netcode.prediction import Predictor
-from netcode.sim import SUBPX, SimConfig, cast_rays
-from netcode.sim.fixed import max_per_tick
 from netcode.statesync import messages as msg
 from netcode.statesync.client import StateSyncClient
 from netcode.statesync.events import ConnectionLost, GameEvents, Scoreboard, ShotResult, SnapshotReceived, Welcome
-from netcode.statesync.schema import F_AIM, F_FLAGS, F_HP, F_X, F_Y, FLAG_ALIVE, FLAG_FIRED, FLAG_NPC
 
 from .base import FrameTimes, Rate, SessionBase
+from .games import view_for
 from .scene import FEED_TIME, MARKER_TIME, TRACER_TIME, HitMarker, Scene, Toggles, Tracer, top_rows
 
 __all__ = ["FEED_TIME", "MARKER_TIME", "TRACER_TIME", "ClientSession", "HitMarker", "Measurements", "Scene", "Toggles",
@@ -66,16 +67,13 @@ class ClientSession(SessionBase):
 
     def _reset(self) -> None:
         self.welcome: Welcome | None = None
-        self.sim: SimConfig | None = None
+        self.view = None  # the game's client view, once the server named its game
         self.predictor: Predictor | None = None
         self.interp: Interpolator | None = None
         self.names: dict[int, str] = {}
         self.scores: list = []
         self.feed: deque[tuple[float, str]] = deque(maxlen=6)
-        self.tracers: list[Tracer] = []
-        self.markers: list[HitMarker] = []
-        self._pending_fire: deque = deque()
-        self._local_shots: dict[int, int] = {}  # tick -> what our local ray test hit (-1 = nothing)
+        self._local_shots: dict[int, int] = {}  # tick -> what our local test hit (-1 = nothing)
         self._drawn: dict[tuple[int, int], Frame] = {}  # view -> the others we drew with it (recent frames)
         self._seen_input = -1
         self._died_at_tick: int | None = None
@@ -118,30 +116,26 @@ class ClientSession(SessionBase):
             del self._local_shots[t]
 
     def _on_scoreboard(self, rows: list) -> None:
-        scores = []
         for r in rows:
             try:
-                slot, name, kills, deaths = int(r[0]), str(r[1])[:24], int(r[2]), int(r[3])
-            except (TypeError, ValueError, IndexError, KeyError):
+                self.names[int(r[0])] = str(r[1])[:24]
+            except (TypeError, ValueError, IndexError):
                 continue  # the server's word, but still bytes off the wire: skip what doesn't parse
-            scores.append((slot, name, kills, deaths))
-            self.names[slot] = name
-        self.scores = scores
+        if self.view is not None:
+            self.scores = self.view.scoreboard(rows, self.welcome.score_columns, self.welcome.slot)
 
     def _on_welcome(self, w: Welcome) -> None:
-        try:
-            self.sim = SimConfig.from_dict(w.sim)
-        except ValueError as e:
-            self._on_lost(f"the server's game rules are not ours ({e})")
-            return
         self.welcome = w
         self.token = w.token
         self.names[w.slot] = self.name
+        self.view = view_for(w.game, w.config)
         t = self.toggles
-        self.predictor = Predictor(self.sim, w.slot, prediction=t.prediction, reconciliation=t.reconciliation)
-        step = max_per_tick(max(self.sim.player_speed, self.sim.npc_speed) * SUBPX, w.tick_rate)
+        self.predictor = (Predictor(w.game, w.config, w.slot, prediction=t.prediction, reconciliation=t.reconciliation)
+                          if isinstance(w.game, Predicted) else None)
         self.interp = Interpolator(w.tick_rate, w.snapshot_every, enabled=t.interpolation,
-                                   teleport_per_tick=4 * step)
+                                   teleport_per_tick=self.view.teleport_per_tick,
+                                   position=w.game.entities.position_columns)
+        self.client.next_input = self.view.input(self._controls)
         self.status = "playing"
         self.message = None
 
@@ -162,19 +156,9 @@ class ClientSession(SessionBase):
         if self.interp is not None:
             self.interp.on_snapshot(e.tick, table, now)
         if self.predictor is not None:
-            ids = table.ids
-            i = int(np.searchsorted(ids, self.predictor.slot))
-            if i < len(ids) and ids[i] == self.predictor.slot:
-                v = table.values[i]
-                self.predictor.on_snapshot(e.tick, int(v[F_X]), int(v[F_Y]), int(v[F_AIM]), int(v[F_HP]),
-                                           bool(v[F_FLAGS] & FLAG_ALIVE), now,
-                                           -1 if e.input_tick == msg.NO_TICK else e.input_tick,
-                                           bool(v[F_FLAGS] & FLAG_FIRED))
-        fired = np.flatnonzero(table.values[:, F_FLAGS] & FLAG_FIRED) if len(table) else ()
-        if len(fired):
-            v = table.values[fired]
-            self._pending_fire.append((e.tick, table.ids[fired].astype(np.int64), v[:, F_X].astype(np.int64),
-                                       v[:, F_Y].astype(np.int64), v[:, F_AIM].astype(np.int64)))
+            self.predictor.on_snapshot(e.tick, table, now, -1 if e.input_tick == msg.NO_TICK else e.input_tick)
+        if self.view is not None:
+            self.view.on_snapshot(e.tick, table, self.welcome.slot)
 
     def _on_game_events(self, events: list, now: float) -> None:
         me = self.welcome.slot if self.welcome else -1
@@ -188,36 +172,34 @@ class ClientSession(SessionBase):
                     self.feed.append((now, f"{ev[3]} joined"))
                 elif kind == "leave" and len(ev) >= 3:
                     self.feed.append((now, f"{self._name(int(ev[2]))} left"))
-                elif kind == "kill" and len(ev) >= 4:
-                    killer, victim = int(ev[2]), int(ev[3])
-                    self.feed.append((now, f"{self._name(killer)} > {self._name(victim)}"))
-                    if killer == me:
-                        self.metrics.kills += 1
-                        for mk in self.markers:
-                            if mk.confirmed and mk.target == victim:
-                                mk.kill = True
-                    if victim == me:
-                        self.metrics.deaths += 1
-                        self._died_at_tick = int(ev[1])
-                elif kind == "hit" and len(ev) >= 5 and int(ev[2]) == me:
-                    self.metrics.confirmed_hits += 1
-                    target = int(ev[3])
-                    x, y = self._drawn_position(target)
-                    # one marker per target: a burst of hits reads as one growing number
-                    old = [mk for mk in self.markers if mk.confirmed and mk.target == target]
-                    damage = int(ev[4]) + sum(mk.damage for mk in old)
-                    self.markers = [mk for mk in self.markers if not (mk.confirmed and mk.target == target)]
-                    self.markers.append(HitMarker(x, y, now, True, damage, target=target))
-                elif kind == "respawn" and len(ev) >= 3 and int(ev[2]) == me:
-                    self._died_at_tick = None
                 elif kind == "chat" and len(ev) >= 4:
                     self.feed.append((now, f"{self._name(int(ev[2]))}: {str(ev[3])[:60]}"))
-            except (TypeError, ValueError):
+                elif self.view is not None:
+                    self._on_game_item(list(ev), now, me)
+            except (TypeError, ValueError, IndexError):
                 continue
 
+    def _on_game_item(self, ev: list, now: float, me: int) -> None:
+        """One of the game's feed items: its line, its effects, and what it says about us."""
+        line = self.view.feed_line(ev, self._name)
+        if line:
+            self.feed.append((now, line))
+        self.view.on_feed(ev, now, me, self._drawn_position)
+        kind = ev[0]
+        if kind == "kill" and len(ev) >= 4:
+            if int(ev[2]) == me:
+                self.metrics.kills += 1
+            if int(ev[3]) == me:
+                self.metrics.deaths += 1
+                self._died_at_tick = int(ev[1])
+        elif kind == "hit" and len(ev) >= 5 and int(ev[2]) == me:
+            self.metrics.confirmed_hits += 1
+        elif kind == "respawn" and len(ev) >= 3 and int(ev[2]) == me:
+            self._died_at_tick = None
+
     def _name(self, slot: int) -> str:
-        if self.sim is not None and slot >= self.sim.max_players:
-            return f"drone {slot - self.sim.max_players}"
+        if self.view is not None:
+            return self.view.entity_name(slot, self.names)
         return self.names.get(slot, f"player {slot}")
 
     def _drawn_position(self, entity: int) -> tuple[float, float]:
@@ -240,6 +222,12 @@ class ClientSession(SessionBase):
         if new:
             self._seen_input = new[-1].tick
 
+    def set_controls(self, controls) -> None:
+        """The player's controls (client_demo.games.Controls); the game's view makes the input record."""
+        super().set_controls(controls)
+        if self.view is not None:
+            self.client.next_input = self.view.input(controls)
+
     # ------------------------------------------------------------------ toggles
 
     def apply_toggles(self) -> None:
@@ -259,125 +247,125 @@ class ClientSession(SessionBase):
         self._sync_inputs()
         t = self.toggles
         sc = Scene(now, self.status, self.message, t, lag_label=self.lag_label())
-        self.tracers = [tr for tr in self.tracers if now - tr.born < TRACER_TIME]
-        self.markers = [mk for mk in self.markers if now - mk.born < MARKER_TIME]
         while self.feed and now - self.feed[0][0] > FEED_TIME:
             self.feed.popleft()
-        sim, p, interp = self.sim, self.predictor, self.interp
-        if sim is None or p is None or interp is None:
+        view, p, interp = self.view, self.predictor, self.interp
+        if view is None or interp is None:
             sc.net_lines = self._net_lines(now, None)
             return sc
-        me = p.slot
+        me = self.welcome.slot
+        sc.view = view
         sc.my_slot = me
         sc.names = self.names
-        sc.world_size = (sim.width, sim.height)
-        sc.walls = sim.walls
-        sc.player_radius, sc.npc_radius = sim.player_radius, sim.npc_radius
-        sc.max_hp = sim.player_hp
+        sc.world_size = view.world_px
 
         frame = interp.sample(now)
         self.client.view = frame.view  # what the player sees is what the server rewinds to (Valve, lag compensation)
         self._last_frame = frame
-        alpha = 1.0
-        clock = self.client.clock
-        if clock is not None and clock.synced and p.tick >= 0:
-            alpha = clock.position(now) - p.tick
-        own = p.draw_position(now, alpha)
+        own, row = None, None
+        predicted_ids: set = set()
+        if p is not None and p.ready:
+            alpha = 1.0
+            clock = self.client.clock
+            if clock is not None and clock.synced and p.tick >= 0:
+                alpha = clock.position(now) - p.tick
+            drawn = p.draw_positions(now, alpha)
+            own = (float(drawn[0, 0]), float(drawn[0, 1]))
+            row = p.authoritative[0] if not t.prediction else p.predicted_rows()[0]
+            # what the prediction also moves (football's ball) is drawn where it predicts it, in our time
+            extra = [(int(e), p.predicted_rows()[i] if t.prediction else p.authoritative[i], drawn[i])
+                     for i, e in enumerate(p.entities.tolist()) if i and p.present[i]]
+            if extra:
+                frame = self._with_predicted(frame, extra)
+            predicted_ids = {e for e, _, _ in extra}
         mine = frame.row(me)
         if own is None and mine is not None:
             own = (float(frame.pos[mine, 0]), float(frame.pos[mine, 1]))
-        auth = p.authoritative
-        if auth is not None:
-            sc.my_hp, sc.my_alive = auth.hp, auth.alive
-            sc.my_aim = self._input.aim if t.prediction else auth.aim
+            row = frame.values[mine]
+        if row is not None:
+            status = view.me(row)
+            sc.my_hp, sc.my_alive, sc.max_hp, sc.bar_label = status.hp, status.alive, status.max_hp, status.label
+            sc.my_row = row
+        sc.my_aim = self._controls.aim
         if self._died_at_tick is not None and not sc.my_alive:
-            left = self._died_at_tick + sim.respawn_ticks - interp.server_tick(now)
-            sc.respawn_in = max(0.0, left / self.welcome.tick_rate)
+            respawn = view.respawn_ticks()
+            if respawn is not None:
+                left = self._died_at_tick + respawn - interp.server_tick(now)
+                sc.respawn_in = max(0.0, left / self.welcome.tick_rate)
         sc.me = own
-        sc.camera = own if own is not None else (sim.width * SUBPX / 2, sim.height * SUBPX / 2)
-        if mine is not None:
-            keep = np.ones(len(frame.ids), dtype=bool)
-            keep[mine] = False
-            others = Frame(frame.render_tick, frame.mode, frame.ids[keep], frame.pos[keep], frame.aim[keep],
-                           frame.hp[keep], frame.flags[keep], frame.view, frame.from_tick, frame.to_tick)
-        else:
-            others = frame
+        cx, cy = view.world_px
+        sc.camera = own if own is not None else (cx * view.units / 2, cy * view.units / 2)
+        others = frame.without(me)
         sc.others = others
-        self._drawn[frame.view] = others
+        self._drawn[frame.view] = self._without(others, predicted_ids)
         if len(self._drawn) > 32:
             del self._drawn[next(iter(self._drawn))]
         if t.ghost and self.client.latest is not None:
             lt = self.client.latest
-            v = lt.values
-            sc.ghost = Frame(float(self.client.latest_tick), "latest", lt.ids.astype(np.int64),
-                             v[:, 0:2].astype(np.int64), v[:, 2], v[:, 3], v[:, 4], (self.client.latest_tick, 0))
+            sc.ghost = latest_frame(self.client.latest_tick, lt.ids, lt.values, view.cols)
 
-        self._emit_snapshot_tracers(now, frame, me)
-        self._emit_predicted_shots(now, others)
-        sc.tracers = list(self.tracers)
-        sc.markers = list(self.markers)
+        if p is not None:
+            self._predicted_effects(now, me)
+        sc.tracers, sc.markers = view.effects(now, frame, me, t.prediction)
         sc.feed = [text for _, text in self.feed]
-        sc.scoreboard = top_rows([(name, kills, deaths, slot == me) for slot, name, kills, deaths in self.scores])
+        sc.score_columns = self.welcome.score_columns
+        sc.scoreboard = top_rows(self.scores)
+        sc.hud_lines = view.hud_lines(frame, me)
         sc.net_lines = self._net_lines(now, frame)
         sc.net_bars = list(self._bars)
         return sc
 
-    def _radii(self, flags: np.ndarray) -> np.ndarray:
-        sim = self.sim
-        return np.where(flags & FLAG_NPC, sim.npc_radius * SUBPX, sim.player_radius * SUBPX).astype(np.int64)
-
-    def _cast(self, origin, aim: int, frame: Frame, exclude_row: int = -1) -> tuple[int, int]:
-        """Our own ray test against what is drawn: (row hit or -1, distance sub-px)."""
-        sim = self.sim
-        alive = (frame.flags & FLAG_ALIVE) != 0
-        hit, dist = cast_rays([origin], [aim], sim.weapon_range * SUBPX, frame.pos, self._radii(frame.flags),
-                              alive, np.asarray(sim.walls, dtype=np.int64).reshape(-1, 4) * SUBPX,
-                              exclude=[exclude_row], bounds=(sim.width * SUBPX, sim.height * SUBPX))
-        return int(hit[0]), int(dist[0])
-
-    def _ray_end(self, x, y, aim, dist):
-        a = aim * 2 * math.pi / 4096
-        return x + math.cos(a) * dist, y + math.sin(a) * dist
-
-    def _emit_snapshot_tracers(self, now: float, frame: Frame, me: int) -> None:
-        """Others' shots (FLAG_FIRED + aim) appear when the render time reaches the tick they were fired."""
-        q = self._pending_fire
-        upto = frame.render_tick if self.toggles.interpolation else float("inf")
-        while q and q[0][0] <= upto:
-            tick, ids, xs, ys, aims = q.popleft()
-            if len(self.tracers) > 200:
+    @staticmethod
+    def _with_predicted(frame: Frame, extra: list) -> Frame:
+        """``frame`` with the entities the prediction moves set to their predicted rows and positions."""
+        values, pos, ids = frame.values.copy(), frame.pos.copy(), frame.ids
+        add_ids, add_rows, add_pos = [], [], []
+        for e, row, at in extra:
+            r = frame.row(e)
+            if r is None:
+                add_ids.append(e)
+                add_rows.append(row)
+                add_pos.append(at)
                 continue
-            for e, x, y, a in zip(ids.tolist(), xs.tolist(), ys.tolist(), aims.tolist()):
-                if e == me and self.toggles.prediction:
-                    continue  # our own shots were drawn when we fired them
-                row = frame.row(e)
-                _, dist = self._cast((x, y), a, frame, -1 if row is None else row)
-                x1, y1 = self._ray_end(x, y, a, dist)
-                self.tracers.append(Tracer(x, y, x1, y1, now, own=e == me))
-        while len(q) > 64:
-            q.popleft()
+            values[r] = row
+            pos[r] = np.round(at).astype(np.int64)
+        if add_ids:
+            ids = np.concatenate([ids, np.array(add_ids, dtype=np.int64)])
+            values = np.vstack([values, np.array(add_rows, dtype=np.int64)])
+            pos = np.vstack([pos, np.round(np.array(add_pos)).astype(np.int64)])
+            order = np.argsort(ids, kind="stable")
+            ids, values, pos = ids[order], values[order], pos[order]
+        return Frame(frame.render_tick, frame.mode, ids, values, pos, frame.view, frame.from_tick, frame.to_tick)
 
-    def _emit_predicted_shots(self, now: float, others: Frame) -> None:
-        """Our shots as the prediction fires them, tested against the hitboxes we draw right now."""
-        shots = self.predictor.take_shots()
-        if not self.toggles.prediction:
+    @staticmethod
+    def _without(frame: Frame, ids: set) -> Frame:
+        for e in ids:
+            frame = frame.without(e)
+        return frame
+
+    def _predicted_effects(self, now: float, me: int) -> None:
+        """Our predicted events, tested against the very picture whose view each input carried (the frame on
+        screen when the input was sampled), which is what the server rewinds to."""
+        events = self.predictor.take_events()
+        if not events or not self.toggles.prediction:
             return
-        views = {ti.tick: (ti.view_tick, ti.view_frac) for ti in self.client.sent_inputs} if shots else {}
-        for shot in shots[-4:]:
-            ox, oy = shot.origin
-            aim = int(self.predictor.inputs.get(shot.tick, self._input).aim)
-            # test against the very picture whose view the input carried (the frame on screen when
-            # the input was sampled), which is what the server rewinds to
-            seen = self._drawn.get(views.get(shot.tick), others)
-            row, dist = self._cast((ox, oy), aim, seen)
-            self._local_shots[shot.tick] = int(seen.ids[row]) if row >= 0 else -1
-            x1, y1 = self._ray_end(ox, oy, aim, dist)
-            self.tracers.append(Tracer(ox, oy, x1, y1, now, own=True, predicted=True))
-            if row >= 0:
+        views = {ti.tick: (ti.view_tick, ti.view_frac) for ti in self.client.sent_inputs}
+        others = self._drawn.get(self._last_frame.view) if self._last_frame is not None else None
+
+        def seen(tick: int):
+            return self._drawn.get(views.get(tick), others)
+
+        local = self.view.on_predicted(events, now, seen, me, self.predictor.inputs)
+        for tick, target in local.items():
+            self._local_shots[tick] = target
+            if target >= 0:
                 self.metrics.local_hits += 1
-                self.markers.append(HitMarker(float(seen.pos[row, 0]), float(seen.pos[row, 1]), now, False))
 
     # ------------------------------------------------------------------ measurements
+
+    @property
+    def _units(self) -> int:
+        return self.view.units if self.view is not None else 1
 
     def _net_lines(self, now: float, frame: Frame | None) -> list[str]:
         r, rv = self._rates, self._rate_values
@@ -386,13 +374,13 @@ class ClientSession(SessionBase):
         p = self.predictor
         if p is not None:
             rv["corr"] = r["corr"].add(now, p.stats.corrections)
-            rv["corr_dist"] = r["corr_dist"].add(now, p.stats.correction_distance / SUBPX)
+            rv["corr_dist"] = r["corr_dist"].add(now, p.stats.correction_distance / self._units)
         lines = self._transport_lines(now)
         size = (m.snapshot_bytes / m.snapshots) if m.snapshots else 0
         seen = m.snapshots + m.snapshots_missing
         lines.append(f"snapshots {rv['snaps']:5.1f}/s  {size:5.0f} B  lost {100 * m.snapshots_missing / seen if seen else 0:4.1f} %")
         if p is not None:
-            lines.append(f"corrections {rv['corr']:4.1f}/s {rv['corr_dist']:5.1f} px/s  smooth {p.visual_error / SUBPX:4.1f} px")
+            lines.append(f"corrections {rv['corr']:4.1f}/s {rv['corr_dist']:5.1f} px/s  smooth {p.visual_error / self._units:4.1f} px")
         if frame is not None and self.interp is not None:
             ip = self.interp
             lines.append(f"interp {ip.delay(now) * 1000:5.1f} ms (target {ip.target_delay * 1000:5.1f}) {frame.mode}")
@@ -409,7 +397,7 @@ class ClientSession(SessionBase):
         playing = max(now - m.first_snapshot_at, 1e-9) if m.first_snapshot_at is not None else 0.0
         p = self.predictor
         corr = p.stats.corrections if p else 0
-        dist_px = (p.stats.correction_distance / SUBPX) if p else 0.0
+        dist_px = (p.stats.correction_distance / self._units) if p else 0.0
         out = self._common_summary(now, playing)
         out.update({
             "snapshots": m.snapshots, "snapshots_per_s": m.snapshots / playing if playing else 0.0,
@@ -418,11 +406,11 @@ class ClientSession(SessionBase):
             "corrections": corr, "corrections_per_s": corr / playing if playing else 0.0,
             "correction_px_per_s": dist_px / playing if playing else 0.0,
             "correction_px_mean": dist_px / corr if corr else 0.0,
-            "max_correction_px": (p.stats.max_correction / SUBPX) if p else 0.0,
+            "max_correction_px": (p.stats.max_correction / self._units) if p else 0.0,
             # corrections at ticks the server ran without our input (late or lost, mostly while the
             # input clock converges in the first second), and what is left without them
             "late_input_corrections": p.stats.late_input_corrections if p else 0,
-            "steady_correction_px_per_s": ((p.stats.correction_distance - p.stats.late_input_distance) / SUBPX
+            "steady_correction_px_per_s": ((p.stats.correction_distance - p.stats.late_input_distance) / self._units
                                            / playing) if p and playing else 0.0,
             "interp_delay_ms": self.interp.delay(now) * 1000 if self.interp else None,
             "extrapolated_frames": self.interp.extrapolated_frames if self.interp else 0,

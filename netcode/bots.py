@@ -1,32 +1,73 @@
-"""Headless bot players: a small brain that reads what a client holds and chooses its inputs.
+"""Headless bot players: the game's bot brain (``HasBots``, netcode.game) choosing each tick's input.
 
-Bots decide from their client's decoded snapshots only, as a human would, so they exercise the
-whole path: AOI, deltas, clock sync, redundant inputs.
+In state sync a bot decides from its client's decoded snapshots only, as a human would, so it exercises
+the whole path: AOI, deltas, clock sync, redundant inputs. In lockstep it reads its client's world.
+Behaviour names and mixes are the game's (the arena: idle, wander, fight).
 """
 from __future__ import annotations
 
-import math
 import random
 
-import numpy as np
+from .game import HasBots
 
-from .sim import ANGLE_FULL, BUTTON_FIRE, PlayerInput
-from .statesync.schema import F_FLAGS, F_X, F_Y, FLAG_ALIVE, FLAG_NPC
-
-BEHAVIOURS = ("idle", "wander", "fight")
-# ``--behaviour mixed``: mostly fighters, some walkers, a few AFK players.
-DEFAULT_MIX = {"idle": 1, "wander": 2, "fight": 5}
+# ``--behaviour mixed``: mostly the most active behaviour, some of the middle ones, a few of the first.
+MIXED_WEIGHTS = (1, 2, 5)
 
 
-def parse_mix(text: str) -> dict[str, int]:
-    """Parse ``idle=1,wander=2,fight=5`` into weights; ValueError (one line) when malformed."""
+class NoBots(ValueError):
+    """The game has no bot brain (or not that behaviour): one sentence for the user."""
+
+
+class IdleBrain:
+    """A bot that gives no input at all (for games without a brain: load tests still load the server)."""
+
+    def from_snapshot(self, config, ids, values, slot: int) -> int:
+        return 0
+
+    def from_world(self, world, slot: int) -> int:
+        return 0
+
+    def blind(self) -> int:
+        return 0
+
+
+def behaviours(game) -> tuple[str, ...]:
+    """The game's bot behaviours (empty: it has no bots)."""
+    return tuple(game.bot_behaviours) if isinstance(game, HasBots) else ()
+
+
+def default_mix(game) -> dict[str, int]:
+    """``--behaviour mixed`` for this game: the last behaviour weighted most, the first least."""
+    names = behaviours(game)
+    if not names:
+        raise NoBots(f"{game.name} has no bot brain")
+    weights = MIXED_WEIGHTS[-len(names):] if len(names) <= len(MIXED_WEIGHTS) else (1,) * len(names)
+    return dict(zip(names, weights))
+
+
+def make_brain(game, seed: int, behaviour: str | None = None):
+    """The game's brain for one bot (``behaviour`` None: its most active one); NoBots in words if it has none."""
+    names = behaviours(game)
+    if not names:
+        raise NoBots(f"{game.name} has no bot brain (it does not implement HasBots)")
+    behaviour = behaviour or names[-1]
+    if behaviour not in names:
+        raise NoBots(f"{game.name} bots know {', '.join(names)}, not {behaviour!r}")
+    return game.make_bot(seed, behaviour)
+
+
+def parse_mix(text: str, known: tuple[str, ...] | None = None) -> dict[str, int]:
+    """Parse ``idle=1,wander=2,fight=5`` into weights; ValueError (one line) when malformed. ``known``: the
+    game's behaviours (None: checked later, once the server named its game)."""
     mix: dict[str, int] = {}
     for part in text.replace(" ", "").split(","):
         if not part:
             continue
         name, sep, weight = part.partition("=")
-        if name not in BEHAVIOURS:
-            raise ValueError(f"unknown behaviour {name!r} in mix (known: {', '.join(BEHAVIOURS)})")
+        if known is not None and name not in known:
+            raise ValueError(f"unknown behaviour {name!r} in mix (known: {', '.join(known)})")
+        if not name.isidentifier():
+            raise ValueError(f"expected BEHAVIOUR=WEIGHT in mix, got {part!r}")
         if not sep:
             raise ValueError(f"expected BEHAVIOUR=WEIGHT in mix, got {part!r}")
         try:
@@ -44,10 +85,11 @@ def parse_mix(text: str) -> dict[str, int]:
 def assign_behaviours(count: int, mix: dict[str, int], seed: int = 1) -> list[str]:
     """``count`` behaviours in proportion to ``mix`` (largest remainder, so exact counts), seeded shuffle."""
     total = sum(mix.values())
-    names = [n for n in BEHAVIOURS if mix.get(n, 0) > 0]
+    order = list(mix)
+    names = [n for n in order if mix.get(n, 0) > 0]
     exact = {n: count * mix[n] / total for n in names}
     counts = {n: int(exact[n]) for n in names}
-    by_remainder = sorted(names, key=lambda n: (-(exact[n] - counts[n]), BEHAVIOURS.index(n)))
+    by_remainder = sorted(names, key=lambda n: (-(exact[n] - counts[n]), order.index(n)))
     for n in by_remainder[:count - sum(counts.values())]:
         counts[n] += 1
     out = [n for n in names for _ in range(counts[n])]
@@ -55,58 +97,35 @@ def assign_behaviours(count: int, mix: dict[str, int], seed: int = 1) -> list[st
     return out
 
 
-def aim_at(dx: float, dy: float) -> int:
-    """The integer angle (0..4095, 0 = +x, growing toward +y) pointing along (dx, dy)."""
-    return int(round(math.atan2(dy, dx) / (2 * math.pi) * ANGLE_FULL)) % ANGLE_FULL
+def brain_or_idle(game, seed: int, behaviour: str | None = None):
+    """(brain, None), or (an IdleBrain, why) when the game has no bots or not that behaviour; a game without
+    bots asked for no particular behaviour is not an error (its bots just stand)."""
+    try:
+        return make_brain(game, seed, behaviour), None
+    except NoBots as e:
+        return IdleBrain(), (str(e) if behaviour is not None else None)
 
 
-class BotBrain:
-    """Chooses one PlayerInput per tick: wander, strafe, aim at the nearest visible target, shoot.
+class LockstepBrain:
+    """A lockstep client's input hook (``LockstepClient(brain=...)``): the game's brain, created once the
+    server named its game, reading the client's world (or blind, for a client that keeps none)."""
 
-    behaviour: "idle" stands still, "wander" walks about, "fight" walks and shoots.
-    """
-
-    def __init__(self, seed: int, behaviour: str = "fight", fire_range_px: int = 500, subpx: int = 16):
-        if behaviour not in BEHAVIOURS:
-            raise ValueError(f"behaviour must be one of {BEHAVIOURS}")
-        self.rng = random.Random(seed)
+    def __init__(self, seed: int, behaviour: str | None = None):
+        self.seed = seed
         self.behaviour = behaviour
-        self.fire_range = fire_range_px * subpx
-        self.move = (0, 0)
-        self.change_in = 0
-        self.aim = self.rng.randrange(ANGLE_FULL)
+        self.brain = None
+        self.error: str | None = None  # the behaviour asked for is not one of the game's (the bot stands idle)
 
-    def decide(self, table, slot: int) -> PlayerInput:
-        if self.behaviour == "idle":
-            return PlayerInput(0, 0, self.aim, 0)
-        self.change_in -= 1
-        if self.change_in <= 0:
-            self.move = (self.rng.choice((-1, 0, 1)), self.rng.choice((-1, 0, 1)))
-            self.change_in = self.rng.randrange(20, 90)
-        fire = 0
-        if table is not None and len(table):
-            ids = table.ids
-            row = np.searchsorted(ids, slot)
-            if row < len(ids) and ids[row] == slot:
-                me = table.values[row]
-                vals = table.values
-                alive = (vals[:, F_FLAGS] & FLAG_ALIVE) != 0
-                alive[row] = False
-                if alive.any():
-                    d = vals[:, F_X:F_Y + 1].astype(np.int64) - me[F_X:F_Y + 1]
-                    dist2 = (d * d).sum(axis=1)
-                    # players first: they shoot back
-                    npc = (vals[:, F_FLAGS] & FLAG_NPC) != 0
-                    score = np.where(alive, dist2 + npc * (4 * self.fire_range) ** 2, np.iinfo(np.int64).max)
-                    target = int(np.argmin(score))
-                    self.aim = aim_at(float(d[target, 0]), float(d[target, 1]))
-                    if self.behaviour == "fight" and dist2[target] <= self.fire_range ** 2:
-                        fire = BUTTON_FIRE
-        return PlayerInput(self.move[0], self.move[1], self.aim, fire)
+    def __call__(self, client) -> int:
+        if self.brain is None:
+            self.brain, self.error = brain_or_idle(client.game, self.seed, self.behaviour)
+        if client.world is None:
+            return self.brain.blind()
+        return self.brain.from_world(client.world, client.slot)
 
 
-def add_virtual_bots(net, server_addr, count: int, seed: int = 0, prefix: str = "bot") -> list:
-    """`count` fighting bot players (StateSyncClient + BotBrain) joined to a server in a
+def add_virtual_bots(net, server_addr, count: int, seed: int = 0, prefix: str = "bot", behaviour=None) -> list:
+    """`count` bot players (StateSyncClient + the server's game's brain) joined to a server in a
     netcode.virtual.VirtualNetwork; each decides once per network step. Returns the clients."""
     from .statesync.client import StateSyncClient
 
@@ -115,12 +134,18 @@ def add_virtual_bots(net, server_addr, count: int, seed: int = 0, prefix: str = 
         c = StateSyncClient(server_addr, name=f"{prefix}{i}", nonce=i + 1)
         c.connect(net.now)
         net.add((prefix, i), c)
-        bots.append((c, BotBrain(seed + i)))
+        bots.append([c, None, seed + i])
 
     def play(now):
-        for c, brain in bots:
-            if c.welcome is not None:
-                c.next_input = brain.decide(c.latest, c.welcome.slot)
+        for entry in bots:
+            c, brain, s = entry
+            if c.welcome is None:
+                continue
+            if brain is None:
+                brain = entry[1] = make_brain(c.game, s, behaviour)
+            latest = c.latest
+            ids, values = (latest.ids, latest.values) if latest is not None else (None, None)
+            c.next_input = brain.from_snapshot(c.welcome.config, ids, values, c.welcome.slot)
 
     net.on_step.append(play)
-    return [c for c, _ in bots]
+    return [c for c, _, _ in bots]

@@ -67,29 +67,68 @@ def _cmd_bench(args) -> int:
     return 0
 
 
-def _cmd_serve(args) -> int:
-    if args.mode == "lockstep":
-        return _cmd_serve_lockstep(args)
-    from .aio.driver import run
-    from .aio.serve import serve
-    from .sim import SimConfig
-    from .rewind import RewindConfig
-    from .statesync.server import ServerConfig
+def parse_options(pairs: list[str]) -> dict:
+    """``--set KEY=VALUE`` game options: VALUE as an int, a JSON value (lists, true/false) or else a string."""
+    import json
+
+    out = {}
+    for text in pairs or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--set expects KEY=VALUE, got {text!r}")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            try:
+                out[key] = json.loads(value)
+            except ValueError:
+                out[key] = value
+    return out
+
+
+def _game_and_options(args, command: str):
+    """The game named by --game and its options (--set, and --npcs for games that have drones)."""
+    from .game import GameNotFound, load_game
 
     try:
-        sim = SimConfig.arena(npc_count=args.npcs, seed=args.seed, tick_rate=args.tick,
-                              max_players=max(256, args.max_clients))
-        if args.npcs > 2000:
-            sim = SimConfig.bench(npc_count=args.npcs, seed=args.seed, tick_rate=args.tick,
-                                  max_players=max(256, args.max_clients))
+        game = load_game(args.game)
+        options = parse_options(args.set)
+    except (GameNotFound, ValueError) as e:
+        print(f"netcode {command}: {e}", file=sys.stderr)
+        return None, None
+    if getattr(args, "npcs", None) is not None:
+        options.setdefault("npcs", args.npcs)
+    return game, options
+
+
+def _cmd_serve(args) -> int:
+    game, options = _game_and_options(args, "serve")
+    if game is None:
+        return 2
+    if args.mode not in game.modes:
+        print(f"netcode serve: {game.name} does not support {args.mode} mode (it supports {', '.join(game.modes)})",
+              file=sys.stderr)
+        return 2
+    if args.mode == "lockstep":
+        return _cmd_serve_lockstep(args, game, options)
+    import time
+
+    from .aio.driver import run
+    from .aio.serve import serve
+    from .rewind import RewindConfig
+    from .statesync.server import ServerConfig, StateSyncServer
+
+    try:
         config = ServerConfig(tick_rate=args.tick, snapshot_rate=args.snapshot_rate, max_clients=args.max_clients,
                               view_radius=args.view_radius, budget_bps=args.budget_kbps * 1000,
                               rewind=RewindConfig(enabled=not args.no_rewind, window=args.rewind_window))
+        core = StateSyncServer.for_game(game, config, seed=args.seed, options=options, now=time.monotonic(),
+                                        spec=args.game)
     except (ValueError, TypeError) as e:
         print(f"netcode serve: {e}", file=sys.stderr)
         return 2
     try:
-        run(serve(sim, config, args.host, args.port, args.duration, args.stats, args.json, warmup=args.warmup,
+        run(serve(core, args.host, args.port, args.duration, args.stats, args.json, warmup=args.warmup,
                   record_dir=None if args.no_record else args.record))
     except OSError as e:
         print(f"netcode serve: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
@@ -107,7 +146,7 @@ def _lockstep_record_dir(args) -> str | None:
     return args.record
 
 
-def _cmd_serve_lockstep(args) -> int:
+def _cmd_serve_lockstep(args, game, options) -> int:
     from .aio.driver import run
     from .lockstep.aio import serve_lockstep
 
@@ -115,13 +154,40 @@ def _cmd_serve_lockstep(args) -> int:
         run(serve_lockstep(args.host, args.port, args.frame_rate, args.input_delay, args.players, args.matches,
                            args.duration, args.json, stats_every=args.stats, warmup=args.warmup,
                            match_frames=args.match_frames, simulate=not args.no_simulate, seed=args.seed,
-                           record_dir=_lockstep_record_dir(args)))
+                           record_dir=_lockstep_record_dir(args), game=game, spec=args.game, game_options=options))
     except ValueError as e:
         print(f"netcode serve: {e}", file=sys.stderr)
         return 2
     except OSError as e:
         print(f"netcode serve: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_games(args) -> int:
+    import json
+
+    from .game import GameNotFound, builtin_games, describe, load_game
+
+    games = {}
+    try:
+        for spec in args.game or []:
+            games[spec] = load_game(spec)
+    except GameNotFound as e:
+        print(f"netcode games: {e}", file=sys.stderr)
+        return 2
+    if not args.game:
+        games = builtin_games()
+    rows = [describe(g, spec) for spec, g in games.items()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['name']:<10} {r['description']}")
+        print(f"{'':<10} modes: {', '.join(r['modes'])}; input {r['input_bytes']} bytes "
+              f"({', '.join(f['name'] for f in r['input'])}); capabilities: {', '.join(r['capabilities']) or 'none'}")
+        if r["options"]:
+            print(f"{'':<10} options (--set KEY=VALUE): " + "; ".join(f"{k}: {v}" for k, v in r["options"].items()))
     return 0
 
 
@@ -134,11 +200,18 @@ def _cmd_bots(args) -> int:
     if args.count < 1:
         print("netcode bots: --count must be at least 1", file=sys.stderr)
         return 2
+    behaviour = None if args.behaviour in (None, "auto") else args.behaviour
     if args.mode == "lockstep":
         from .lockstep.aio import run_lockstep_bots
+        state_only = [flag for flag, used in (("--mix", args.mix), ("--through", args.through),
+                                              ("--churn", args.churn), ("--decode-every", args.decode_every != 1),
+                                              ("--behaviour mixed", behaviour == "mixed")) if used]
+        if state_only:
+            print(f"netcode bots: {', '.join(state_only)}: state sync only (not with --mode lockstep)", file=sys.stderr)
+            return 2
         summary = run(run_lockstep_bots(args.server, args.count, args.duration, args.json,
-                                        simulating=args.simulating, behaviour=args.behaviour, seed=args.seed))
-        return 0 if summary["connected_throughout"] == args.count else 1
+                                        simulating=args.simulating, behaviour=behaviour, seed=args.seed))
+        return 0 if summary["connected_throughout"] == args.count and not summary["error"] else 1
     if args.through is not None and args.through not in PROFILES:
         print(f"netcode bots: unknown --through profile {args.through!r} (known: {', '.join(PROFILES)})",
               file=sys.stderr)
@@ -151,7 +224,7 @@ def _cmd_bots(args) -> int:
     except ValueError as e:
         print(f"netcode bots: --mix: {e}", file=sys.stderr)
         return 2
-    summary = run(run_bots(args.server, args.count, args.duration, args.behaviour, args.seed, args.json,
+    summary = run(run_bots(args.server, args.count, args.duration, behaviour, args.seed, args.json,
                            decode_every=args.decode_every, through=args.through, mix=mix, churn=args.churn))
     return 0 if summary["connected_throughout"] == args.count and summary["unexpected_disconnects"] == 0 else 1
 
@@ -159,6 +232,26 @@ def _cmd_bots(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import main as demo_main
     return demo_main(args)
+
+
+def add_trust_option(parser) -> None:
+    """``--game SPEC`` (repeatable) for commands that play or read a game someone else names."""
+    parser.add_argument("--game", dest="trust_games", action="append", default=[], metavar="MODULE:ATTR",
+                        help="a game that is not built in, trusted to be imported when the server or the replay "
+                             "names it (also: the NETCODE_GAMES environment variable)")
+
+
+def trust_all(specs, command: str) -> bool:
+    """``trust`` each spec; on failure print one line for ``command`` and return False."""
+    from .game.registry import GameNotFound, trust
+
+    for spec in specs or ():
+        try:
+            trust(spec)
+        except GameNotFound as e:
+            print(f"{command}: {e}", file=sys.stderr)
+            return False
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,17 +265,25 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--plots", metavar="DIR", help="also draw PNG charts into DIR (needs: pip install 'netcode[plot]')")
     b.set_defaults(func=_cmd_bench)
 
+    g = sub.add_parser("games", help="list the games this netcode can serve")
+    g.add_argument("game", nargs="*", metavar="SPEC", help="describe these (a name or package.module:attr) instead")
+    g.add_argument("--json", action="store_true", help="print JSON")
+    g.set_defaults(func=_cmd_games)
+
     s = sub.add_parser("serve", help="host a match")
+    s.add_argument("--game", default="arena", metavar="NAME|MODULE:ATTR",
+                   help="the game to serve: a built-in name (netcode games) or any importable game (default arena)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a game option (see netcode games)")
     s.add_argument("--mode", choices=("state", "lockstep"), default="state",
                    help="state sync (AOI + delta snapshots) or lockstep frame sync (input relay)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=40000)
     s.add_argument("--tick", type=int, default=60, help="simulation ticks per second (10..128)")
     s.add_argument("--snapshot-rate", type=int, default=0, help="snapshots per second (default: the tick rate)")
-    s.add_argument("--npcs", type=int, default=200, help="NPC drones (0..10000+)")
+    s.add_argument("--npcs", type=int, default=None, help="arena: NPC drones (0..10000+; default 200, lockstep 0)")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--max-clients", type=int, default=64)
-    s.add_argument("--view-radius", type=int, default=600, help="AOI radius in pixels")
+    s.add_argument("--view-radius", type=int, default=None, help="AOI radius in pixels (default: the game's)")
     s.add_argument("--budget-kbps", type=int, default=256, help="snapshot budget per client, kbit/s")
     s.add_argument("--no-rewind", action="store_true", help="turn lag compensation off (for comparison)")
     s.add_argument("--rewind-window", type=float, default=1.0, help="most a shot may be rewound, seconds (<= 1)")
@@ -209,8 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="lockstep: only the first N bots simulate and report checksums (the rest relay inputs)")
     bt.add_argument("--count", type=int, default=8)
     bt.add_argument("--duration", type=float, default=10.0)
-    bt.add_argument("--behaviour", choices=("idle", "wander", "fight", "mixed"), default="fight",
-                    help="what the bots do; mixed = idle=1,wander=2,fight=5 (or give --mix)")
+    bt.add_argument("--behaviour", default=None, metavar="NAME",
+                    help="what the bots do: one of the server's game's behaviours (the arena: idle, wander, fight; "
+                         "default: its most active one), or mixed (the game's default mix, or give --mix)")
     bt.add_argument("--mix", metavar="B=W,...", help="behaviour weights, e.g. idle=1,wander=2,fight=5")
     bt.add_argument("--through", metavar="PROFILE",
                     help="connect through an in-process lag proxy with this profile (lan, wifi, 4g, 3g, bad, burst-loss)")
@@ -220,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--json", metavar="FILE", help="write per-bot measurements as JSON")
     bt.add_argument("--decode-every", type=int, default=1, metavar="N",
                     help="decode (and ack) only every N-th snapshot: lets one process load a server with many bots")
+    add_trust_option(bt)
     bt.set_defaults(func=_cmd_bots)
 
     from .lagsim_cli import add_lagsim_parser
@@ -235,8 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="host a local match with bots, join it with the pygame client, print live stats")
     d.add_argument("--mode", choices=("state", "lockstep"), default="state",
                    help="state sync (default) or lockstep frame sync; the client detects which")
+    d.add_argument("--game", default="arena", metavar="NAME|MODULE:ATTR", help="the game (netcode games)")
     d.add_argument("--clients", type=int, default=6, help="bots")
-    d.add_argument("--npcs", type=int, default=300)
+    d.add_argument("--npcs", type=int, default=None, help="arena: NPC drones (default 200)")
     d.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until Ctrl-C)")
     d.add_argument("--port", type=int, default=0)
     d.add_argument("--no-client", action="store_true", help="server and bots only, no pygame client")
@@ -258,6 +362,8 @@ def main(argv=None) -> int:
         from client_demo.__main__ import main as client_main
         return client_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if not trust_all(getattr(args, "trust_games", ()), "netcode"):
+        return 2
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:

@@ -1,6 +1,6 @@
-"""`netcode demo`: a local match with bots over real loopback UDP — state sync, or lockstep with
-`--mode lockstep` — the pygame client joined to it (headless with printed measurements when there is
-no display), and live stats."""
+"""`netcode demo`: a local match of any game (`--game`, default the arena) with bots over real loopback
+UDP — state sync, or lockstep with `--mode lockstep` — the pygame client joined to it (headless with
+printed measurements when there is no display), and live stats."""
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +12,8 @@ import time
 from .aio.bots import Bot
 from .aio.driver import DatagramDriver, run
 from .aio.serve import ServerRunner
-from .sim import SimConfig
-from .statesync.server import ServerConfig
+from .game import GameNotFound, Scored, load_game
+from .statesync.server import ServerConfig, StateSyncServer
 
 
 def has_display() -> bool:
@@ -36,12 +36,13 @@ def _start_client(host: str, port: int, args) -> subprocess.Popen | None:
     return subprocess.Popen(cmd)
 
 
-async def _demo(n_bots: int, duration: float, port: int, npcs: int, args=None) -> None:
-    runner = await ServerRunner.start(SimConfig.arena(npc_count=npcs, seed=1), ServerConfig(), "127.0.0.1", port)
+async def _demo(game, options: dict, n_bots: int, duration: float, port: int, args=None) -> None:
+    core = StateSyncServer.for_game(game, ServerConfig(), seed=1, options=options, spec=args.game if args else None)
+    runner = await ServerRunner.start(core, "127.0.0.1", port)
     host, port = runner.address
-    print(f"state-sync server on {host}:{port}: 60 Hz, {npcs} NPCs; {n_bots} bots joining "
+    print(f"state-sync server on {host}:{port}: {game.name}, 60 Hz; {n_bots} bots joining "
           f"(join yourself with `netcode bots --server {host}:{port} --count 1`)")
-    bots = [Bot(i, (host, port), "fight", seed=7) for i in range(n_bots)]
+    bots = [Bot(i, (host, port), None, seed=7) for i in range(n_bots)]
     for b in bots:
         b.driver = await DatagramDriver.bind(b.client, handler=b.on_events)
         b.client.connect(time.monotonic())
@@ -64,10 +65,13 @@ async def _demo(n_bots: int, duration: float, port: int, npcs: int, args=None) -
                 snaps, bytes_in = b.client.counters.snapshots, st.bytes_in
                 s0, b0 = last.get(b.index, (snaps, bytes_in))
                 last[b.index] = (snaps, bytes_in)
-                kills = int(runner.core.world.score[b.client.welcome.slot])
+                score = ""
+                if isinstance(game, Scored):
+                    row = game.scores(runner.core.world, [b.client.welcome.slot])[0]
+                    score = "  " + " ".join(f"{k} {v}" for k, v in zip(game.score_columns, row))
                 print(f"  bot{b.index}: rtt {st.rtt * 1000:5.2f} ms  loss {st.loss * 100:4.1f} %  "
                       f"snapshots {snaps - s0:3d}/s  in {(bytes_in - b0) * 8 / 1000:6.1f} kbit/s  "
-                      f"sees {len(b.client.latest) if b.client.latest is not None else 0:3d} entities  kills {kills}")
+                      f"sees {len(b.client.latest) if b.client.latest is not None else 0:3d} entities{score}")
     finally:
         if client is not None:
             try:
@@ -80,14 +84,15 @@ async def _demo(n_bots: int, duration: float, port: int, npcs: int, args=None) -
         await runner.close()
 
 
-async def _demo_lockstep(n_bots: int, duration: float, port: int, args=None) -> None:
+async def _demo_lockstep(game, options: dict, n_bots: int, duration: float, port: int, args=None) -> None:
     from .lockstep.aio import LockstepBot, LockstepRunner
     from .lockstep.server import LockstepConfig
 
     players = n_bots + (0 if args is None or args.no_client else 1)
-    runner = await LockstepRunner.start(LockstepConfig(players_per_match=max(1, players)), "127.0.0.1", port)
+    config = LockstepConfig(players_per_match=max(1, players), game_options=options)
+    runner = await LockstepRunner.start(config, "127.0.0.1", port, game, args.game if args else None)
     host, port = runner.address
-    print(f"lockstep server on {host}:{port}: 15 Hz frames, input delay 2 frames, matches of {players}; "
+    print(f"lockstep server on {host}:{port}: {game.name}, 15 Hz frames, input delay 2 frames, matches of {players}; "
           f"{n_bots} bots joining; the match starts when everyone joined (or 5 s after the first)")
     bots = [LockstepBot(i, (host, port), True, seed=7) for i in range(n_bots)]
     for b in bots:
@@ -119,10 +124,23 @@ async def _demo_lockstep(n_bots: int, duration: float, port: int, args=None) -> 
 
 def main(args) -> int:
     try:
-        if getattr(args, "mode", "state") == "lockstep":
-            run(_demo_lockstep(args.clients, args.duration, args.port, args))
+        game = load_game(getattr(args, "game", None))
+    except GameNotFound as e:
+        print(f"netcode demo: {e}", file=sys.stderr)
+        return 2
+    mode = getattr(args, "mode", "state")
+    if mode not in game.modes:
+        print(f"netcode demo: {game.name} does not support {mode} mode", file=sys.stderr)
+        return 2
+    options = {} if getattr(args, "npcs", None) is None else {"npcs": args.npcs}
+    try:
+        if mode == "lockstep":
+            run(_demo_lockstep(game, options, args.clients, args.duration, args.port, args))
             return 0
-        run(_demo(args.clients, args.duration, args.port, args.npcs, args))
+        run(_demo(game, options, args.clients, args.duration, args.port, args))
     except KeyboardInterrupt:
         print("\nstopped")
+    except ValueError as e:
+        print(f"netcode demo: {e}", file=sys.stderr)
+        return 2
     return 0

@@ -30,19 +30,18 @@ def _frac(part: float, whole: float) -> int:
 class Frame:
     """What to draw for the entities we hold at one instant.
 
-    `pos` int64 [n, 2] sub-px; `aim`, `hp`, `flags` int32 [n], rows matching `ids` (ascending).
-    `mode` is "interpolate", "extrapolate", "frozen" (extrapolated as far as allowed),
-    "latest" (interpolation off), "waiting" (render time before the oldest snapshot) or "empty".
-    `view` = (snapshot tick, u16 fraction towards the next snapshot tick) for shots.
+    `values` int64 [n, F]: the snapshot rows (the game's entity fields) with the position columns
+    interpolated; `pos` int64 [n, 2] those positions; rows match `ids` (ascending). `mode` is
+    "interpolate", "extrapolate", "frozen" (extrapolated as far as allowed), "latest" (interpolation
+    off), "waiting" (render time before the oldest snapshot) or "empty". `view` = (snapshot tick, u16
+    fraction towards the next snapshot tick) for lag-compensated actions.
     """
 
     render_tick: float
     mode: str
     ids: np.ndarray
+    values: np.ndarray
     pos: np.ndarray
-    aim: np.ndarray
-    hp: np.ndarray
-    flags: np.ndarray
     view: tuple[int, int]
     from_tick: int = -1
     to_tick: int = -1
@@ -54,10 +53,27 @@ class Frame:
         i = int(np.searchsorted(self.ids, entity))
         return i if i < len(self.ids) and self.ids[i] == entity else None
 
+    def without(self, entity: int) -> Frame:
+        """This frame minus one entity (e.g. our own, drawn from prediction)."""
+        r = self.row(entity)
+        if r is None:
+            return self
+        keep = np.ones(len(self.ids), dtype=bool)
+        keep[r] = False
+        return Frame(self.render_tick, self.mode, self.ids[keep], self.values[keep], self.pos[keep], self.view,
+                     self.from_tick, self.to_tick)
 
-def _empty_frame(render_tick: float, view=(0xFFFFFFFF, 0)) -> Frame:
-    z = np.zeros(0, np.int32)
-    return Frame(render_tick, "empty", np.zeros(0, np.int64), np.zeros((0, 2), np.int64), z, z, z, view)
+
+def latest_frame(tick: int, ids, values, position: tuple[int, int] = (0, 1), mode: str = "latest") -> Frame:
+    """A frame that draws one table as it is (a snapshot, or a whole world's rows)."""
+    v = np.asarray(values, dtype=np.int64)
+    return Frame(float(tick), mode, np.asarray(ids, dtype=np.int64), v, v[:, list(position)].copy(), (tick, 0),
+                 tick, tick)
+
+
+def _empty_frame(render_tick: float, n_fields: int, view=(0xFFFFFFFF, 0)) -> Frame:
+    return Frame(render_tick, "empty", np.zeros(0, np.int64), np.zeros((0, n_fields), np.int64),
+                 np.zeros((0, 2), np.int64), view)
 
 
 class _WindowMax:
@@ -127,7 +143,9 @@ class Interpolator:
                  max_delay: float = 0.5, max_extrapolation: float = 0.25, margin_intervals: float = 0.5,
                  clock_window: float = 1.0, jitter_window: float = 3.0, jitter_quantile: float = 0.98,
                  max_speedup: float = 0.03, max_slowdown: float = 0.15, teleport_per_tick: int | None = None,
-                 keep: int = 128):
+                 keep: int = 128, position: tuple[int, int] = (0, 1)):
+        self.position = list(position)  # the two columns of the rows that are the position (interpolated)
+        self.n_fields = 0
         self.rate = float(tick_rate)
         self.every = max(1, int(snapshot_every))
         self.enabled = enabled
@@ -157,9 +175,10 @@ class Interpolator:
     # ------------------------------------------------------------------ input
 
     def on_snapshot(self, tick: int, table, now: float) -> None:
-        """A snapshot table (EntityTable: ids, values [x, y, aim, hp, flags]) for `tick` arrived at `now`."""
+        """A snapshot table (EntityTable: ids, values [n, F]) for `tick` arrived at `now`."""
         if tick in self._tables or (self._ticks and tick < self._ticks[0]):
             return
+        self.n_fields = table.values.shape[1]
         bisect.insort(self._ticks, tick)
         self._tables[tick] = (np.asarray(table.ids, dtype=np.int64), np.asarray(table.values))
         if len(self._ticks) > self.keep:
@@ -237,7 +256,7 @@ class Interpolator:
         r = self.render_tick(now)
         ticks = self._ticks
         if not ticks:
-            return _empty_frame(r)
+            return _empty_frame(r, self.n_fields)
         self._prune(r)
         ticks = self._ticks
         if not self.enabled:
@@ -260,22 +279,24 @@ class Interpolator:
 
     def _plain(self, r: float, mode: str, tick: int) -> Frame:
         ids, v = self._tables[tick]
-        return Frame(r, mode, ids, v[:, 0:2].astype(np.int64), v[:, 2], v[:, 3], v[:, 4], (tick, 0), tick, tick)
+        v = v.astype(np.int64)
+        return Frame(r, mode, ids, v, v[:, self.position], (tick, 0), tick, tick)
 
     def _interpolate(self, r: float, ta: int, tb: int) -> Frame:
         ids_a, va = self._tables[ta]
         ids_b, vb = self._tables[tb]
         span = tb - ta
         frac = _frac(r - ta, span)
-        pos = va[:, 0:2].astype(np.int64)
-        aim, hp, flags = va[:, 2].copy(), va[:, 3].copy(), va[:, 4].copy()
+        cols = self.position
+        values = va.astype(np.int64)
+        pos = values[:, cols]
         if len(ids_a) and len(ids_b):
             j = np.minimum(np.searchsorted(ids_b, ids_a), len(ids_b) - 1)
             both = ids_b[j] == ids_a
             rows_a = np.flatnonzero(both)
             rows_b = j[both]
             p0 = pos[rows_a]
-            p1 = vb[rows_b, 0:2].astype(np.int64)
+            p1 = vb[rows_b][:, cols].astype(np.int64)
             moved = interpolate_positions(p0, p1, frac)
             if self.teleport_per_tick is not None:
                 # a respawn is a jump across the map, not a move: show it at one end, never in between
@@ -284,13 +305,15 @@ class Interpolator:
                     moved[jump] = p1[jump] if frac >= FRAC_ONE // 2 else p0[jump]
             pos[rows_a] = moved
             if frac >= FRAC_ONE // 2:
-                aim[rows_a], hp[rows_a], flags[rows_a] = vb[rows_b, 2], vb[rows_b, 3], vb[rows_b, 4]
+                # every other field is the nearer snapshot's (an aim, hp or flag bit has no in-between)
+                values[rows_a] = vb[rows_b]
+            values[:, cols] = pos
         # The view names the snapshot interval of the server's schedule that holds the render time:
         # the server rewinds between its states at view tick and view tick + snapshot_every.
         k = self.every
         vt = ta + k * int((r - ta) // k)
         view = (vt, _frac(r - vt, k))
-        return Frame(r, "interpolate", ids_a, pos, aim, hp, flags, view, ta, tb)
+        return Frame(r, "interpolate", ids_a, values, pos, view, ta, tb)
 
     def _extrapolate(self, r: float, ticks: list[int]) -> Frame:
         tn = ticks[-1]
@@ -314,7 +337,7 @@ class Interpolator:
         j = np.minimum(np.searchsorted(ids_p, ids_n), len(ids_p) - 1)
         both = ids_p[j] == ids_n
         rows_n = np.flatnonzero(both)
-        p0 = vp[j[both], 0:2].astype(np.int64)
+        p0 = vp[j[both]][:, self.position].astype(np.int64)
         p1 = frame.pos[rows_n]
         step = p1 - p0
         span = tn - tp
@@ -323,4 +346,5 @@ class Interpolator:
         # Bounded dead reckoning (Source: cl_extrapolate_amount 0.25 s), then the picture stops.
         amount = min(ahead, self.max_extrapolation_ticks)
         frame.pos[rows_n] = p1 + np.floor(step * (amount / span)).astype(np.int64)
+        frame.values[:, self.position] = frame.pos
         return frame

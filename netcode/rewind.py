@@ -1,14 +1,15 @@
 """Server-side lag compensation (sans-IO): rewind every hitbox to exactly what the shooter saw.
 
 A client renders the world ``interp`` behind its newest snapshot, interpolating every entity
-(players and NPC drones alike) between two snapshots with :func:`interpolate_positions`.  When
-it fires it tells the server which snapshot it was interpolating FROM (``view_tick``) and how far
-it was towards the next one (``view_frac``, a u16 fraction of ``FRAC_ONE``; the next snapshot is
-``snapshot_every`` ticks later).  The server keeps a ring of every tick's hitboxes
-(:class:`HitboxHistory`), checks the claim (:meth:`LagCompensator.apply_limits`) and resolves the
-shot against the hitboxes rebuilt with the very same integer interpolation
-(:meth:`LagCompensator.resolver`), so "I hit him on my screen" is decided bit-for-bit as the
-client drew it.  Every resolved shot leaves a :class:`ShotAudit` behind.
+between two snapshots with :func:`interpolate_positions`.  When it acts (fires) it tells the server
+which snapshot it was interpolating FROM (``view_tick``) and how far it was towards the next one
+(``view_frac``, a u16 fraction of ``FRAC_ONE``; the next snapshot is ``snapshot_every`` ticks
+later).  The server keeps a ring of every tick's hitboxes (:class:`HitboxHistory`, filled from the
+game's ``LagCompensated.hitboxes``), checks the claim (:meth:`LagCompensator.apply_limits`) and hands
+the game's ``step_rewound`` a :class:`RewindFrame`: the hitboxes near each action rebuilt with the
+very same integer interpolation, so "I hit him on my screen" is decided bit-for-bit as the client drew
+it.  The game resolves the action against them (the arena: its ray narrow phase) and reports back
+(:meth:`RewindFrame.finish`); every resolved action leaves a :class:`ShotAudit` behind.
 
 Time convention.  ``current_tick`` is the tick being simulated: ``world.tick + 1`` before
 ``step()``, equal to ``world.tick`` while the resolver runs inside ``step()``.  The snapshot sent
@@ -20,9 +21,9 @@ Integration (the server's ``tick()``)::
 
     t = world.tick + 1
     applied = {slot: comp.apply_limits(slot, ti.view_tick, ti.view_frac, rtt, t)
-               for each client whose input for t holds fire}
-    events = step(world, batch, comp.resolver(applied))
-    comp.record(world)
+               for each client whose input for t is an action}
+    events = game.step_rewound(world, inputs, comp.frame(applied))
+    comp.record(world.tick, *game.hitboxes(world))
     # and comp.forget_slot(slot) whenever a player slot changes hands (remove_player/add_player)
 
 Documented choices
@@ -36,17 +37,19 @@ Documented choices
   active now, and has not died (or changed hands) in between (its current life started at or
   before the view tick).  So a target that died since can't be hit again at its old position,
   and a respawned one can't be hit at the place its previous life stood.
-* The shooter is excluded; the ray starts at the shooter's CURRENT authoritative position (the
-  ``origins`` the step passes); walls and the arena edge occlude, as in ``cast_rays``.
+* The shooter is excluded; the action starts at the shooter's CURRENT authoritative position (the
+  game's business: the arena's ray starts there, and walls occlude as in its ``cast_rays``).
 * Future claims (``v > current_tick``, or the "next" snapshot of the claim doesn't exist yet)
   are rejected and resolved at the present.  Claims older than
   ``min(window, rtt + max_interp + tolerance)`` or than the history are clamped to the oldest
   allowed time, expressed with ``span=1`` (interpolating between consecutive recorded ticks,
   which is the server's own exact motion).  Limits are rounded to the nearest 1/65536 tick.
-* Shooters without a claim (no view / rewind disabled / stale history) use the present
-  positions through ``cast_rays`` itself, i.e. exactly the default ``resolve_shots``.
-* Counters count shots actually fired (in the resolver), not fire-button presses during a
-  cooldown; ``apply_limits`` is side-effect free (``client_slot`` is for the call site's logs).
+* Shooters without a claim (no view / rewind disabled / stale history) are resolved at the
+  present, exactly as the game's own step would.
+* A re-simulation (replay verify) that lacks the history of a view uses the outcome the recording
+  stored with it (``RewindFrame(outcomes=...)``); without one, the action is resolved at the present.
+* Counters count actions actually taken (reported through ``finish``), not fire-button presses
+  during a cooldown; ``apply_limits`` is side-effect free (``client_slot`` is for the call site's logs).
 
 Limits of the wire format (for the integrator): the claim carries no span, so a client that
 interpolates across a lost snapshot is rewound between ``view_tick`` and ``view_tick +
@@ -57,17 +60,11 @@ ticks past 2**32 (2.3 years at 60 Hz) would need unwrapping first.
 from __future__ import annotations
 
 import math
-import statistics
-import time
 from collections import deque
 
 import attrs
 import numpy as np
 
-from .sim import SUBPX
-from .sim.combat import _bounds_distance, cast_rays, wall_distance
-from .sim.fixed import TRIG_SHIFT, direction, isqrt
-from .sim.geometry import geometry
 
 # Same values as netcode.statesync.messages (kept local: no import cycle with the server).
 FRAC_SHIFT = 16
@@ -75,12 +72,10 @@ FRAC_ONE = 1 << FRAC_SHIFT
 NO_TICK = 0xFFFFFFFF
 
 MAX_REWIND_SECONDS = 1.0  # Source's sv_maxunlag; never more
-NEAR_RADII = 3  # audit: hitboxes whose centre is within this many radii of the ray
+NEAR_RADII = 3  # audit: hitboxes whose centre is within this many radii of the action (the ray)
 NEAR_CAP = 16  # audit: at most this many (nearest first; the hit target always kept)
 
 OK, CLAMPED, FUTURE, OFF = "ok", "clamped", "future", "off"
-
-_KEY_MAX = np.iinfo(np.int64).max
 
 
 def interpolate_positions(p0, p1, frac) -> np.ndarray:
@@ -278,9 +273,10 @@ class RewindCounters:
 class ShotAudit:
     """Everything needed to re-judge one shot.
 
-    ``near``: the rewound hitboxes whose centre is within ``NEAR_RADII`` radii of the ray
-    segment (origin to range/arena edge, walls ignored), nearest first, at most ``NEAR_CAP``
-    (the hit target always kept): tuples (id, x, y, radius, hittable) in sub-px.
+    ``origin``, ``aim`` and ``range`` describe the action (the arena: a ray); ``near``: the rewound
+    hitboxes whose centre is within ``NEAR_RADII`` radii of it (the ray segment from origin to
+    range/arena edge, walls ignored), nearest first, at most ``NEAR_CAP`` (the hit target always
+    kept): tuples (id, x, y, radius, hittable) in world units.
     """
 
     tick: int
@@ -312,7 +308,7 @@ def _ticks_of(seconds: float, tick_rate: int) -> int:
 
 
 class LagCompensator:
-    """Hitbox history + claim limits + a rewinding ShotResolver + counters + audit trail."""
+    """Hitbox history + claim limits + per-tick RewindFrames + counters + audit trail."""
 
     def __init__(self, config: RewindConfig | None, tick_rate: int, snapshot_every: int, n_entities: int,
                  *, audit_len: int = 1024):
@@ -338,14 +334,14 @@ class LagCompensator:
             self._born = born
         self.history.resize(max(n, self.history.n_entities))
 
-    def record(self, world) -> None:
-        """Call after every step: store ``world.pos`` and ``alive & active`` for ``world.tick``."""
-        tick = int(world.tick)
-        alive = world.alive & world.active
+    def record(self, tick: int, pos, alive) -> None:
+        """Call after every step with the game's hitboxes: centres int ``[N, 2]`` and hittable ``[N]`` at ``tick``."""
+        tick = int(tick)
+        alive = np.asarray(alive, dtype=bool)
         self._grow(len(alive))
         h = self.history
         prev = h.frame(tick - 1)[1] if h.has(tick - 1) else np.zeros(len(alive), dtype=bool)
-        h.record(tick, world.pos, alive)
+        h.record(tick, pos, alive)
         self._born[alive & ~prev] = tick
 
     def forget_slot(self, slot: int) -> None:
@@ -364,11 +360,11 @@ class LagCompensator:
 
     def apply_limits(self, client_slot: int, view_tick: int | None, view_frac: int, rtt: float | None,
                      current_tick: int) -> AppliedView:
-        """Check a claimed view against the limits; return the view to resolve the shot against.
+        """Check a claimed view against the limits; return the view to resolve the action against.
 
         ``current_tick`` is the tick about to be simulated (``world.tick + 1`` before ``step``).
-        ``rtt`` in seconds (None/NaN/negative count as 0).  Counting happens when the shot is
-        actually resolved (see :meth:`resolver`), so this is side-effect free.
+        ``rtt`` in seconds (None/NaN/negative count as 0).  Counting happens when the action is
+        actually resolved (see :meth:`RewindFrame.finish`), so this is side-effect free.
         """
         cur = int(current_tick)
         span = self.snapshot_every
@@ -402,222 +398,10 @@ class LagCompensator:
             return self._view(v_q >> FRAC_SHIFT, v_q & (FRAC_ONE - 1), 1, CLAMPED, cur, claimed)
         return self._view(vt, vf, span, OK, cur, claimed)
 
-    # ------------------------------------------------------------------ resolving
-
-    def resolver(self, applied: dict[int, AppliedView]):
-        """A ShotResolver for the current tick's step: shooters in ``applied`` are rewound."""
-        applied = dict(applied)
-
-        def resolve(world, shooters, origins, aims):
-            return self._resolve(world, shooters, origins, aims, applied)
-
-        return resolve
-
-    def _frame(self, world, tick: int, now: np.ndarray):
-        h = self.history
-        if h.has(tick):
-            return h.frame(tick)
-        if tick == world.tick:
-            return world.pos, now
-        raise KeyError(f"tick {tick} is neither recorded nor the present")
-
-    def _resolve(self, world, shooters, origins, aims, applied):
-        cur = int(world.tick)
-        cfg = world.config
-        geom = geometry(cfg)
-        shooters = np.asarray(shooters, dtype=np.int64).reshape(-1)
-        s_count = len(shooters)
-        o = np.asarray(origins, dtype=np.int64).reshape(s_count, 2)
-        aims = np.asarray(aims, dtype=np.int64).reshape(s_count)
-        radii = geom.radii
-        n = len(radii)
-        self._grow(n)
-        max_range = cfg.weapon_range * SUBPX
-        now = world.alive & world.active
-
-        views = []
-        shooter_list = shooters.tolist()
-        for s in shooter_list:
-            v = applied.get(s) if self.config.enabled else None
-            if v is None:
-                v = self._view(cur, 0, 1, OFF, cur, None)
-            elif v.current_tick != cur:
-                raise ValueError(f"view for slot {s} was applied for tick {v.current_tick}, resolving tick {cur}")
-            views.append(v)
-        rewound = np.fromiter((v.rewound for v in views), dtype=bool, count=s_count)
-
-        # Per-ray geometry exactly as cast_rays computes it.
-        d = direction(aims)
-        limit = np.full(s_count, max_range, dtype=np.int64)
-        if s_count and not 0 <= max_range < (1 << 24):
-            raise ValueError("max_range must be in [0, 2**24) sub-px")
-        limit = np.minimum(limit, _bounds_distance(o, d, geom.bounds))
-        wall_d = wall_distance(o, d, geom.walls)
-        stop = np.minimum(limit, wall_d)
-        hit = np.full(s_count, -1, dtype=np.int64)
-        dist = stop.copy()
-
-        present = np.flatnonzero(~rewound)
-        if len(present):
-            # No rewind: literally the default resolver's cast for these rays.
-            hit[present], dist[present] = cast_rays(o[present], aims[present], max_range, world.pos, radii, now,
-                                                    geom.walls, exclude=shooters[present], bounds=geom.bounds)
-
-        # Entities alive now whose life started after the last record began this very tick.
-        h = self.history
-        born = self._born
-        if h.newest_tick is not None and h.newest_tick < cur:
-            born = np.where(now & ~h.frame(h.newest_tick)[1], cur, born)
-
-        # Group rays by the pair of frames they interpolate between.
-        groups: dict[tuple[int, int] | None, list[int]] = {}
-        for i, v in enumerate(views):
-            key = (v.tick, v.tick + (v.span if v.frac else 0)) if v.rewound else None
-            groups.setdefault(key, []).append(i)
-        fracs = np.fromiter((v.frac for v in views), dtype=np.int64, count=s_count)
-
-        r_max = int(radii.max()) if n else 0
-        margin = NEAR_RADII * r_max
-        end_l = o + ((d * limit[:, None]) >> TRIG_SHIFT)
-        # The segment ends inside the arena (limit includes the edge) and radii are <= 256 px: int32 holds these.
-        audit_lo = (np.minimum(o, end_l) - margin).astype(np.int32)
-        audit_hi = (np.maximum(o, end_l) + margin).astype(np.int32)
-        parts = []
-        for key, idx in groups.items():
-            gi = np.asarray(idx, dtype=np.int64)
-            if key is None:
-                p0 = p1 = world.pos
-                drawn = hittable = now
-            else:
-                p0, drawn = self._frame(world, key[0], now)
-                p1 = self._frame(world, key[1], now)[0] if key[1] != key[0] else p0
-                hittable = drawn & now & (born <= key[0])
-            if p1 is p0:
-                lo_x = hi_x = np.ascontiguousarray(p0[:, 0], dtype=np.int32)
-                lo_y = hi_y = np.ascontiguousarray(p0[:, 1], dtype=np.int32)
-            else:
-                lo = np.minimum(p0, p1)
-                hi = np.maximum(p0, p1)
-                lo_x, lo_y = np.ascontiguousarray(lo[:, 0]), np.ascontiguousarray(lo[:, 1])
-                hi_x, hi_y = np.ascontiguousarray(hi[:, 0]), np.ascontiguousarray(hi[:, 1])
-            # Broad phase: an interpolated centre lies inside the box of its two frame centres.
-            blo, bhi = audit_lo[gi], audit_hi[gi]
-            near = (hi_x >= blo[:, 0:1]) & (lo_x <= bhi[:, 0:1])
-            near &= hi_y >= blo[:, 1:2]
-            near &= lo_y <= bhi[:, 1:2]
-            near &= drawn
-            flat = np.flatnonzero(near)
-            if not len(flat):
-                continue
-            g, ni = flat // n, flat % n
-            si = gi[g]
-            keep = ni != shooters[si]
-            si, ni = si[keep], ni[keep]
-            c0 = p0[ni].astype(np.int64)
-            if p1 is p0:
-                c = c0
-            else:
-                c = c0 + (((p1[ni].astype(np.int64) - c0) * fracs[si][:, None]) >> FRAC_SHIFT)
-            parts.append((si, ni, c, hittable[ni]))
-
-        if parts:
-            si = np.concatenate([p[0] for p in parts])
-            ni = np.concatenate([p[1] for p in parts])
-            c = np.concatenate([p[2] for p in parts])
-            ok = np.concatenate([p[3] for p in parts])
-        else:
-            si = ni = np.empty(0, dtype=np.int64)
-            c = np.empty((0, 2), dtype=np.int64)
-            ok = np.empty(0, dtype=bool)
-
-        if rewound.any() and len(si):
-            self._narrow_phase(o, d, limit, wall_d, stop, r_max, radii, n, rewound, si, ni, c, ok, hit, dist)
-
-        self._audit_and_count(cur, shooter_list, views, o, aims, d, limit, max_range, radii, si, ni, c, ok,
-                              hit, dist)
-        return hit, dist
-
-    @staticmethod
-    def _narrow_phase(o, d, limit, wall_d, stop, r_max, radii, n, rewound, si, ni, c, ok, hit, dist):
-        """cast_rays' broad filter and narrow phase, verbatim, over (ray, rewound circle) pairs."""
-        end = o + ((d * stop[:, None]) >> TRIG_SHIFT)
-        box_lo = np.minimum(o, end) - r_max
-        box_hi = np.maximum(o, end) + r_max
-        sel = ok & rewound[si]
-        sel &= (c[:, 0] >= box_lo[si, 0]) & (c[:, 0] <= box_hi[si, 0])
-        sel &= (c[:, 1] >= box_lo[si, 1]) & (c[:, 1] <= box_hi[si, 1])
-        if not sel.any():
-            return
-        si, ni, c = si[sel], ni[sel], c[sel]
-        rel = c - o[si]
-        ds = d[si]
-        t = (rel[:, 0] * ds[:, 0] + rel[:, 1] * ds[:, 1]) >> TRIG_SHIFT
-        perp = (rel[:, 0] * ds[:, 1] - rel[:, 1] * ds[:, 0]) >> TRIG_SHIFT
-        rs = radii[ni].astype(np.int64)
-        gap = rs * rs - perp * perp
-        crosses = gap >= 0
-        half = np.zeros_like(gap)
-        half[crosses] = isqrt(gap[crosses])
-        entry = np.maximum(t - half, 0)
-        valid = crosses & (t + half >= 0) & (entry <= limit[si]) & (entry < wall_d[si])
-        if not valid.any():
-            return
-        si, ni, entry = si[valid], ni[valid], entry[valid]
-        best = np.full(len(o), _KEY_MAX, dtype=np.int64)
-        np.minimum.at(best, si, entry * n + ni)
-        found = best != _KEY_MAX
-        hit[found] = best[found] % n
-        dist[found] = best[found] // n
-
-    def _audit_and_count(self, cur, shooter_list, views, o, aims, d, limit, max_range, radii, si, ni, c, ok,
-                         hit, dist):
-        # Distance of every pair's centre to its ray segment (origin .. range/arena edge).
-        if len(si):
-            rel = c - o[si]
-            ds = d[si]
-            t = np.clip((rel[:, 0] * ds[:, 0] + rel[:, 1] * ds[:, 1]) >> TRIG_SHIFT, 0, limit[si])
-            off = rel - ((ds * t[:, None]) >> TRIG_SHIFT)
-            d2 = off[:, 0] * off[:, 0] + off[:, 1] * off[:, 1]
-            r = radii[ni].astype(np.int64)
-            keep = d2 <= (NEAR_RADII * r) ** 2
-            si, ni, c, ok, d2, r = si[keep], ni[keep], c[keep], ok[keep], d2[keep], r[keep]
-            order = np.lexsort((ni, d2, si))
-            si, ni, c, ok, r = si[order], ni[order], c[order], ok[order], r[order]
-            bounds = np.searchsorted(si, np.arange(len(shooter_list) + 1)).tolist()
-            rows = list(zip(ni.tolist(), c[:, 0].tolist(), c[:, 1].tolist(), r.tolist(), ok.tolist()))
-        else:
-            bounds = [0] * (len(shooter_list) + 1)
-            rows = []
-        ms_per_tick = 1000.0 / self.tick_rate
-        origins = o.tolist()
-        aim_list = aims.tolist()
-        hits, dists = hit.tolist(), dist.tolist()
-        counters = self.counters
-        for i, s in enumerate(shooter_list):
-            v = views[i]
-            cnt = counters.get(s)
-            if cnt is None:
-                cnt = counters[s] = RewindCounters()
-            cnt.shots += 1
-            st = v.status
-            if st == OK:
-                cnt.rewound += 1
-            elif st == CLAMPED:
-                cnt.rewound += 1
-                cnt.clamped += 1
-            elif st == FUTURE:
-                cnt.rejected_future += 1
-            near = rows[bounds[i]:bounds[i + 1]]
-            target = hits[i]
-            if len(near) > NEAR_CAP:
-                head = near[:NEAR_CAP]
-                if target >= 0 and all(e[0] != target for e in head):
-                    kept = next((e for e in near if e[0] == target), None)
-                    if kept is not None:
-                        head[-1] = kept
-                near = head
-            self.audit.append(ShotAudit(cur, s, v.claimed, v, v.rewind_ticks * ms_per_tick,
-                                        tuple(origins[i]), aim_list[i], max_range, tuple(near), target, dists[i]))
+    def frame(self, applied: dict[int, AppliedView], outcomes: dict[int, int] | None = None) -> RewindFrame:
+        """The RewindFrame for this tick's step: actors in ``applied`` are rewound to their view.
+        ``outcomes`` (a re-simulation): actor -> recorded result, for views older than the history."""
+        return RewindFrame(self, applied, outcomes)
 
     # ------------------------------------------------------------------ reporting
 
@@ -639,75 +423,174 @@ class LagCompensator:
         return out.as_dict()
 
 
-# ---------------------------------------------------------------------- benchmark
+class RewindFrame:
+    """One tick's lag compensation, handed to the game's ``step_rewound``.
 
-
-def bench_rewind_cost(n_players: int = 128, n_npcs: int = 0, shots: int = 16, runs: int = 7, number: int = 20,
-                      seed: int = 0, tick_rate: int = 60, snapshot_every: int = 3) -> dict:
-    """Time the rewinding resolver (rewind + cast + counters + audit) per shot.
-
-    A match of ``n_players`` walking players (and ``n_npcs`` drones) fills a full 1 s history;
-    then ``shots`` shooters, each with its own claimed view (RTT 20-200 ms plus 100 ms of
-    interpolation, so fractions differ), fire at once, half of them aimed at another player's
-    rendered position.  Returns the median over ``runs`` of the per-call time divided by
-    ``shots``, plus a single-shot call and the default resolver on the same rays for reference.
+    The game's action resolver calls, in order: ``views(actors, tick)`` (the view each actor's action is
+    resolved against; ``rewound`` ones need the past), ``candidates(...)`` (the hitboxes each action may
+    touch, as the actor saw them), then resolves the actions itself and reports with ``finish(...)``
+    (outcomes stored by a re-simulation applied, counters, audit).
     """
-    from .sim import InputBatch, SimConfig, World, add_player, resolve_shots, step
-    from .bots import aim_at
 
-    extra = {"width": 8192, "height": 8192} if n_npcs > 1000 else {}
-    cfg = SimConfig.arena(npc_count=n_npcs, seed=seed, max_players=n_players, tick_rate=tick_rate, **extra)
-    world = World.new(cfg)
-    for _ in range(n_players):
-        add_player(world)
-    comp = LagCompensator(RewindConfig(), tick_rate, snapshot_every, world.num_entities)
-    rng = np.random.default_rng(seed)
-    batch = InputBatch.empty(cfg)
-    for _ in range(tick_rate + 2 * snapshot_every):
-        batch.move[:] = rng.integers(-1, 2, (n_players, 2))
-        step(world, batch)
-        comp.record(world)
-    cur = world.tick + 1
-    shooters = np.sort(rng.choice(n_players, size=min(shots, n_players), replace=False)).astype(np.int64)
-    applied = {}
-    for s in shooters.tolist():
-        rtt = float(rng.uniform(0.02, 0.2))
-        v_q = cur * FRAC_ONE - round((rtt + 0.1) * tick_rate * FRAC_ONE)
-        vt = (v_q >> FRAC_SHIFT) // snapshot_every * snapshot_every
-        vf = (v_q - vt * FRAC_ONE) // snapshot_every
-        applied[s] = comp.apply_limits(s, vt, vf, rtt, cur)
-    batch.move[:] = 0
-    step(world, batch)  # world.tick == cur: the resolver runs against this state
-    origins = world.pos[shooters].astype(np.int64)
-    aims = rng.integers(0, 4096, len(shooters))
-    for k, s in enumerate(shooters.tolist()):
-        if k % 2 == 0:
-            v = applied[s]
-            target = int(rng.integers(0, n_players))
-            p, _ = comp.history.positions_at(v.tick, v.frac, v.span) if v.tick < cur else (world.pos, None)
-            dx, dy = (p[target] - origins[k]).tolist()
-            if dx or dy:
-                aims[k] = aim_at(dx, dy)
-    resolve = comp.resolver(applied)
+    def __init__(self, comp: LagCompensator, applied: dict[int, AppliedView], outcomes: dict[int, int] | None = None):
+        self.comp = comp
+        self.applied = dict(applied)
+        self.outcomes = dict(outcomes or {})
+        self.forced: dict[int, int] = {}  # ray index -> recorded outcome (its view predates the history)
+        self.used_outcomes = 0
 
-    def timed(fn, count):
-        samples = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn()
-            samples.append((time.perf_counter() - t0) / number / count * 1e6)
-        return statistics.median(samples)
+    def _held(self, v: AppliedView, now_tick: int) -> bool:
+        h = self.comp.history
+        for t in (v.tick, v.tick + (v.span if v.frac else 0)):
+            if t != now_tick and not h.has(t):
+                return False
+        return True
 
-    per_shot = timed(lambda: resolve(world, shooters, origins, aims), len(shooters))
-    single = timed(lambda: resolve(world, shooters[:1], origins[:1], aims[:1]), 1)
-    default = timed(lambda: resolve_shots(world, shooters, origins, aims), len(shooters))
-    hits = int((resolve(world, shooters, origins, aims)[0] >= 0).sum())
-    return {"rewind_us_per_shot_128p": per_shot, "rewind_us_per_shot": per_shot, "rewind_us_single_shot": single,
-            "default_us_per_shot": default, "n_players": n_players, "n_npcs": n_npcs, "shots": len(shooters),
-            "hits": hits, "history_ticks": len(comp.history)}
+    def views(self, actors, current_tick: int) -> list[AppliedView]:
+        """The view for each actor (ascending entity ids) acting at ``current_tick`` (== world.tick inside the step)."""
+        comp = self.comp
+        cur = int(current_tick)
+        out = []
+        self.forced.clear()
+        for i, s in enumerate(np.asarray(actors).tolist()):
+            v = self.applied.get(s) if comp.config.enabled else None
+            if v is None:
+                v = comp._view(cur, 0, 1, OFF, cur, None)
+            elif v.current_tick != cur:
+                raise ValueError(f"view for slot {s} was applied for tick {v.current_tick}, resolving tick {cur}")
+            elif v.rewound and not self._held(v, cur):
+                if s in self.outcomes:
+                    self.forced[i] = int(self.outcomes[s])  # no history for it: the recorded result stands
+                else:
+                    v = comp._view(cur, 0, 1, OFF, cur, v.claimed)
+            out.append(v)
+        return out
+
+    def _frame(self, tick: int, now_tick: int, now_pos, now_alive):
+        h = self.comp.history
+        if h.has(tick):
+            return h.frame(tick)
+        if tick == now_tick:
+            return now_pos, now_alive
+        raise KeyError(f"tick {tick} is neither recorded nor the present")
+
+    def candidates(self, views: list[AppliedView], actors, box_lo, box_hi, now_pos, now_alive, now_tick: int):
+        """Hitboxes inside each action's box ``[box_lo, box_hi]`` (int32 ``[S, 2]`` each) as its actor drew them.
+
+        Returns ``(ray, entity, centre, hittable)``: int64 ``[K]``, int64 ``[K]``, int64 ``[K, 2]`` and
+        bool ``[K]`` for every (action, hitbox) pair whose drawn centre may lie in the box (the actor
+        itself excluded; only hitboxes alive at the view; ``hittable``: alive now too, and in the same
+        life as at the view). Present views pair with ``now_pos``/``now_alive`` as they are; a rewound
+        view interpolates its two recorded ticks with :func:`interpolate_positions`.
+        """
+        comp = self.comp
+        cur = int(now_tick)
+        actors = np.asarray(actors, dtype=np.int64).reshape(-1)
+        n = len(now_alive)
+        comp._grow(n)
+        # Entities alive now whose life started after the last record began this very tick.
+        h = comp.history
+        born = comp._born
+        if h.newest_tick is not None and h.newest_tick < cur:
+            born = np.where(now_alive & ~h.frame(h.newest_tick)[1], cur, born)
+        groups: dict[tuple[int, int] | None, list[int]] = {}
+        for i, v in enumerate(views):
+            key = (v.tick, v.tick + (v.span if v.frac else 0)) if v.rewound and i not in self.forced else None
+            if v.rewound and i in self.forced:
+                continue  # its outcome is the recorded one: nothing to resolve
+            groups.setdefault(key, []).append(i)
+        fracs = np.fromiter((v.frac for v in views), dtype=np.int64, count=len(views))
+        parts = []
+        for key, idx in groups.items():
+            gi = np.asarray(idx, dtype=np.int64)
+            if key is None:
+                p0 = p1 = now_pos
+                drawn = hittable = now_alive
+            else:
+                p0, drawn = self._frame(key[0], cur, now_pos, now_alive)
+                p1 = self._frame(key[1], cur, now_pos, now_alive)[0] if key[1] != key[0] else p0
+                hittable = drawn & now_alive & (born <= key[0])
+            if p1 is p0:
+                lo_x = hi_x = np.ascontiguousarray(p0[:, 0], dtype=np.int32)
+                lo_y = hi_y = np.ascontiguousarray(p0[:, 1], dtype=np.int32)
+            else:
+                lo = np.minimum(p0, p1)
+                hi = np.maximum(p0, p1)
+                lo_x, lo_y = np.ascontiguousarray(lo[:, 0]), np.ascontiguousarray(lo[:, 1])
+                hi_x, hi_y = np.ascontiguousarray(hi[:, 0]), np.ascontiguousarray(hi[:, 1])
+            # Broad phase: an interpolated centre lies inside the box of its two frame centres.
+            blo, bhi = box_lo[gi], box_hi[gi]
+            near = (hi_x >= blo[:, 0:1]) & (lo_x <= bhi[:, 0:1])
+            near &= hi_y >= blo[:, 1:2]
+            near &= lo_y <= bhi[:, 1:2]
+            near &= drawn
+            flat = np.flatnonzero(near)
+            if not len(flat):
+                continue
+            g, ni = flat // n, flat % n
+            si = gi[g]
+            keep = ni != actors[si]
+            si, ni = si[keep], ni[keep]
+            c0 = p0[ni].astype(np.int64)
+            if p1 is p0:
+                c = c0
+            else:
+                c = c0 + (((p1[ni].astype(np.int64) - c0) * fracs[si][:, None]) >> FRAC_SHIFT)
+            parts.append((si, ni, c, hittable[ni]))
+        if not parts:
+            return (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty((0, 2), dtype=np.int64),
+                    np.empty(0, dtype=bool))
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts]))
+
+    def finish(self, current_tick: int, actors, views: list[AppliedView], origins, aims, action_range: int,
+               hit: np.ndarray, dist: np.ndarray, near=None) -> None:
+        """The game resolved the actions (``hit`` entity or -1, ``dist`` along the action, edited in place for
+        recorded outcomes): count them and audit each. ``near``: (ray, entity, centre, radius, hittable) arrays
+        of the hitboxes near each action, sorted by ray then nearest first (kept in the audit, at most NEAR_CAP)."""
+        comp = self.comp
+        for i, outcome in self.forced.items():
+            hit[i] = outcome
+            self.used_outcomes += 1
+        actor_list = np.asarray(actors).tolist()
+        if near is not None and len(near[0]):
+            si, ni, c, r, ok = near
+            bounds = np.searchsorted(si, np.arange(len(actor_list) + 1)).tolist()
+            rows = list(zip(ni.tolist(), c[:, 0].tolist(), c[:, 1].tolist(), r.tolist(), ok.tolist()))
+        else:
+            bounds = [0] * (len(actor_list) + 1)
+            rows = []
+        ms_per_tick = 1000.0 / comp.tick_rate
+        origin_list = np.asarray(origins).tolist()
+        aim_list = np.asarray(aims).tolist()
+        hits, dists = hit.tolist(), dist.tolist()
+        counters = comp.counters
+        cur = int(current_tick)
+        for i, s in enumerate(actor_list):
+            v = views[i]
+            cnt = counters.get(s)
+            if cnt is None:
+                cnt = counters[s] = RewindCounters()
+            cnt.shots += 1
+            st = v.status
+            if st == OK:
+                cnt.rewound += 1
+            elif st == CLAMPED:
+                cnt.rewound += 1
+                cnt.clamped += 1
+            elif st == FUTURE:
+                cnt.rejected_future += 1
+            rows_i = rows[bounds[i]:bounds[i + 1]]
+            target = hits[i]
+            if len(rows_i) > NEAR_CAP:
+                head = rows_i[:NEAR_CAP]
+                if target >= 0 and all(e[0] != target for e in head):
+                    kept = next((e for e in rows_i if e[0] == target), None)
+                    if kept is not None:
+                        head[-1] = kept
+                rows_i = head
+            comp.audit.append(ShotAudit(cur, s, v.claimed, v, v.rewind_ticks * ms_per_tick, tuple(origin_list[i]),
+                                        aim_list[i], int(action_range), tuple(rows_i), target, dists[i]))
 
 
-if __name__ == "__main__":  # python -m netcode.rewind
-    for npcs in (0, 10_000):
-        print(bench_rewind_cost(n_npcs=npcs))
+

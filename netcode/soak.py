@@ -72,8 +72,8 @@ async def _child_main(args) -> int:
     import numpy as np
 
     from .aio.serve import ServerRunner
-    from .sim import SimConfig
-    from .statesync.server import ServerConfig
+    from .game import load_game
+    from .statesync.server import ServerConfig, StateSyncServer
 
     loop = asyncio.get_running_loop()
     exceptions = [0]
@@ -83,13 +83,11 @@ async def _child_main(args) -> int:
         loop.default_exception_handler(context)  # prints the traceback to stderr
 
     loop.set_exception_handler(on_exception)
-    max_players = max(256, args.max_clients)
-    if args.npcs > 2000:
-        sim = SimConfig.bench(npc_count=args.npcs, seed=args.seed, tick_rate=args.tick, max_players=max_players)
-    else:
-        sim = SimConfig.arena(npc_count=args.npcs, seed=args.seed, tick_rate=args.tick, max_players=max_players)
     config = ServerConfig(tick_rate=args.tick, max_clients=args.max_clients)
-    runner = await ServerRunner.start(sim, config, args.host, args.port, args.record)
+    game = load_game(args.game)
+    options = {"npcs": args.npcs} if "npcs" in game.options else {}  # the arena's NPC drones; other games: none
+    core = StateSyncServer.for_game(game, config, seed=args.seed, options=options, spec=args.game)
+    runner = await ServerRunner.start(core, args.host, args.port, args.record)
     ticker = runner.core.ticker
     # room for a whole window of tick durations (the default ring keeps 4096)
     ticker.window = max(ticker.window, int(args.tick * args.window * 1.5) + 16)
@@ -153,6 +151,7 @@ async def _child_main(args) -> int:
 def _child(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m netcode.soak --child")
     p.add_argument("--child", action="store_true")
+    p.add_argument("--game", default="arena")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--npcs", type=int, default=2000)
@@ -220,10 +219,10 @@ async def soak(duration: float, bots: int = 64, profile: str | None = "wifi", np
                tick: int = 60, seed: int = 1, mix: dict[str, int] | None = None, decode_every: int = 4,
                window: float = 30.0, max_memory_growth: float = 5.0, max_tick_drift: float = 50.0,
                tick_drift_floor_ms: float = 1.0, record: str | None = None, kill_server_at: float | None = None,
-               warmup: float | None = None, json_path: str | None = None, quiet: bool = False) -> dict:
+               warmup: float | None = None, json_path: str | None = None, quiet: bool = False,
+               game: str = "arena") -> dict:
     """Run the soak; returns the report (``report["ok"]``, ``report["failures"]``)."""
     from .aio.bots import Swarm
-    from .bots import DEFAULT_MIX
 
     def say(line: str) -> None:
         if not quiet:
@@ -241,7 +240,7 @@ async def soak(duration: float, bots: int = 64, profile: str | None = "wifi", np
     loop.set_exception_handler(on_exception)
     win = window_seconds(duration, window)
     warm = warmup_seconds(duration) if warmup is None else float(warmup)
-    cmd = [sys.executable, "-m", "netcode.soak", "--child", "--npcs", str(npcs), "--tick", str(tick),
+    cmd = [sys.executable, "-m", "netcode.soak", "--child", "--game", game, "--npcs", str(npcs), "--tick", str(tick),
            "--seed", str(seed), "--max-clients", str(max(64, bots + 16)), "--window", str(win),
            "--max-duration", str(duration + 120)]
     if record:
@@ -295,8 +294,7 @@ async def soak(duration: float, bots: int = 64, profile: str | None = "wifi", np
         say(f"soak: server pid {proc.pid} on {server[0]}:{server[1]} ({tick} Hz, {npcs} NPCs); {bots} bots"
             f"{f' through {profile}' if profile else ''}, churn {churn:g}/min, {duration:g} s; tick windows of "
             f"{win:g} s, warm-up {warm:g} s")
-        swarm = Swarm(server, bots, "mixed" if mix is None else "fight", seed, decode_every, through=profile,
-                      mix=mix or DEFAULT_MIX, churn=churn)
+        swarm = Swarm(server, bots, "mixed", seed, decode_every, through=profile, mix=mix, churn=churn)
         await swarm.start()
         stop = asyncio.Event()
         t0 = time.monotonic()
@@ -386,7 +384,7 @@ async def soak(duration: float, bots: int = 64, profile: str | None = "wifi", np
     report = {
         "ok": not failures, "failures": failures,
         "scenario": {"duration_s": duration, "bots": bots, "profile": profile, "npcs": npcs, "churn_per_min": churn,
-                     "tick_hz": tick, "seed": seed, "mix": mix or DEFAULT_MIX, "decode_every": decode_every,
+                     "tick_hz": tick, "seed": seed, "mix": mix or "the game's default", "decode_every": decode_every,
                      "window_s": win, "warmup_s": warm, "max_memory_growth_pct": max_memory_growth,
                      "max_tick_drift_pct": max_tick_drift, "tick_drift_floor_ms": tick_drift_floor_ms,
                      "kill_server_at": kill_server_at, "loop_lag_warn_ms": LOOP_LAG_WARN_MS},
@@ -473,7 +471,6 @@ def _mix_arg(text: str) -> dict[str, int]:
 
 def add_soak_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``netcode soak`` to the CLI's subparsers."""
-    from .bots import BEHAVIOURS, DEFAULT_MIX
     from .netsim import PROFILES
 
     s = subparsers.add_parser("soak", help="long run under a churning bot swarm; fails on disconnects, "
@@ -482,12 +479,12 @@ def add_soak_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--bots", type=int, default=64)
     s.add_argument("--profile", default="wifi", choices=[*PROFILES, "none"],
                    help="netsim profile of the lag proxy in front of the server ('none': connect directly)")
-    s.add_argument("--npcs", type=int, default=2000)
+    s.add_argument("--game", default="arena", metavar="NAME|MODULE:ATTR", help="the game to serve (default arena)")
+    s.add_argument("--npcs", type=int, default=2000, help="arena: NPC drones")
     s.add_argument("--churn", type=float, default=6.0, metavar="PER_MIN",
                    help="leave-and-rejoin events per minute across the swarm (0: none)")
     s.add_argument("--mix", type=_mix_arg, default=None, metavar="B=W,...",
-                   help=f"behaviour weights (default {','.join(f'{k}={v}' for k, v in DEFAULT_MIX.items())}; "
-                        f"behaviours: {', '.join(BEHAVIOURS)})")
+                   help="behaviour weights (default: the game's mix; the arena's is idle=1,wander=2,fight=5)")
     s.add_argument("--tick", type=int, default=60)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--decode-every", type=int, default=4, metavar="N",
@@ -518,13 +515,17 @@ def _cmd_soak(args) -> int:
     if args.bots < 1:
         print("netcode soak: --bots must be at least 1", file=sys.stderr)
         return 2
+    from .cli import trust_all
+    if not trust_all([args.game], "netcode soak"):  # the bots here play the game the server process names
+        return 2
     try:
         report = run(soak(args.duration, bots=args.bots, profile=None if args.profile == "none" else args.profile,
                           npcs=args.npcs, churn=args.churn, tick=args.tick, seed=args.seed, mix=args.mix,
                           decode_every=args.decode_every, window=args.window,
                           max_memory_growth=args.max_memory_growth, max_tick_drift=args.max_tick_drift,
                           tick_drift_floor_ms=args.tick_drift_floor_ms, record=args.record,
-                          kill_server_at=args.kill_server_at, warmup=args.warmup, json_path=args.json))
+                          kill_server_at=args.kill_server_at, warmup=args.warmup, json_path=args.json,
+                          game=args.game))
     except RuntimeError as e:
         print(f"SOAK FAILED: {e}", file=sys.stderr)
         return 1

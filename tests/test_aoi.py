@@ -7,7 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netcode.aoi import AOIResult, GridAOI, ViewerSpec, bench_aoi, brute_force_visible
+from netcode.aoi import AOIResult, GridAOI, ViewerSpec, brute_force_visible
+from netcode.bench.aoi import bench_aoi
 
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 

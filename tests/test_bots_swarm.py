@@ -9,22 +9,28 @@ from netcode.aio import bots as aio_bots
 from netcode.aio.bots import run_bots
 from netcode.aio.driver import run
 from netcode.aio.serve import ServerRunner
-from netcode.bots import DEFAULT_MIX, assign_behaviours, parse_mix
-from netcode.sim import SimConfig
-from netcode.statesync.server import ServerConfig
+from netcode.bots import NoBots, assign_behaviours, default_mix, make_brain, parse_mix
+from netcode.games.arena import BEHAVIOURS, GAME
+from netcode.statesync.server import ServerConfig, StateSyncServer
+
+DEFAULT_MIX = default_mix(GAME)
 
 
 async def _server():
-    return await ServerRunner.start(SimConfig.arena(npc_count=100, seed=3), ServerConfig(max_clients=32),
-                                    "127.0.0.1", 0)
+    core = StateSyncServer.for_game(GAME, ServerConfig(max_clients=32), seed=3, options={"npcs": 100})
+    return await ServerRunner.start(core, "127.0.0.1", 0)
 
 
 def test_parse_and_assign_mix():
-    assert parse_mix("idle=1, wander=2,fight=5") == DEFAULT_MIX
+    assert DEFAULT_MIX == {"idle": 1, "wander": 2, "fight": 5}
+    assert parse_mix("idle=1, wander=2,fight=5", BEHAVIOURS) == DEFAULT_MIX
     for bad, words in (("jump=1", "unknown behaviour"), ("idle", "BEHAVIOUR=WEIGHT"), ("idle=x", "whole number"),
                        ("idle=0", "at least one weight"), ("idle=-1", ">= 0")):
         with pytest.raises(ValueError, match=words):
-            parse_mix(bad)
+            parse_mix(bad, BEHAVIOURS)
+    assert parse_mix("jump=2") == {"jump": 2}  # behaviours are checked once the server names its game
+    with pytest.raises(NoBots, match="idle, wander, fight"):
+        make_brain(GAME, 1, "jump")
     got = assign_behaviours(64, DEFAULT_MIX, seed=5)
     assert (got.count("idle"), got.count("wander"), got.count("fight")) == (8, 16, 40)
     assert got == assign_behaviours(64, DEFAULT_MIX, seed=5) != assign_behaviours(64, DEFAULT_MIX, seed=6)

@@ -14,9 +14,11 @@ from client_demo.render import BG, OUTSIDE, Renderer
 from client_demo.session import ClientSession, Toggles
 from netcode.aio.serve import ServerRunner
 from netcode.netsim import LinkConfig
-from netcode.sim import SimConfig
+from netcode.games.arena import GAME, SimConfig
 from netcode.statesync.server import ServerConfig, StateSyncServer
 from netcode.virtual import VirtualNetwork
+
+from helpers import arena_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,8 +79,7 @@ def _virtual_session(net, addr, **kw):
 
 def test_toggles_take_effect_on_the_next_frame():
     net = VirtualNetwork(LinkConfig(latency=0.05), seed=1, step=0.002)
-    server = StateSyncServer(SimConfig.arena(npc_count=30, seed=1, width=1024, height=1024), ServerConfig(),
-                             secret=b"c" * 32)
+    server = arena_server(seed=1, secret=b"c" * 32, npc_count=30, width=1024, height=1024)
     net.add(("server", 1), server)
     s = _virtual_session(net, ("client", 0))
     net.advance(1.5)
@@ -92,7 +93,7 @@ def test_toggles_take_effect_on_the_next_frame():
     sc = s.frame(net.now)
     assert sc.others.mode == "latest"
     auth = s.predictor.authoritative
-    assert sc.me == (auth.x, auth.y)  # drawn from the newest snapshot: a round trip behind
+    assert sc.me == (auth[0, 0], auth[0, 1])  # drawn from the newest snapshot: a round trip behind
     assert predicted[0] > sc.me[0] + 10 * 16  # the prediction was ahead (we walk right)
     s.toggles.ghost = True
     assert s.frame(net.now).ghost is not None
@@ -102,8 +103,7 @@ def test_toggles_take_effect_on_the_next_frame():
 
 def test_reconnect_after_a_disconnect_reclaims_the_player_with_the_token():
     net = VirtualNetwork(LinkConfig(latency=0.02), seed=2, step=0.002)
-    server = StateSyncServer(SimConfig.arena(npc_count=0, seed=2, width=1024, height=1024), ServerConfig(),
-                             secret=b"r" * 32)
+    server = arena_server(seed=2, secret=b"r" * 32, npc_count=0, width=1024, height=1024)
     net.add(("server", 1), server)
     s = _virtual_session(net, ("client", 0))
     net.advance(1.0)
@@ -121,8 +121,8 @@ def test_reconnect_after_a_disconnect_reclaims_the_player_with_the_token():
 
 def test_headless_run_against_a_server_prints_measurements(capsys, tmp_path):
     async def main():
-        sim = SimConfig.arena(npc_count=80, seed=3, width=1536, height=1536)
-        runner = await ServerRunner.start(sim, ServerConfig(), "127.0.0.1", 0)
+        sim = SimConfig.arena(npc_count=80, width=1536, height=1536)
+        runner = await ServerRunner.start(StateSyncServer(GAME, sim, ServerConfig(), seed=3), "127.0.0.1", 0)
         try:
             return await run_client(runner.address, "probe", headless=True, duration=2.5, lag=60, jitter=10,
                                     json_path=str(tmp_path / "c.json"), screenshot=str(tmp_path / "s.png"), seed=4)
@@ -141,7 +141,8 @@ def test_headless_run_against_a_server_prints_measurements(capsys, tmp_path):
 
 def test_server_going_away_is_reported_in_one_line(capsys):
     async def main():
-        runner = await ServerRunner.start(SimConfig.arena(npc_count=0, seed=5), ServerConfig(), "127.0.0.1", 0)
+        runner = await ServerRunner.start(StateSyncServer(GAME, SimConfig.arena(npc_count=0), ServerConfig(), seed=5),
+                                          "127.0.0.1", 0)
         task = asyncio.create_task(run_client(runner.address, "probe", headless=True, duration=10, render=False))
         await asyncio.sleep(1.5)
         await runner.close()  # disconnects every client
@@ -198,7 +199,7 @@ def test_keys_toggle_immediately_in_the_windowed_app(pg):
     t = app.session.toggles
     assert (t.prediction, t.reconciliation, t.interpolation) == (False, False, False)
     assert t.ghost and t.net_graph and t.help
-    assert app.session.lag[0] == 50 and app.session.client.next_input.fire
+    assert app.session.lag[0] == 50 and app.session._controls.fire
     pg.event.post(pg.event.Event(pg.KEYDOWN, key=pg.K_ESCAPE, mod=0, unicode="", scancode=0))
     app.frame(0.1)
     assert not app.running
@@ -217,12 +218,13 @@ def _imports(path):
     return out
 
 
-def test_layering_pygame_only_in_render_and_app_and_no_io_in_netcode_client_logic():
+def test_layering_pygame_only_in_render_app_and_painters_and_no_io_in_netcode_client_logic():
     demo = os.path.join(ROOT, "client_demo")
-    for name in os.listdir(demo):
-        if name.endswith(".py"):
-            uses = "pygame" in _imports(os.path.join(demo, name))
-            assert uses == (name in ("render.py", "app.py")), name
+    for sub in ("", "games"):
+        for name in os.listdir(os.path.join(demo, sub)):
+            if name.endswith(".py"):
+                uses = "pygame" in _imports(os.path.join(demo, sub, name))
+                assert uses == (name in ("render.py", "app.py") or name.endswith("paint.py")), name
     for name in ("prediction.py", "interpolation.py", "lagged.py"):
         imported = _imports(os.path.join(ROOT, "netcode", name))
         assert not imported & {"pygame", "asyncio", "socket", "time", "client_demo"}, (name, imported)

@@ -11,12 +11,13 @@ from client_demo.render import BG, OUTSIDE, Renderer
 from client_demo.scene import Toggles
 from client_demo.session import ClientSession
 from netcode.lockstep import LockstepClient, LockstepConfig, LockstepServer
+from netcode.bots import LockstepBrain
 from netcode.lockstep.aio import serve_lockstep
-from netcode.lockstep.brain import WorldBrain
 from netcode.netsim import LinkConfig
-from netcode.sim import SUBPX, SimConfig, checksum
-from netcode.statesync.server import ServerConfig, StateSyncServer
+from netcode.games.arena import GAME, SUBPX, checksum
 from netcode.virtual import VirtualNetwork
+
+from helpers import arena_server
 
 SERVER = ("server", 1)
 
@@ -28,7 +29,7 @@ class Net:
         players = bots + 1
         config.setdefault("players_per_match", players)
         self.net = VirtualNetwork(link or LinkConfig(latency=0.01), seed=seed, step=1 / 120)
-        self.server = LockstepServer(LockstepConfig(**config), secret=b"L" * 32)
+        self.server = LockstepServer(LockstepConfig(**config), game=GAME, secret=b"L" * 32)
         self.net.add(SERVER, self.server)
         self.session = ProbeSession(SERVER, "me", seed=seed, nonce=77, lag_ms=lag[0], jitter_ms=lag[1],
                                     loss_pct=lag[2], dup_pct=lag[3])
@@ -38,7 +39,7 @@ class Net:
         self.ours, self.theirs = {}, {}  # world tick -> checksum, as each side reached it
         self.bots = []
         for i in range(bots):
-            b = LockstepClient(SERVER, name=f"bot{i}", nonce=100 + i, brain=WorldBrain(i + 1))
+            b = LockstepClient(SERVER, name=f"bot{i}", nonce=100 + i, brain=LockstepBrain(i + 1))
             b.connect(self.net.now)
             self.net.add(("bot", i), b)
             self.bots.append(b)
@@ -161,7 +162,7 @@ def test_other_players_are_named_from_the_welcome_and_later_joins():
     n = Net(bots=1, players_per_match=3, start_players=2)
     n.advance(0.5)
     s = n.session
-    late = LockstepClient(SERVER, name="latecomer", nonce=555, brain=WorldBrain(9))
+    late = LockstepClient(SERVER, name="latecomer", nonce=555, brain=LockstepBrain(9))
     late.connect(n.net.now)
     n.net.add(("bot", 9), late)
     n.advance(1.0)
@@ -215,8 +216,7 @@ def test_reconnect_uses_the_welcome_token_and_gets_the_same_slot():
 @pytest.mark.parametrize("expect", [None, "lockstep"])
 def test_mode_detection_picks_state_for_a_state_sync_server(expect):
     net = VirtualNetwork(LinkConfig(latency=0.01), seed=4, step=0.002)
-    server = StateSyncServer(SimConfig.arena(npc_count=5, seed=4, width=1024, height=1024), ServerConfig(),
-                             secret=b"s" * 32)
+    server = arena_server(seed=4, secret=b"s" * 32, npc_count=5, width=1024, height=1024)
     net.add(SERVER, server)
     holder = [ProbeSession(SERVER, "me", seed=1, nonce=5, toggles=Toggles(net_graph=True), expect=expect)]
     net.add(("client", 0), holder[0].endpoint)

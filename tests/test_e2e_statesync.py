@@ -13,7 +13,8 @@ pytestmark = pytest.mark.e2e
 def test_serve_and_32_bots_for_10_seconds(tmp_path):
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "netcode", "serve", "--port", str(port), "--npcs", "500",
-                               "--duration", "14", "--stats", "2", "--json", str(tmp_path / "server.json")],
+                               "--duration", "14", "--stats", "2", "--json", str(tmp_path / "server.json"),
+                               "--record", str(tmp_path / "replays")],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert "server on" in server.stdout.readline()
@@ -37,7 +38,7 @@ def test_serve_and_32_bots_for_10_seconds(tmp_path):
 
 
 def test_serve_rejects_bad_flags_with_one_line():
-    out = subprocess.run([sys.executable, "-m", "netcode", "serve", "--tick", "500", "--duration", "1"],
+    out = subprocess.run([sys.executable, "-m", "netcode", "serve", "--tick", "500", "--duration", "1", "--no-record"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1

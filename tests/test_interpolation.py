@@ -4,11 +4,10 @@ import numpy as np
 from netcode.interpolation import Interpolator
 from netcode.netsim import LinkConfig
 from netcode.rewind import LagCompensator, RewindConfig, interpolate_positions
-from netcode.sim import SUBPX, PlayerInput, SimConfig
-from netcode.sim.step import step_lengths
+from netcode.games.arena import FLAG_ALIVE, GAME, SUBPX, PlayerInput, SimConfig, hitboxes
+from netcode.games.arena.step import step_lengths
 from netcode.statesync.client import StateSyncClient
 from netcode.statesync.events import SnapshotReceived, Welcome
-from netcode.statesync.schema import FLAG_ALIVE
 from netcode.statesync.server import ServerConfig, StateSyncServer
 from netcode.virtual import VirtualNetwork
 from netcode.wire.snapshot import EntityTable
@@ -42,9 +41,9 @@ class Observed:
     def __init__(self, loss: float, seed: int = 2, npcs: int = 0):
         link = LinkConfig(latency=0.04, loss=loss)
         self.net = VirtualNetwork(link, seed=seed, step=1 / 480)
-        sim = SimConfig.arena(npc_count=npcs, seed=seed, width=640, height=640, walls=())
+        sim = SimConfig.arena(npc_count=npcs, width=640, height=640, walls=())
         self.sim = sim
-        self.server = StateSyncServer(sim, ServerConfig(), secret=b"i" * 32)
+        self.server = StateSyncServer(GAME, sim, ServerConfig(), seed=seed, secret=b"i" * 32)
         self.net.add(SERVER, self.server)
         # the server's own lag compensation history, to check views against
         self.comp = LagCompensator(RewindConfig(), 60, 1, sim.num_entities)
@@ -52,7 +51,7 @@ class Observed:
 
         def tick(now):
             events = orig_tick(now)
-            self.comp.record(self.server.world)
+            self.comp.record(self.server.world.tick, *hitboxes(self.server.world))
             return events
 
         self.server.tick = tick
@@ -78,7 +77,7 @@ class Observed:
         w = self.mover.welcome
         if w is not None:
             # right for a second, left for a second: steady motion, the arena has no walls
-            self.mover.next_input = PlayerInput(1 if int(now) % 2 == 0 else -1, 0, 0, 0)
+            self.mover.next_input = PlayerInput(1 if int(now) % 2 == 0 else -1, 0, 0, 0).pack()
         self._n += 1
         if self.ip is not None and self._n % 4 == 0 and now > 1.5:  # render at 120 fps
             f = self.ip.sample(now)
@@ -121,7 +120,7 @@ def test_view_reproduces_the_drawn_positions_exactly():
             continue
         vt, vf = f.view
         a, b = m.tables.get(vt), m.tables.get(vt + 1)
-        alive = (f.flags & FLAG_ALIVE) != 0
+        alive = (f.values[:, 4] & FLAG_ALIVE) != 0
         if a is not None and b is not None:
             # what the client drew is interpolate_positions of the two snapshots the view names
             common = np.intersect1d(a.ids, b.ids)

@@ -12,7 +12,7 @@ from netcode.lockstep import messages as m
 from netcode.lockstep.events import CatchUpChecked, Desync, MatchEnded, MatchOver, PlayerLeft, Synced
 from netcode.netsim import LinkConfig
 from netcode.protocol import Channel
-from netcode.sim import PlayerInput
+from netcode.games.arena import GAME, INPUTS, PlayerInput
 from netcode.virtual import VirtualNetwork
 from netcode.wire.errors import WireError
 
@@ -31,7 +31,7 @@ def random_brain(seed):
             state["aim"] = r.randrange(4096)
         if r.random() < (0.2 if state["fire"] else 0.02):
             state["fire"] ^= 1
-        return PlayerInput(*state["move"], state["aim"], state["fire"])
+        return PlayerInput(*state["move"], state["aim"], state["fire"]).pack()
     return brain
 
 
@@ -40,7 +40,7 @@ class Match:
         config.setdefault("players_per_match", n)
         config.setdefault("start_players", n)
         self.net = VirtualNetwork(link or LinkConfig(latency=0.02), seed=seed, step=step)
-        self.server = LockstepServer(LockstepConfig(**config), secret=b"s" * 32)
+        self.server = LockstepServer(LockstepConfig(**config), game=GAME, secret=b"s" * 32)
         self.net.add(SERVER, self.server)
         self.log = []  # server events
         self.client_config = client_config
@@ -256,10 +256,17 @@ def test_garbage_lockstep_messages_are_dropped_and_counted():
     agree(mt.clients)
 
 
+CODEC = m.FrameCodec(INPUTS)
+
+
+def _record(mx, my, fire, aim) -> int:
+    return INPUTS.pack((mx, my, fire, aim))
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=80))
 def test_decoders_raise_only_wire_error(data):
-    for decode in (m.decode_input, m.decode_checksum, m.decode_request, m.decode_sync, m.split_frames,
+    for decode in (CODEC.decode_input, m.decode_checksum, m.decode_request, m.decode_sync, CODEC.split_frames,
                    lambda d: m.decode_map(d, m.WELCOME)):
         for d in (data, bytes([m.INPUT]) + data, bytes([m.FRAMES]) + data):
             try:
@@ -267,55 +274,66 @@ def test_decoders_raise_only_wire_error(data):
             except WireError:
                 pass
     try:
-        for blob in m.split_frames(bytes([m.FRAMES]) + data)[2]:
-            m.decode_bundle(blob, 10, bytes([5] * 10), [0] * 10)
+        for blob in CODEC.split_frames(bytes([m.FRAMES]) + data)[2]:
+            CODEC.decode_bundle(blob, 10, bytes(30))
     except WireError:
         pass
 
 
 def test_bundle_delta_and_keyframe_round_trip():
     rng = np.random.default_rng(1)
-    n = 10
-    prev = (bytes([5] * n), [0] * n)
+    n, size = 10, INPUTS.record_size
+    assert size == 3  # the arena's record: 2 + 2 + 1 + 12 bits
+    prev = bytes(n * size)
     for _ in range(200):
-        codes = bytes(m.input_code(*map(int, rng.integers(-1, 2, 2)), int(rng.integers(0, 2))) if rng.random() < 0.3
-                      else prev[0][s] for s in range(n))
-        aims = [int(rng.integers(4096)) if rng.random() < 0.2 else prev[1][s] for s in range(n)]
+        recs = bytearray(prev)
+        for s in range(n):
+            if rng.random() < 0.3:
+                old = INPUTS.unpack(INPUTS.from_bytes(prev, s * size))
+                new = (*map(int, rng.integers(-1, 2, 2)), int(rng.integers(0, 2)),
+                       int(rng.integers(4096)) if rng.random() < 0.5 else old[3])
+                recs[s * size:(s + 1) * size] = INPUTS.to_bytes(INPUTS.pack(new))
+        recs = bytes(recs)
         join, leave = int(rng.integers(0, 1 << n)) if rng.random() < 0.1 else 0, 0
-        delta = m.encode_bundle(codes, aims, *prev, join=join, leave=leave)
-        key = m.encode_bundle(codes, aims, None, None, join=join)
-        assert m.decode_bundle(delta, n, *prev) == (codes, aims, join, leave)
-        assert m.decode_bundle(key, n, None, None)[:2] == (codes, aims)
-        assert m.bundle_size(delta, 0) == len(delta)
-        prev = (codes, aims)
-    entries = [(5, 7), (5, 7), (6, 7), (6, 7), (6, 7), (21, 4095)]
-    data = m.encode_input(70000, 70003, entries)
+        delta = CODEC.encode_bundle(recs, prev, join=join, leave=leave)
+        key = CODEC.encode_bundle(recs, None, join=join)
+        assert CODEC.decode_bundle(delta, n, prev) == (recs, join, leave)
+        assert CODEC.decode_bundle(key, n, None)[0] == recs
+        assert CODEC.bundle_size(delta, 0) == len(delta)
+        prev = recs
+    entries = [_record(0, 0, 0, 7), _record(0, 0, 0, 7), _record(1, 0, 0, 7), _record(1, 0, 0, 7),
+               _record(1, 0, 0, 7), _record(-1, 1, 1, 4095)]
+    data = CODEC.encode_input(70000, 70003, entries)
     assert len(data) == 6 + 3 * 3  # repeats cost one bit each
-    assert m.decode_input(data) == (70000 & 0xFFFF, 70003 & 0xFFFF, entries)
-    assert m.decode_input(m.encode_input(5, 6, []))[2] == []
-    many = [(5, i % 3) for i in range(16)]
-    assert m.decode_input(m.encode_input(65535, 65540, many)) == (65535, 4, many)
+    assert CODEC.decode_input(data) == (70000 & 0xFFFF, 70003 & 0xFFFF, entries)
+    assert CODEC.decode_input(CODEC.encode_input(5, 6, []))[2] == []
+    many = [_record(0, 0, 0, i % 3) for i in range(16)]
+    assert CODEC.decode_input(CODEC.encode_input(65535, 65540, many)) == (65535, 4, many)
     assert m.unwrap(3, 65534) == 65539 and m.unwrap(65535, 2) == -1 and m.unwrap(7, 7) == 7
+    # a record with an axis of -2, or bits beyond the 17 it has, is malformed
+    for bad in (0b10, 1 << 17):
+        with pytest.raises(WireError):
+            CODEC.decode_input(CODEC.encode_input(5, 6, [bad]))
 
 
 _DETERMINISM = r"""
 import random, sys
-from netcode.lockstep.frames import apply_frame, lockstep_sim
-from netcode.lockstep.messages import input_code
-from netcode.sim import World, checksum
-sim = lockstep_sim(10, 15, seed=11, npcs=20)
-w = World.new(sim)
+import numpy as np
+from netcode.lockstep.frames import apply_frame
+from netcode.games.arena import GAME, INPUTS
+sim = GAME.make_config(mode="lockstep", max_players=10, tick_rate=15, npcs=20)
+w = GAME.new_world(sim, 11)
 r = random.Random(3)
 out = []
 for f in range(1, 601):
-    codes = bytes(input_code(r.choice((-1, 0, 1)), r.choice((-1, 0, 1)), r.randrange(2)) for _ in range(10))
-    aims = [r.randrange(4096) for _ in range(10)]
+    packed = [INPUTS.pack((r.choice((-1, 0, 1)), r.choice((-1, 0, 1)), r.randrange(2), r.randrange(4096)))
+              for _ in range(10)]
     join = 0b1111111111 if f == 1 else 0
     leave = 0b100 if f == 300 else 0
     join |= 0b100 if f == 400 else 0
-    apply_frame(w, codes, aims, join, leave)
+    apply_frame(GAME, w, INPUTS.encode_many(np.array(packed, dtype=np.uint64)), join, leave)
     if f % 15 == 0:
-        out.append(checksum(w))
+        out.append(GAME.checksum(w))
 print(" ".join(map(str, out)))
 """
 

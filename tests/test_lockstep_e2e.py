@@ -39,7 +39,7 @@ def test_serve_and_bots_play_a_lockstep_match_over_loopback(tmp_path):
     assert json.loads(sjson.read_text())["frames"] == stats["frames"]
     assert json.loads(bjson.read_text())["bots"] == 6
     # each match was recorded, and the server's stop completed the files (END record, clean)
-    files = sorted((tmp_path / "replays").glob("lockstep-*.ncr"))
+    files = sorted((tmp_path / "replays").glob("*-lockstep-*.ncr"))
     assert len(files) == 2
     for path in files:
         r = verify(path)
@@ -59,9 +59,9 @@ def test_sigkilled_lockstep_serve_leaves_replays_that_verify(tmp_path):
         bots = run(run_lockstep_bots(("127.0.0.1", port), 2, 3.0, simulating=2, quiet=True), loop="asyncio")
         assert bots["connected_throughout"] == 2 and bots["synced"] == 2
     finally:  # the match goes on with its players away
-        sigkill_once_recorded(proc, lambda: next(record.glob("lockstep-*.ncr"), None), 120)
+        sigkill_once_recorded(proc, lambda: next(record.glob("*-lockstep-*.ncr"), None), 120)
     assert proc.returncode == -signal.SIGKILL
-    (path,) = record.glob("lockstep-*.ncr")
+    (path,) = record.glob("*-lockstep-*.ncr")
     d = info(path)
     assert d["mode"] == "lockstep" and not d["clean"] and d["last_tick"] >= 120
     r = verify(path)

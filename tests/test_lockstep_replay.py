@@ -11,7 +11,7 @@ from netcode.netsim import LinkConfig
 from netcode.replay import ReplayReader, info, seek, verify
 from netcode.replay import format as fmt
 from netcode.replay.verify import Playback
-from netcode.sim import checksum
+from netcode.games.arena import checksum
 
 from test_lockstep import Match
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def replays(tmp_path):
-    return sorted(tmp_path.glob("lockstep-*.ncr"))
+    return sorted(tmp_path.glob("*-lockstep-*.ncr"))
 
 
 def events(path):

@@ -5,13 +5,12 @@ import numpy as np
 
 from netcode.netsim import LinkConfig
 from netcode.prediction import Predictor
-from netcode.sim import SUBPX, PlayerInput, SimConfig
-from netcode.sim.step import step_lengths
+from netcode.games.arena import (BUTTON_FIRE, F_FLAGS, F_X, F_Y, FLAG_FIRED, GAME, SUBPX, PlayerInput, ShotFired,
+                                 SimConfig)
+from netcode.games.arena.step import step_lengths
 from netcode.statesync import messages as msg
 from netcode.statesync.client import StateSyncClient
 from netcode.statesync.events import SnapshotReceived, Welcome
-from netcode.sim import BUTTON_FIRE, ShotFired
-from netcode.statesync.schema import F_AIM, F_FLAGS, F_HP, F_X, F_Y, FLAG_ALIVE, FLAG_FIRED
 from netcode.statesync.server import ServerConfig, StateSyncServer
 from netcode.virtual import VirtualNetwork
 
@@ -25,8 +24,8 @@ class Harness:
     def __init__(self, link, seed=1, up=None, step=0.002, use_fired=True, **predictor_kw):
         self.use_fired = use_fired
         self.net = VirtualNetwork(link, seed=seed, step=step)
-        self.sim = SimConfig.arena(npc_count=0, seed=seed, width=640, height=640)
-        self.server = StateSyncServer(self.sim, ServerConfig(), secret=b"p" * 32)
+        self.sim = SimConfig.arena(npc_count=0, width=640, height=640)
+        self.server = StateSyncServer(GAME, self.sim, ServerConfig(), seed=seed, secret=b"p" * 32)
         self.net.add(SERVER, self.server)
         if up is not None:
             self.net.sim.set_link(CLIENT, SERVER, up)
@@ -49,17 +48,18 @@ class Harness:
                     self.pred.on_input(ti.tick, ti.input)
         for e in c.events():
             if isinstance(e, Welcome):
-                self.pred = Predictor(e.sim, e.slot, **self.kw)
+                self.pred = Predictor(e.game, e.config, e.slot, **self.kw)
             elif isinstance(e, SnapshotReceived) and self.pred is not None:
-                i = int(np.searchsorted(e.table.ids, self.pred.slot))
-                if i < len(e.table) and e.table.ids[i] == self.pred.slot:
-                    v = e.table.values[i]
+                rows, present = self.pred.rows_of(e.table)
+                if present[0]:
+                    v = rows[0]
                     self.checked.append((e.tick, self.pred.history.get(e.tick), (int(v[F_X]), int(v[F_Y])),
                                          e.input_tick))
                     applied = -1 if e.input_tick == msg.NO_TICK else e.input_tick
-                    fired = bool(v[F_FLAGS] & FLAG_FIRED) if self.use_fired else None
-                    self.pred.on_snapshot(e.tick, v[F_X], v[F_Y], v[F_AIM], v[F_HP], bool(v[F_FLAGS] & FLAG_ALIVE),
-                                          now, applied, fired)
+                    if not self.use_fired:  # a server that would not tell us when we fired
+                        rows = rows.copy()
+                        rows[:, F_FLAGS] &= ~FLAG_FIRED
+                    self.pred.on_rows(e.tick, rows, present, now, applied)
         for fn in self.on_frame:
             fn(now)
 
@@ -68,7 +68,7 @@ class Harness:
         return self.client.welcome.slot
 
     def set_input(self, inp):
-        self.client.next_input = inp
+        self.client.next_input = inp.pack()
 
 
 def random_walk(h: Harness, seed: int, start: float):
@@ -95,7 +95,7 @@ def test_prediction_is_exact_at_200ms_rtt_without_loss_including_walls():
         last[0] = w.tick
         s = h.slot
         straight, diag, _ = step_lengths(h.sim, w.tick)
-        inp = h.server.clients[h.client.welcome.client_id].inputs.last
+        inp = PlayerInput.unpack(h.server.clients[h.client.welcome.client_id].inputs.last)
         want = diag if inp.move_x and inp.move_y else straight
         full = (abs(inp.move_x) * want, abs(inp.move_y) * want)
         if (inp.move_x or inp.move_y) and (abs(int(w.vel[s, 0])), abs(int(w.vel[s, 1]))) != full:
@@ -109,7 +109,7 @@ def test_prediction_is_exact_at_200ms_rtt_without_loss_including_walls():
     acked = [c for c in moving if c[3] == c[0] and c[1] is not None]
     assert len(acked) >= 300  # a few hundred ticks, each with its input applied on time
     for tick, predicted, (x, y), _ in acked:
-        assert (predicted.x, predicted.y) == (x, y), f"tick {tick}: predicted {predicted}, server {(x, y)}"
+        assert (predicted[0, F_X], predicted[0, F_Y]) == (x, y), f"tick {tick}: predicted {predicted}, server {(x, y)}"
     assert h.pred.stats.corrections == 0
     assert len(blocked) >= 5  # the walk really did run into walls
     # the prediction runs a round trip ahead of the newest snapshot
@@ -122,7 +122,7 @@ def test_without_prediction_movement_shows_one_rtt_late():
     first = {}
 
     def frame(now):
-        if now >= t_move and h.client.next_input.move_x == 0:
+        if now >= t_move and PlayerInput.unpack(h.client.next_input).move_x == 0:
             h.set_input(PlayerInput(1, 0, 0, 0))
         p = h.pred
         if p is None or not p.ready or now < t_move - 0.5:
@@ -194,11 +194,11 @@ def test_reconciliation_off_lets_drift_build_up():
     h.net.advance(12.0)
     p = h.pred
     assert p.stats.corrections == 0 and p.stats.replays == 1  # only the first snapshot placed us
-    cur = p.predicted_state()
+    cur = p.predicted_rows()[0]
     server = h.server.world.pos[h.slot]
     # never corrected: the prediction and the server disagree by a visible amount
     assert p.stats.last_error > 4 * SUBPX
-    assert math.hypot(cur.x - int(server[0]), cur.y - int(server[1])) > 0
+    assert math.hypot(int(cur[F_X]) - int(server[0]), int(cur[F_Y]) - int(server[1])) > 0
 
 
 def _held_fire_run(use_fired):
@@ -215,7 +215,7 @@ def _held_fire_run(use_fired):
         h.net.sim.set_link(CLIENT, SERVER, cfg)
         server_shots.update(e.tick for e in h.server.recent_events if type(e) is ShotFired and e.shooter == w.slot)
         if h.pred is not None:
-            predicted.update(s.tick for s in h.pred.take_shots())
+            predicted.update(s.tick for s in h.pred.take_events() if type(s) is ShotFired)
 
     h.on_frame.append(frame)
     h.net.advance(6.0)

@@ -14,21 +14,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netcode.bots import BotBrain
+from netcode.bots import make_brain
 from netcode.interpolation import Interpolator
 from netcode.netsim import LinkConfig
 from netcode.replay import MatchRecorder, Playback, ReplayError, ReplayReader, info, seek, verify
 from netcode.replay import format as fmt
 from netcode.replay.cli import add_replay_parser
+from netcode.replay.inputs import ESCAPE, JUMP, InputDecoder, InputEncoder
 from netcode.replay.verify import audit
 from netcode.rewind import LagCompensator, RewindConfig
-from netcode.sim import BUTTON_FIRE, InputBatch, SimConfig, World, add_player, checksum, remove_player, step
+from netcode.games.arena import (BUTTON_FIRE, GAME, INPUTS, InputBatch, SimConfig, World, add_player, checksum,
+                                 hitboxes, remove_player, rewound_resolver, step)
 from netcode.statesync.client import StateSyncClient
 from netcode.statesync.events import SnapshotReceived
-from netcode.statesync.server import ServerConfig, StateSyncServer
+from netcode.statesync.server import ServerConfig
 from netcode.virtual import VirtualNetwork
 
 from crash import sigkill_once_recorded
+from helpers import arena_server
 
 SERVER = ("server", 1)
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +54,8 @@ class Truth:
     def on_leave(self, *a):
         self.rec.on_leave(*a)
 
-    def on_tick(self, world, batch, events, **kw):
-        self.rec.on_tick(world, batch, events, **kw)
+    def on_tick(self, world, packed, events, *a, **kw):
+        self.rec.on_tick(world, packed, events, *a, **kw)
         self.sums[world.tick] = checksum(world)
         self.events[world.tick] = list(events)
 
@@ -68,7 +71,7 @@ def add_bot(net, i, views=True):
     """A fighting bot; with ``views`` it interpolates snapshots like the real client and sends the view it
     draws, so its shots are rewound (VIEWS records)."""
     c = StateSyncClient(SERVER, name=f"bot{i}", nonce=100 + i)
-    brain, interp = BotBrain(i), Interpolator(60)
+    brain, interp = make_brain(GAME, i), Interpolator(60)
     orig = c.update
 
     def update(now, c=c, orig=orig):
@@ -79,7 +82,9 @@ def add_bot(net, i, views=True):
         if c.welcome is not None:
             if views:
                 c.view = interp.sample(now).view
-            c.next_input = brain.decide(c.latest, c.welcome.slot)
+            latest = c.latest
+            c.next_input = brain.from_snapshot(c.welcome.config, latest.ids if latest else None,
+                                               latest.values if latest else None, c.welcome.slot)
         return ticks
 
     c.update = update
@@ -92,8 +97,8 @@ def record_match(path, seconds=4.0, keyframe_every_s=1.0, **kw):
     """A lossy 4-bot match in virtual time: 3 bots from the start, one joining mid-match, one leaving
     (removed after the rejoin grace). Returns (server, truth)."""
     net = VirtualNetwork(LinkConfig(latency=0.05, jitter=0.01, loss=0.05), seed=7, step=1 / 240)
-    server = StateSyncServer(SimConfig.arena(npc_count=40, seed=7, width=2048, height=2048),
-                             ServerConfig(rejoin_grace=0.5), secret=b"r" * 32)
+    server = arena_server(ServerConfig(rejoin_grace=0.5), seed=7, secret=b"r" * 32, npc_count=40, width=2048,
+                          height=2048)
     rec = MatchRecorder.attach(server, path=path, keyframe_every_s=keyframe_every_s, **kw)
     truth = server.recorder = Truth(rec)
     net.add(SERVER, server)
@@ -117,12 +122,12 @@ def match(tmp_path_factory):
 def drive(path, ticks=40, players=2, npcs=6, seed=3, rewind=True, **kw):
     """A match driven straight through the simulation, calling the recorder as the server does
     (including lag-compensated shots and their audit). Fast: no network."""
-    cfg = SimConfig.arena(npc_count=npcs, seed=seed, width=512, height=512, max_players=4, walls=[],
-                          fire_cooldown_ticks=2)
-    world = World.new(cfg)
+    cfg = SimConfig.arena(npc_count=npcs, width=512, height=512, max_players=4, walls=[], fire_cooldown_ticks=2)
+    world = World.new(cfg, seed)
     comp = LagCompensator(RewindConfig(enabled=rewind), 60, 1, cfg.num_entities)
     kw.setdefault("record_audit", True)
-    rec = MatchRecorder(path, cfg, "state", 60, lag_compensation={"window": 1.0, "snapshot_every": 1}, **kw)
+    rec = MatchRecorder(path, GAME, cfg, "state", 60, lag_compensation={"window": 1.0, "snapshot_every": 1},
+                        seed=seed, **kw)
     rng = np.random.default_rng(seed)
     batch = InputBatch.empty(cfg)
     for i in range(players):
@@ -135,9 +140,10 @@ def drive(path, ticks=40, players=2, npcs=6, seed=3, rewind=True, **kw):
         batch.buttons[:] = rng.integers(0, 2, 4)
         applied = {s: comp.apply_limits(s, max(0, t - 3), int(rng.integers(0, 65536)), 0.05, t)
                    for s in range(4) if batch.buttons[s] and world.active[s]}
-        events = step(world, batch, comp.resolver(applied))
-        comp.record(world)
-        rec.on_tick(world, batch, events, applied_views=applied)
+        packed = INPUTS.pack_many(batch.array)
+        events = step(world, batch, rewound_resolver(comp.frame(applied)))
+        comp.record(world.tick, *hitboxes(world))
+        rec.on_tick(world, packed, events, [(a.shooter, a.applied, a.hit) for a in comp.audit if a.tick == t])
         rec.on_audit([a.as_dict() for a in comp.audit if a.tick == t])
         if t == ticks // 2:
             rec.on_event("chat", {"slot": 0, "text": "gg"})
@@ -216,7 +222,7 @@ def test_without_views_rewound_shots_do_not_reproduce(match, tmp_path):
 def _alter_first_aim(path, out, after_tick, alive_slots):
     """Change one aim-only input change (a living player's) at or after ``after_tick``; return its tick."""
     r = ReplayReader(path)
-    dec = fmt.InputDecoder(r.sim.max_players)
+    dec = InputDecoder(r.game.inputs, r.sim.max_players)
     altered = []
 
     def transform(kind, payload):
@@ -235,12 +241,12 @@ def _alter_first_aim(path, out, after_tick, alive_slots):
         dec.decode(block)
         if altered or block.last_tick < after_tick:
             return [(kind, payload)]
-        aims = bytearray(block.aims)
+        aims = bytearray(block.changes)
         i = 0
         for k, row in enumerate(rows):
             tick = block.first_tick + k
             for j in row:
-                if (not altered and tick >= after_tick and aims[i] not in (fmt.ESCAPE, fmt.JUMP)
+                if (not altered and tick >= after_tick and aims[i] not in (ESCAPE, JUMP)
                         and block.n_slots and dec.slots[j] in alive_slots(tick)):
                     aims[i] = (aims[i] + 40) & 0x7F  # another residual: the aim turns differently
                     altered.append(tick)
@@ -305,9 +311,9 @@ def test_seek_without_rewind_uses_nearest_keyframe(tmp_path):
     world = drive(path, ticks=50, rewind=False, keyframe_every_s=10 / 60, record_audit=False)
     ref = {}
     # reference: play from 0 with keyframes ignored
-    w = World.new(world.config)
+    w = World.new(world.config, world.seed)
     r = ReplayReader(path)
-    dec, batch = fmt.InputDecoder(4), InputBatch.empty(world.config)
+    dec, batch = InputDecoder(INPUTS, 4), InputBatch.empty(world.config)
     for rec in r:
         if isinstance(rec, fmt.Join):
             add_player(w, rec.slot)
@@ -317,9 +323,8 @@ def test_seek_without_rewind_uses_nearest_keyframe(tmp_path):
             batch = InputBatch.empty(world.config)
         elif isinstance(rec, fmt.TickBlock):
             for ch in dec.decode(rec):
-                for slot, mx, my, b, a in ch:
-                    batch.move[slot] = (mx, my)
-                    batch.buttons[slot], batch.aim[slot] = b, a
+                for slot, packed in ch:
+                    batch.array[slot] = INPUTS.unpack(packed)
                 step(w, batch)
                 ref[w.tick] = checksum(w)
     for t in (9, 10, 11, 25, 30, 49, 50):
@@ -329,8 +334,7 @@ def test_seek_without_rewind_uses_nearest_keyframe(tmp_path):
 
 def test_recorder_attached_mid_match_starts_from_a_keyframe(tmp_path):
     net = VirtualNetwork(LinkConfig(latency=0.02), seed=2, step=1 / 240)
-    server = StateSyncServer(SimConfig.arena(npc_count=20, seed=2, width=1024, height=1024), ServerConfig(),
-                             secret=b"m" * 32)
+    server = arena_server(seed=2, secret=b"m" * 32, npc_count=20, width=1024, height=1024)
     net.add(SERVER, server)
     for i in range(2):
         add_bot(net, i, views=False)
@@ -347,15 +351,15 @@ def test_recorder_attached_mid_match_starts_from_a_keyframe(tmp_path):
 
 
 def test_for_server_names_files_and_never_overwrites(tmp_path):
-    cfg = SimConfig.arena(npc_count=0, seed=42, max_players=4)
-    a = MatchRecorder.for_server(tmp_path / "replays", cfg, "state", 60)
-    b = MatchRecorder.for_server(tmp_path / "replays", cfg, "state", 60)
+    cfg = SimConfig.arena(npc_count=0, max_players=4)
+    a = MatchRecorder.for_server(tmp_path / "replays", GAME, cfg, "state", 60, seed=42)
+    b = MatchRecorder.for_server(tmp_path / "replays", GAME, cfg, "state", 60, seed=42)
     a.close()
     b.close()
     assert a.path != b.path and a.path.parent == tmp_path / "replays"
-    assert a.path.name.startswith("state-") and a.path.name.endswith("-42.ncr")
+    assert a.path.name.startswith("arena-state-") and a.path.name.endswith("-42.ncr")
     import re
-    assert re.fullmatch(r"state-\d{8}-\d{6}-42(-\d+)?\.ncr", b.path.name)
+    assert re.fullmatch(r"arena-state-\d{8}-\d{6}-42(-\d+)?\.ncr", b.path.name)
     assert info(a.path)["clean"] and info(a.path)["ticks"] == 0
 
 
@@ -366,14 +370,15 @@ CRASH_SCRIPT = textwrap.dedent("""
     from netcode.bots import add_virtual_bots
     from netcode.netsim import LinkConfig
     from netcode.replay import MatchRecorder
-    from netcode.sim import SimConfig
+    from netcode.games.arena import GAME, SimConfig
     from netcode.statesync.server import ServerConfig, StateSyncServer
     from netcode.virtual import VirtualNetwork
 
     net = VirtualNetwork(LinkConfig(latency=0.02), seed=5, step=1 / 240)
-    server = StateSyncServer(SimConfig.arena(npc_count=30, seed=5, width=1024, height=1024), ServerConfig(),
+    server = StateSyncServer(GAME, SimConfig.arena(npc_count=30, width=1024, height=1024), ServerConfig(), seed=5,
                              secret=b"c" * 32)
-    server.recorder = MatchRecorder(sys.argv[1], server.sim, "state", 60, keyframe_every_s=0.5, flush_every_s=0.2)
+    server.recorder = MatchRecorder(sys.argv[1], GAME, server.game_config, "state", 60, keyframe_every_s=0.5,
+                                    flush_every_s=0.2, seed=5)
     net.add(("s", 0), server)
     add_virtual_bots(net, ("s", 0), 3)
     start = time.monotonic()
@@ -439,17 +444,27 @@ def test_bad_files_from_the_cli_exit_2_with_one_line(tmp_path, capsys):
     data = good.read_bytes()
     newer = bytearray(data)
     newer[8:10] = struct.pack("<H", 9)
+    older = bytearray(data)
+    older[8:10] = struct.pack("<H", 1)
+    garbage = bytearray(data)
+    garbage[8:10] = b"\xfe\xca"
+    body = b"\x81\xa4game\xa4dice"  # a header naming a game that is not installed here
+    unknown_game = fmt.PREFIX.pack(fmt.MAGIC, fmt.FORMAT_VERSION, len(body)) + body + struct.pack("<I", zlib.crc32(body))
     cases = {
         "missing": None,
         "empty": b"",
         "magic": b"NOTAREPLAY" + data[10:],
         "newer": bytes(newer),
+        "older": bytes(older),
+        "garbage": bytes(garbage),
         "truncated": data[:12],
         "header": data[:20] + bytes([data[20] ^ 1]) + data[21:],
+        "no_game": data[:10] + unknown_game[10:],
     }
     expect = {"missing": "no such file", "empty": "not a netcode replay", "magic": "not a netcode replay",
-              "newer": "replay format version 9 is newer than this netcode (1)", "truncated": "truncated header",
-              "header": "corrupt header"}
+              "newer": f"replay format version 9 is newer than this netcode ({fmt.FORMAT_VERSION})",
+              "older": "an old replay format (version 1", "garbage": "corrupt header",
+              "truncated": "truncated header", "header": "corrupt header", "no_game": "corrupt header"}
     for name, content in cases.items():
         p = tmp_path / f"{name}.ncr"
         if content is not None:
@@ -518,7 +533,8 @@ def _mutations(base: bytes, records: list, header_end: int, rng: random.Random):
                 body[rng.randrange(len(body))] = rng.randrange(256)
             if rng.random() < 0.3:
                 body = body[: rng.randrange(len(body))]
-            data = (fmt.PREFIX.pack(fmt.MAGIC, 1, len(body)) + bytes(body) + struct.pack("<I", zlib.crc32(body))
+            data = (fmt.PREFIX.pack(fmt.MAGIC, fmt.FORMAT_VERSION, len(body)) + bytes(body)
+                    + struct.pack("<I", zlib.crc32(body))
                     + base[header_end:])
         yield bytes(data)
 
@@ -568,11 +584,11 @@ def test_input_codec_round_trips_through_both_encoder_paths(data):
     p = 64
     n_ticks = data.draw(st.integers(1, 40))
     slots = sorted(data.draw(st.sets(st.integers(0, p - 1), min_size=1, max_size=60)))
-    encoders = [fmt.InputEncoder(p), fmt.InputEncoder(p)]
+    encoders = [InputEncoder(INPUTS, p), InputEncoder(INPUTS, p)]
     encoders[1].NUMPY_FROM = 1  # the whole-array path for any slot count
     for e in encoders:
         e.set_slots(slots)
-    dec = fmt.InputDecoder(p)
+    dec = InputDecoder(INPUTS, p)
     dec.set_slots(slots)
     batch = InputBatch.empty(SimConfig(max_players=p))
     truth = []
@@ -587,18 +603,18 @@ def test_input_codec_round_trips_through_both_encoder_paths(data):
                 batch.move[s] = data.draw(st.tuples(st.integers(-128, 127), st.integers(-128, 127)))
             else:
                 batch.buttons[s] = data.draw(st.integers(0, 255))
+        packed = INPUTS.pack_many(batch.array)
         for e in encoders:
-            e.add(batch.move, batch.aim, batch.buttons)
-        truth.append({s: (int(np.sign(batch.move[s, 0])), int(np.sign(batch.move[s, 1])), int(batch.buttons[s]),
-                          int(batch.aim[s]) & 4095) for s in slots})
+            e.add(packed)
+        truth.append({s: int(packed[s]) for s in slots})
     parts = [e.take() for e in encoders]
     assert parts[0] == parts[1]
     block = fmt.decode_record(fmt.Kind.TICKS, fmt.encode_ticks(1, n_ticks, len(slots), *parts[0]))
-    state = {s: (0, 0, 0, 0) for s in slots}
+    state = {s: 0 for s in slots}
     for k, changes in enumerate(dec.decode(block)):
-        for slot, mx, my, b, a in changes:
-            assert state[slot] != (mx, my, b, a)  # only real changes are stored
-            state[slot] = (mx, my, b, a)
+        for slot, value in changes:
+            assert state[slot] != value  # only real changes are stored
+            state[slot] = value
         assert state == truth[k]
 
 
@@ -608,12 +624,12 @@ def test_views_and_keyframes_round_trip():
                (71, 2, "ok", 69, 9, 3, None, None)]
     got = fmt.decode_views(fmt.encode_views(entries)).entries
     assert [(v.tick, v.slot, v.status, v.view_tick, v.frac, v.span, v.claimed, v.hit) for v in got] == entries
-    cfg = SimConfig.arena(npc_count=50, seed=1)
-    w = World.new(cfg)
+    cfg = SimConfig.arena(npc_count=50)
+    w = World.new(cfg, 1)
     add_player(w)
     for _ in range(5):
         step(w)
-    kf = fmt.decode_record(fmt.Kind.KEYFRAME, fmt.encode_keyframe(w.tick, w.to_bytes(), w.num_entities))
+    kf = fmt.decode_record(fmt.Kind.KEYFRAME, fmt.encode_keyframe(w.tick, w.to_bytes(), GAME.world_layout(w)))
     assert kf.tick == 5 and kf.world_bytes(len(w.to_bytes())) == w.to_bytes()
     with pytest.raises(fmt.FormatError):
         kf.world_bytes(17)
@@ -631,22 +647,22 @@ def test_unknown_record_kinds_are_skipped_and_counted(tmp_path):
 
 
 def test_recorder_keeps_the_match_running_when_the_disk_fails(tmp_path, caplog):
-    cfg = SimConfig.arena(npc_count=5, seed=1, max_players=4)
-    rec = MatchRecorder(tmp_path / "x.ncr", cfg, "state", 60, flush_every_s=1 / 60)
-    w = World.new(cfg)
+    cfg = SimConfig.arena(npc_count=5, max_players=4)
+    rec = MatchRecorder(tmp_path / "x.ncr", GAME, cfg, "state", 60, flush_every_s=1 / 60, seed=1)
+    w = World.new(cfg, 1)
     rec._file.close()  # every write now fails in the writer thread
     for _ in range(5):
         ev = step(w)
-        rec.on_tick(w, InputBatch.empty(cfg), ev)
+        rec.on_tick(w, np.zeros(cfg.max_players, np.uint64), ev)
     rec.close()
     assert rec.error is not None
 
 
 def test_player_left_and_slot_reused_in_one_tick(tmp_path):
-    cfg = SimConfig.arena(npc_count=3, seed=9, max_players=2, width=512, height=512, walls=[])
+    cfg = SimConfig.arena(npc_count=3, max_players=2, width=512, height=512, walls=[])
     path = tmp_path / "reuse.ncr"
-    rec = MatchRecorder(path, cfg, "state", 60, keyframe_every_s=0.1)
-    w, b = World.new(cfg), InputBatch.empty(cfg)
+    rec = MatchRecorder(path, GAME, cfg, "state", 60, keyframe_every_s=0.1, seed=9)
+    w, b = World.new(cfg, 9), InputBatch.empty(cfg)
     for i in range(2):
         rec.on_join(w.tick, add_player(w), f"p{i}")
     for t in range(30):
@@ -657,7 +673,7 @@ def test_player_left_and_slot_reused_in_one_tick(tmp_path):
             remove_player(w, 0)
             rec.on_leave(w.tick, 0)
             rec.on_join(w.tick, add_player(w), "again")
-        rec.on_tick(w, b, step(w, b))
+        rec.on_tick(w, INPUTS.pack_many(b.array), step(w, b))
     rec.close()
     assert verify(path).ok and checksum(seek(path, 30)) == checksum(w)
     assert [p["name"] for p in info(path)["players"]] == ["p0", "p1", "again"]

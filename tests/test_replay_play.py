@@ -6,10 +6,10 @@ import pytest
 
 from client_demo.render import BG, OUTSIDE
 from client_demo.replay_viewer import ReplayViewer, _pg, run_viewer
-from netcode.replay import seek
+from netcode.replay import audit, seek
 from netcode.replay.cli import add_replay_parser
 from netcode.replay.play import add_play_parser
-from netcode.sim import checksum
+from netcode.games.arena import checksum
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(ROOT, "replays", "sample.ncr")
@@ -37,13 +37,15 @@ def play(argv):
 
 def test_renders_a_nonempty_frame_with_a_rewound_shot_and_saves_a_screenshot(pg, tmp_path):
     surface = pg.display.set_mode((640, 360))
-    # bot2 (slot 2) hits bot3 at tick 371 with a rewound shot (~130 ms)
-    v = ReplayViewer(SAMPLE, follow="bot2", start=373, playing=False, size=(640, 360))
+    # the first shot of the sample that hit a player with a rewind of more than 50 ms, two ticks later
+    shot = next(a for a in audit(SAMPLE) if 0 <= a["hit"] < 4 and a["status"] == "ok" and a["rewind_ms"] > 50
+                and a["tick"] > 300)
+    v = ReplayViewer(SAMPLE, follow=shot["shooter"], start=shot["tick"] + 2, playing=False, size=(640, 360))
     audits = v.shot_audits()
-    assert audits and audits[-1].tick == 371 and audits[-1].hit == 0 and audits[-1].applied.status == "ok"
-    assert audits[-1].rewind_ms > 50 and audits[-1].near
+    assert audits and audits[-1].tick == shot["tick"] and audits[-1].hit == shot["hit"]
+    assert audits[-1].applied.status == "ok" and audits[-1].rewind_ms > 50 and audits[-1].near
     sc = v.scene()
-    assert sc.me is not None and sc.my_slot == 2 and len(sc.others) == 103  # 3 other players + 100 drones
+    assert sc.me is not None and sc.my_slot == shot["shooter"] and len(sc.others) == 103  # 3 other players + 100 drones
     assert sc.tracers and sc.markers and sc.feed and len(sc.scoreboard) == 4
     v.draw(surface)
     px = pg.surfarray.array3d(surface).reshape(-1, 3)

@@ -7,12 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from netcode.bots import aim_at
-from netcode.rewind import (FRAC_ONE, NO_TICK, AppliedView, HitboxHistory, LagCompensator, RewindConfig,
-                            bench_rewind_cost, interpolate_positions)
-from netcode.sim import (BUTTON_FIRE, SUBPX, InputBatch, PlayerInput, ShotFired, SimConfig, World, add_player,
-                         cast_rays, checksum, step)
-from netcode.sim.geometry import geometry
+from netcode.games.arena import (BUTTON_FIRE, SUBPX, InputBatch, PlayerInput, ShotFired, SimConfig, World, add_player,
+                                 aim_at, cast_rays, checksum, step)
+from netcode.games.arena.geometry import geometry
+from netcode.games.arena.lagcomp import hitboxes, rewound_resolver
+from netcode.rewind import FRAC_ONE, NO_TICK, AppliedView, HitboxHistory, LagCompensator, RewindConfig, interpolate_positions
 from netcode.statesync import messages
 
 TR = 60
@@ -33,7 +32,7 @@ def moving_match(ticks=80, se=3, rewind=None, walls=(), radius=12, max_players=4
     stored = {}
     for _ in range(ticks):
         step(w, walk(cfg))
-        comp.record(w)
+        comp.record(w.tick, *hitboxes(w))
         stored[w.tick] = w.pos.copy()
     return cfg, w, comp, stored
 
@@ -161,7 +160,7 @@ def test_rewind_hits_what_a_200ms_client_rendered_and_present_misses():
     below(w, rendered)
     present = w.copy()
 
-    shot = shoot(cfg, w, comp.resolver({SHOOTER: view}))
+    shot = shoot(cfg, w, rewound_resolver(comp.frame({SHOOTER: view})))
     assert shot.hit == TARGET
     assert w.hp[TARGET] == cfg.player_hp - cfg.weapon_damage
     # without rewind the target has walked on by far more than its radius
@@ -193,7 +192,7 @@ def test_fractional_view_hits_exactly_as_rendered():
         rendered = comp.history.positions_at(vt, frac, se)[0][TARGET]
         assert rendered.tolist() == interpolate_positions(p0, p1, frac).tolist()
         below(ww, (ray_x, int(p0[1])))
-        assert shoot(cfg, ww, comp.resolver({SHOOTER: view})).hit == expect, frac
+        assert shoot(cfg, ww, rewound_resolver(comp.frame({SHOOTER: view}))).hit == expect, frac
         audit = comp.audit[-1]
         assert audit.hit == expect and audit.applied == view
         assert [e[1:3] for e in audit.near if e[0] == TARGET] == [tuple(rendered.tolist())]
@@ -209,9 +208,9 @@ def test_claim_beyond_the_window_is_clamped_and_resolved_there():
     assert view.claimed == (vt, vf)
     ww = w.copy()
     below(w, stored[cur - 30][TARGET])
-    assert shoot(cfg, w, comp.resolver({SHOOTER: view})).hit == TARGET
+    assert shoot(cfg, w, rewound_resolver(comp.frame({SHOOTER: view}))).hit == TARGET
     below(ww, stored[vt][TARGET])  # where the client claims it saw the target: too old, no hit
-    assert shoot(cfg, ww, comp.resolver({SHOOTER: view})).hit == -1
+    assert shoot(cfg, ww, rewound_resolver(comp.frame({SHOOTER: view}))).hit == -1
     c = comp.counters[SHOOTER]
     assert (c.shots, c.rewound, c.clamped, c.rejected_future) == (2, 2, 2, 0)
     assert comp.audit[-1].rewind_ms == pytest.approx(500.0)
@@ -232,9 +231,9 @@ def test_claim_older_than_rtt_allows_is_clamped():
     assert comp.apply_limits(SHOOTER, vt, vf, 0.2, cur).status == "ok"
     ww = w.copy()
     below(w, stored[cur - 21][TARGET])
-    assert shoot(cfg, w, comp.resolver({SHOOTER: view})).hit == TARGET
+    assert shoot(cfg, w, rewound_resolver(comp.frame({SHOOTER: view}))).hit == TARGET
     below(ww, stored[vt][TARGET])
-    assert shoot(cfg, ww, comp.resolver({SHOOTER: view})).hit == -1
+    assert shoot(cfg, ww, rewound_resolver(comp.frame({SHOOTER: view}))).hit == -1
     # the odd view renders between consecutive recorded ticks
     pos = comp.history.positions_at(odd.tick, odd.frac, 1)[0][TARGET]
     assert pos.tolist() == interpolate_positions(stored[cur - 22], stored[cur - 21], odd.frac)[TARGET].tolist()
@@ -253,7 +252,7 @@ def test_future_claim_is_rejected_and_resolved_at_the_present():
     now_xy = probe.pos[TARGET]  # where the target stands after this tick's move
     below(w, now_xy)
     default = w.copy()
-    shot = shoot(cfg, w, comp.resolver({SHOOTER: view}))
+    shot = shoot(cfg, w, rewound_resolver(comp.frame({SHOOTER: view})))
     assert shot.hit == TARGET and shot == shoot(cfg, default)
     c = comp.counters[SHOOTER]
     assert (c.shots, c.rewound, c.rejected_future) == (1, 0, 1)
@@ -280,9 +279,9 @@ def test_present_claim_and_off_statuses():
     # a view applied for another tick is a programming error
     view = comp.apply_limits(SHOOTER, cur - 3, 0, 0.1, cur)
     step(w, walk(cfg))
-    comp.record(w)
+    comp.record(w.tick, *hitboxes(w))
     with pytest.raises(ValueError):
-        shoot(cfg, w, comp.resolver({SHOOTER: view}))
+        shoot(cfg, w, rewound_resolver(comp.frame({SHOOTER: view})))
 
 
 def test_walls_block_rewound_shots():
@@ -294,7 +293,7 @@ def test_walls_block_rewound_shots():
     view = comp.apply_limits(SHOOTER, vt, vf, 0.2, cur)
     rendered = comp.history.positions_at(vt, vf, se)[0][TARGET]
     below(w, rendered)
-    shot = shoot(cfg, w, comp.resolver({SHOOTER: view}))
+    shot = shoot(cfg, w, rewound_resolver(comp.frame({SHOOTER: view})))
     assert shot.hit == -1
     audit = comp.audit[-1]
     assert audit.dist == (1300 - 1120) * SUBPX  # stopped at the wall's near face
@@ -315,7 +314,7 @@ def test_target_dead_or_respawned_since_the_view_cannot_be_hit():
     dead.hp[TARGET] = 0
     dead.respawn[TARGET] = 50
     below(dead, rendered)
-    shot = shoot(cfg, dead, comp.resolver({SHOOTER: comp.apply_limits(SHOOTER, vt, vf, 0.2, cur)}))
+    shot = shoot(cfg, dead, rewound_resolver(comp.frame({SHOOTER: comp.apply_limits(SHOOTER, vt, vf, 0.2, cur)})))
     assert shot.hit == -1
     assert [e[4] for e in comp.audit[-1].near if e[0] == TARGET] == [False]  # drawn, not hittable
 
@@ -325,13 +324,13 @@ def test_target_dead_or_respawned_since_the_view_cannot_be_hit():
     w2.alive[TARGET], w2.hp[TARGET], w2.respawn[TARGET] = False, 0, 2
     for _ in range(3):
         step(w2, walk(cfg2))
-        comp2.record(w2)
+        comp2.record(w2.tick, *hitboxes(w2))
     assert w2.alive[TARGET] and comp2.history.positions_at(vt2)[1][TARGET]
     cur2 = w2.tick + 1
     view = comp2.apply_limits(SHOOTER, vt2, 0, 0.2, cur2)
     assert view.status == "ok"
     below(w2, stored2[vt2][TARGET])
-    assert shoot(cfg2, w2, comp2.resolver({SHOOTER: view})).hit == -1
+    assert shoot(cfg2, w2, rewound_resolver(comp2.frame({SHOOTER: view}))).hit == -1
 
     # the same without a death hits; after forget_slot (the slot changed hands) it doesn't
     cfg3, w3, comp3, stored3 = moving_match(se=se, ticks=60)
@@ -340,15 +339,15 @@ def test_target_dead_or_respawned_since_the_view_cannot_be_hit():
     w4 = w3.copy()
     below(w3, stored3[vt2][TARGET])
     below(w4, stored3[vt2][TARGET])
-    assert shoot(cfg3, w3, comp3.resolver({SHOOTER: view})).hit == TARGET
+    assert shoot(cfg3, w3, rewound_resolver(comp3.frame({SHOOTER: view}))).hit == TARGET
     comp3.forget_slot(TARGET)
-    assert shoot(cfg3, w4, comp3.resolver({SHOOTER: view})).hit == -1
+    assert shoot(cfg3, w4, rewound_resolver(comp3.frame({SHOOTER: view}))).hit == -1
 
 
 def _bot_match(rewind: RewindConfig, claim_present: bool, ticks=300, seed=5):
     """A small crowded arena: 8 bots aim at the nearest living entity and fire at random."""
-    cfg = SimConfig.arena(npc_count=60, seed=seed, max_players=8, width=768, height=768, tick_rate=TR)
-    a, b = World.new(cfg), World.new(cfg)
+    cfg = SimConfig.arena(npc_count=60, max_players=8, width=768, height=768, tick_rate=TR)
+    a, b = World.new(cfg, seed), World.new(cfg, seed)
     for _ in range(8):
         add_player(a)
         add_player(b)
@@ -369,8 +368,8 @@ def _bot_match(rewind: RewindConfig, claim_present: bool, ticks=300, seed=5):
         cur = b.tick + 1
         applied = {s: comp.apply_limits(s, cur if claim_present else cur - 4, 0, 0.1, cur) for s in range(8)}
         ea = step(a, batch.copy())
-        eb = step(b, batch.copy(), comp.resolver(applied))
-        comp.record(b)
+        eb = step(b, batch.copy(), rewound_resolver(comp.frame(applied)))
+        comp.record(b.tick, *hitboxes(b))
         assert ea == eb
         assert checksum(a) == checksum(b)
         hits += sum(1 for e in ea if isinstance(e, ShotFired) and e.hit >= 0)
@@ -406,7 +405,7 @@ def test_audit_records_rewound_hitboxes_and_verdict():
     view = comp.apply_limits(SHOOTER, vt, vf, 0.2, cur)
     rendered = comp.history.positions_at(vt, vf, se)[0][TARGET]
     below(w, rendered)
-    shoot(cfg, w, comp.resolver({SHOOTER: view}))
+    shoot(cfg, w, rewound_resolver(comp.frame({SHOOTER: view})))
     a = comp.audit[-1]
     assert (a.tick, a.shooter, a.claimed, a.applied, a.hit) == (cur, SHOOTER, (vt, vf), view, TARGET)
     assert a.origin == (int(rendered[0]), int(rendered[1]) + 300 * SUBPX) and a.aim == UP
@@ -435,10 +434,10 @@ def test_audit_near_list_is_capped_and_keeps_the_hit():
     comp = LagCompensator(RewindConfig(), TR, 1, w.num_entities, audit_len=5)
     for _ in range(3):
         step(w)
-        comp.record(w)
+        comp.record(w.tick, *hitboxes(w))
     cur = w.tick + 1
     view = comp.apply_limits(0, cur - 2, 0, 0.1, cur)
-    shot = shoot(cfg, w, comp.resolver({0: view}), shooter=0)
+    shot = shoot(cfg, w, rewound_resolver(comp.frame({0: view})), shooter=0)
     assert shot.hit == 31
     a = comp.audit[-1]
     ids = [e[0] for e in a.near]
@@ -447,10 +446,10 @@ def test_audit_near_list_is_capped_and_keeps_the_hit():
     for _ in range(12):
         for _ in range(cfg.fire_cooldown_ticks):
             step(w)
-            comp.record(w)
+            comp.record(w.tick, *hitboxes(w))
         cur = w.tick + 1
-        shoot(cfg, w, comp.resolver({0: comp.apply_limits(0, cur - 1, 0, 0.1, cur)}), shooter=0)
-        comp.record(w)
+        shoot(cfg, w, rewound_resolver(comp.frame({0: comp.apply_limits(0, cur - 1, 0, 0.1, cur)})), shooter=0)
+        comp.record(w.tick, *hitboxes(w))
     assert len(comp.audit) == 5
     ticks = [d["tick"] for d in comp.audit_dicts(3)]
     assert ticks == sorted(ticks) and ticks[-1] == w.tick and len(comp.audit_dicts()) == 5
@@ -458,8 +457,9 @@ def test_audit_near_list_is_capped_and_keeps_the_hit():
 
 
 def test_bench_runs_and_reports():
-    out = bench_rewind_cost(n_players=16, shots=4, runs=1, number=1)
-    assert out["rewind_us_per_shot_128p"] > 0 and out["shots"] == 4
+    from netcode.bench.rewind import rewind_cost
+    out = rewind_cost(n_players=16, shots=4, runs=1)
+    assert out["shots"] == 4 and out["history_ticks"] > 0 and out["step_without_shots_us"] > 0
     assert isinstance(AppliedView(1, 0, 1, 0.0, "ok").as_dict(), dict)
 
 
@@ -467,10 +467,10 @@ def test_rewound_verdicts_match_a_reference_cast_of_the_rendered_world():
     """Every shot of a busy match (random views, deaths and quick respawns) equals cast_rays run on the
     world as that shooter rendered it, with the hittable set "alive at every tick from the view until now"."""
     se = 3
-    cfg = SimConfig.arena(npc_count=80, seed=3, max_players=8, width=768, height=768, tick_rate=TR,
+    cfg = SimConfig.arena(npc_count=80, max_players=8, width=768, height=768, tick_rate=TR,
                           respawn_ticks=12, npc_hp=25)
     geom = geometry(cfg)
-    w = World.new(cfg)
+    w = World.new(cfg, 3)
     for _ in range(8):
         add_player(w)
     comp = LagCompensator(RewindConfig(), TR, se, w.num_entities)
@@ -495,7 +495,7 @@ def test_rewound_verdicts_match_a_reference_cast_of_the_rendered_world():
             vt = (v_q >> 16) // se * se
             applied[s] = comp.apply_limits(s, vt, (v_q - vt * FRAC_ONE) // se, 0.3, cur)
         calls = []
-        resolve = comp.resolver(applied)
+        resolve = rewound_resolver(comp.frame(applied))
 
         def spy(world, shooters, origins, aims):
             out = resolve(world, shooters, origins, aims)
@@ -521,7 +521,7 @@ def test_rewound_verdicts_match_a_reference_cast_of_the_rendered_world():
                 assert (int(hit[i]), int(dist[i])) == (int(ref[0][0]), int(ref[1][0])), (cur, s, v)
                 compared += 1
                 hits += int(hit[i] >= 0)
-        comp.record(w)
+        comp.record(w.tick, *hitboxes(w))
         frames[w.tick] = w.pos.copy()
         lives[w.tick] = (w.alive & w.active).copy()
     t = comp.totals()

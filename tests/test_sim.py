@@ -1,4 +1,4 @@
-"""Tests for netcode.sim: determinism, movement rules, combat, serialisation, NPCs."""
+"""Tests for netcode.games.arena: determinism, movement rules, combat, serialisation, NPCs."""
 
 from __future__ import annotations
 
@@ -14,24 +14,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netcode.sim import (
+from netcode.games.arena import (
     ANGLE_FULL, SUBPX, TRIG_ONE, Hit, InputBatch, Kill, PlayerInput, Respawn, ShotFired, SimConfig, World,
     WorldFullError, add_player, cast_ray, cast_rays, checksum, direction, entity_radii, isqrt, remove_player,
     sanitize, step, walls_array,
 )
-from netcode.sim.fixed import max_per_tick
-from netcode.sim.world import _HEADER, STATE_FIELDS
+from netcode.game.fixed import max_per_tick
+from netcode.game.state import HEADER as _HEADER
+from netcode.games.arena.world import STATE_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # An input script both this process and a subprocess can regenerate from (tick, slot) alone.
 SCRIPT = """
 import numpy as np
-from netcode.sim import SimConfig, World, InputBatch, add_player, step, checksum
+from netcode.games.arena import SimConfig, World, InputBatch, add_player, step, checksum
 
 def scripted_run(seed, ticks, npcs=300, players=8):
-    cfg = SimConfig.arena(npc_count=npcs, seed=seed)
-    w = World.new(cfg)
+    cfg = SimConfig.arena(npc_count=npcs)
+    w = World.new(cfg, seed)
     for _ in range(players):
         add_player(w)
     sums = []
@@ -102,9 +103,9 @@ def test_state_is_integer_only():
 
 
 def test_players_never_enter_walls_or_leave_arena():
-    cfg = SimConfig.arena(seed=5)
+    cfg = SimConfig.arena()
     walls = walls_array(cfg)
-    w = World.new(cfg)
+    w = World.new(cfg, 5)
     slots = [add_player(w) for _ in range(32)]
     r = cfg.player_radius * SUBPX
     rng = np.random.default_rng(0)
@@ -171,9 +172,10 @@ def test_speed_hack_inputs_are_sanitised():
     s = add_player(w)
     place(w, s, 2000, 2000)
     # Raw arrays straight off the network with absurd values: step sanitises them itself.
-    raw = InputBatch(np.full((cfg.max_players, 2), 10**6, dtype=np.int64),
-                     np.full(cfg.max_players, 99999, dtype=np.int64),
-                     np.full(cfg.max_players, 0xFE, dtype=np.int64))
+    raw = np.empty((cfg.max_players, 4), dtype=np.int64)  # move_x, move_y, fire, aim
+    raw[:, 0:2] = 10**6
+    raw[:, 2] = 0xFE
+    raw[:, 3] = 99999
     limit = max_per_tick(cfg.player_speed * SUBPX, cfg.tick_rate)
     for _ in range(30):
         events = step(w, raw)
@@ -181,10 +183,14 @@ def test_speed_hack_inputs_are_sanitised():
         assert int(v @ v) <= limit * limit
         assert not events  # bit 0 clear after masking: no shots
     assert 0 <= w.aim[s] < ANGLE_FULL
-    clean = sanitize(raw)
-    assert clean.move.dtype == np.int8 and set(np.unique(clean.move)) == {1}
+    clean = sanitize(InputBatch(raw))
+    assert set(np.unique(clean.move)) == {1} and (clean.buttons == 0).all() and (clean.aim == 99999 % 4096).all()
     with pytest.raises(ValueError):
-        sanitize(InputBatch(np.zeros((3, 2)), np.zeros(3), np.zeros(3)))
+        sanitize(InputBatch(np.zeros((3, 2))))
+    with pytest.raises(ValueError):
+        step(w, np.zeros((3, 4), dtype=np.int64))  # not one row per player slot
+    with pytest.raises(ValueError):
+        step(w, np.zeros((cfg.max_players, 4)))  # floats
 
 
 def test_dead_and_inactive_slots_do_not_move():
@@ -400,7 +406,7 @@ def test_from_bytes_rejects_malformed():
     with pytest.raises(ValueError):
         World.from_bytes(cfg, bytes(flipped))
     with pytest.raises(ValueError):
-        World.from_bytes(SimConfig.arena(npc_count=20, seed=1), data)
+        World.from_bytes(SimConfig.arena(npc_count=20, weapon_damage=1), data)
     # Correct crc but impossible contents (aim of slot 0 out of range).
     body = bytearray(data[:-4])
     aim_off = _HEADER.size + 2 * (cfg.num_entities * 8)  # after pos and vel
@@ -421,7 +427,10 @@ def test_copy_is_deep():
 
 
 def test_config_dict_round_trip_and_validation():
-    cfg = SimConfig.bench(seed=2**64 - 1)
+    cfg = SimConfig.bench()
+    assert World.new(cfg, 2**64 - 1).seed == 2**64 - 1
+    with pytest.raises(ValueError):
+        World.new(cfg, -1)
     d = cfg.to_dict()
     assert SimConfig.from_dict(d) == cfg
     assert SimConfig.from_dict(d).fingerprint() == cfg.fingerprint()

@@ -12,14 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netcode.wire.snapshot import (
-    GAME_SCHEMA,
     NO_BASELINE,
     EntityTable,
     decode_snapshot,
     encode_snapshot,
     select_update,
 )
-from netcode.wire.snapshot_batch import SnapshotBatch, bench_batch
+from netcode.games.arena import ENTITIES
+from netcode.bench.snapshot import bench_batch
+from netcode.wire.snapshot_batch import SnapshotBatch
 
 from test_snapshot_codec import make_pair
 
@@ -148,9 +149,9 @@ def batches(draw):
 
 def bench_like(n_clients, seed):
     """Per-client tables shaped like the server's busy tick (see bench_batch)."""
-    from netcode.wire.snapshot_batch import _bench_scene
+    from netcode.bench.snapshot import bench_scene
 
-    return _bench_scene(n_clients, 170, seed)
+    return bench_scene(n_clients, 170, seed)
 
 
 # ---------------------------------------------------------------------------
@@ -283,7 +284,7 @@ def test_choices_at_their_thresholds():
 
 
 def test_no_baseline_differs_from_empty_baseline():
-    cur = GAME_SCHEMA.make_table([3, 9], {"x": [10, 20], "hp": [100, 50]})
+    cur = ENTITIES.snapshot.make_table([3, 9], {"x": [10, 20], "hp": [100, 50]})
     empty = EntityTable.empty(5)
     datas = check_batch(77, [cur, cur], [empty, empty], [None, 76])
     assert datas[0] != datas[1]
@@ -304,8 +305,8 @@ def test_encode_is_repeatable_on_one_batch():
 
 
 def test_update_semantics_match_select_update():
-    base = GAME_SCHEMA.make_table([1, 2, 3, 4], {"x": [10, 20, 30, 40]})
-    cur = GAME_SCHEMA.make_table([2, 3, 5, 6], {"x": [21, 31, 50, 60]})
+    base = ENTITIES.snapshot.make_table([1, 2, 3, 4], {"x": [10, 20, 30, 40]})
+    cur = ENTITIES.snapshot.make_table([2, 3, 5, 6], {"x": [21, 31, 50, 60]})
     update = np.array([True, False, True, False])
     batch = SnapshotBatch(*concat([cur], 5), *concat([base], 5))
     datas, off, ids, vals = batch.encode(10, [9], update)

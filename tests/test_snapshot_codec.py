@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from netcode.games.arena import ENTITIES
 from netcode.wire.errors import WireError
 from netcode.wire.snapshot import (
-    GAME_SCHEMA,
     MAX_ENTITIES,
     NO_BASELINE,
     EntityTable,
@@ -148,7 +148,7 @@ def typical_scene(rng, n=150, moving=0.5, step=4, churn=1):
     aim = rng.integers(0, 4096, n + churn)
     hp = rng.integers(1, 256, n + churn)
     flags = rng.integers(0, 256, n + churn)
-    full = GAME_SCHEMA.make_table(ids, {"x": x, "y": y, "aim": aim, "hp": hp, "flags": flags})
+    full = ENTITIES.snapshot.make_table(ids, {"x": x, "y": y, "aim": aim, "hp": hp, "flags": flags})
     base = full.subset(ids[:n])
     v = full.values.astype(np.int64)
     mv = rng.random(n + churn) < moving
@@ -195,11 +195,11 @@ def test_entity_table_validates_and_compares_by_content():
 
 
 def test_schema_and_game_schema():
-    assert GAME_SCHEMA.fields == ("x", "y", "aim", "hp", "flags")
-    assert GAME_SCHEMA.n_fields == 5 and GAME_SCHEMA.index("hp") == 3
-    t = GAME_SCHEMA.make_table([3, 4], {"x": [10, 20], "hp": [100, 0]})
+    assert ENTITIES.snapshot.fields == ("x", "y", "aim", "hp", "flags")
+    assert ENTITIES.snapshot.n_fields == 5 and ENTITIES.snapshot.index("hp") == 3
+    t = ENTITIES.snapshot.make_table([3, 4], {"x": [10, 20], "hp": [100, 0]})
     assert t.values.tolist() == [[10, 0, 0, 100, 0], [20, 0, 0, 0, 0]]
-    assert GAME_SCHEMA.column(t, "x").tolist() == [10, 20]
+    assert ENTITIES.snapshot.column(t, "x").tolist() == [10, 20]
     for bad in [(), tuple(f"f{i}" for i in range(17)), ("a", "a"), ("id",)]:
         with pytest.raises(ValueError):
             SnapshotSchema(bad)
@@ -655,7 +655,7 @@ def test_size_vs_naive_msgpack_typical_scene():
     base, current = typical_scene(rng, n=150, moving=0.5, step=4, churn=1)
     ours = roundtrip(1001, current, 1000, base)
     full = roundtrip(1001, current, None, None)
-    naive = naive_snapshot_bytes(1001, current, GAME_SCHEMA)
+    naive = naive_snapshot_bytes(1001, current, ENTITIES.snapshot)
     ratio = len(naive) / len(ours)
     print(
         f"\ntypical scene, 150 entities: delta {len(ours)} B, full {len(full)} B, "

@@ -4,20 +4,21 @@ import pytest
 
 from netcode.netsim import LinkConfig
 from netcode.protocol import Channel
-from netcode.sim import SUBPX, PlayerInput, SimConfig
+from netcode.games.arena import SUBPX, PlayerInput
 from netcode.statesync import messages as msg
 from netcode.statesync.client import StateSyncClient
 from netcode.statesync.events import GameEvents, SnapshotReceived, Welcome
-from netcode.statesync.server import ServerConfig, StateSyncServer
+from netcode.statesync.server import ServerConfig
 from netcode.virtual import VirtualNetwork
+
+from helpers import CODEC, arena_server
 
 SERVER = ("server", 1)
 
 
 def match(n_clients=2, link=None, npcs=60, seed=1, config=None, step=0.002):
     net = VirtualNetwork(link or LinkConfig(latency=0.02), seed=seed, step=step)
-    server = StateSyncServer(SimConfig.arena(npc_count=npcs, seed=seed, width=2048, height=2048),
-                             config or ServerConfig(), secret=b"t" * 32)
+    server = arena_server(config, seed=seed, npc_count=npcs, width=2048, height=2048)
     net.add(SERVER, server)
     clients = [add_client(net, i) for i in range(n_clients)]
     return net, server, clients
@@ -74,7 +75,8 @@ def test_decoder_reproduces_server_view_exactly_under_loss_dup_reorder():
 
     def drive(now):
         for c in clients:
-            c.next_input = PlayerInput(int(rng.integers(-1, 2)), int(rng.integers(-1, 2)), int(rng.integers(4096)), 0)
+            c.next_input = PlayerInput(int(rng.integers(-1, 2)), int(rng.integers(-1, 2)), int(rng.integers(4096)),
+                                       0).pack()
 
     net.on_step.append(drive)
     net.step_size = 1 / 60
@@ -107,12 +109,14 @@ def test_input_flood_and_garbage_move_no_faster_and_are_counted():
         # 16 "move right" inputs per message, many messages per step, ticks near and far ahead
         for k in range(4):
             first = base + 1 + k * 16
-            conn.send(Channel.UNRELIABLE, msg.encode_inputs(msg.NO_TICK, [
-                msg.TickInput(first + i, PlayerInput(1, 0, 0, 0)) for i in range(16)]))
-        conn.send(Channel.UNRELIABLE, msg.encode_inputs(msg.NO_TICK, [msg.TickInput(base + 1000, PlayerInput(1, 0))]))
-        # raw out-of-range values: a 200-unit move, garbage bytes, a truncated message
-        bad = bytearray(msg.encode_inputs(msg.NO_TICK, [msg.TickInput(base + 1, PlayerInput(1, 0))]))
-        bad[10] = 0xFF
+            conn.send(Channel.UNRELIABLE, CODEC.encode(msg.NO_TICK, [
+                msg.TickInput(first + i, PlayerInput(1, 0, 0, 0).pack()) for i in range(16)]))
+        conn.send(Channel.UNRELIABLE, CODEC.encode(msg.NO_TICK, [msg.TickInput(base + 1000, PlayerInput(1, 0).pack())]))
+        # raw out-of-range values: an axis of -2, bits beyond the record, garbage bytes, a truncated message
+        bad = bytearray(CODEC.encode(msg.NO_TICK, [msg.TickInput(base + 1, PlayerInput(1, 0).pack())]))
+        bad[10] = 0x02
+        conn.send(Channel.UNRELIABLE, bytes(bad))
+        bad[10], bad[12] = 0x01, 0xFF
         conn.send(Channel.UNRELIABLE, bytes(bad))
         conn.send(Channel.UNRELIABLE, b"\x01garbage")
         conn.send(Channel.RELIABLE, b"\xee")
@@ -121,7 +125,7 @@ def test_input_flood_and_garbage_move_no_faster_and_are_counted():
     net.advance(2.0)
     ticks = server.world.tick - t0
     moved = abs(int(server.world.pos[slot][0]) - int(start[0]))
-    max_per_tick = -(-server.sim.player_speed * SUBPX // server.sim.tick_rate)
+    max_per_tick = -(-server.game_config.player_speed * SUBPX // server.game_config.tick_rate)
     assert moved <= ticks * max_per_tick
     assert cs.inputs.counters.ahead > 0
     assert cs.counters.bad_messages > 0 and cs.counters.unknown_messages > 0
@@ -163,7 +167,7 @@ def test_aoi_enter_and_leave_reach_the_client():
     net.advance(1.0)
     me = c.welcome.slot
     # put a second player far away, then walk it into view and out again
-    from netcode.sim import add_player
+    from netcode.games.arena import add_player
     other = add_player(server.world)
     far = server.world.pos[me] + np.array([1500 * SUBPX, 0], dtype=np.int32)
     server.world.pos[other] = np.clip(far, 0, 2047 * SUBPX)
@@ -228,7 +232,7 @@ def test_tight_budget_rations_updates_without_starving_anyone():
     for s in snapshots(a)[-90:]:
         for eid, vals in zip(s.table.ids.tolist(), s.table.values.tolist()):
             seen.setdefault(eid, set()).add(tuple(vals))
-    moving = [eid for eid in last.table.ids.tolist() if eid >= server.sim.max_players]
+    moving = [eid for eid in last.table.ids.tolist() if eid >= server.game_config.max_players]
     refreshed = sum(1 for eid in moving if len(seen.get(eid, ())) > 1)
     assert refreshed >= 0.8 * len(moving)
 
@@ -253,4 +257,4 @@ def test_one_address_reconnecting_in_a_loop_cannot_fill_the_world():
         net.add(("churner", 1), c)
         net.advance(0.05)
     assert len(server.away) <= 1 and len(server.clients) <= 1
-    assert int(server.world.active[: server.sim.max_players].sum()) <= 2
+    assert int(server.world.active[: server.game_config.max_players].sum()) <= 2

@@ -5,7 +5,9 @@ Options beyond a plain swarm (all keyword arguments of ``run_bots`` / ``Swarm``)
 - ``through="wifi"``: an in-process lag proxy (``netcode.aio.lagsim``) with that ``netsim`` profile
   sits in front of the server and every bot connects through it. The proxy opens one upstream
   socket per bot, so the server still sees one distinct peer per bot.
-- ``mix={"idle": 1, "wander": 2, "fight": 5}`` (or ``behaviour="mixed"``): behaviours in proportion.
+- ``mix={"idle": 1, "wander": 2, "fight": 5}`` (or ``behaviour="mixed"``): behaviours in proportion. The
+  behaviours are the server's game's (its ``HasBots`` brain), learned from the WELCOME: a behaviour the
+  game does not have ends the bot's session with that reason in words.
 - ``churn=6``: on average 6 leave-and-rejoin events per minute across the swarm (seeded Poisson
   arrivals). A churned bot disconnects cleanly, stays away 0.5-3 s, then reconnects, half of the
   time with its reconnect token (the server gives back its slot) and otherwise as a new player.
@@ -20,7 +22,7 @@ import time
 
 import numpy as np
 
-from ..bots import DEFAULT_MIX, BotBrain, assign_behaviours
+from ..bots import NoBots, assign_behaviours, behaviours as game_behaviours, default_mix, make_brain
 from ..statesync.client import StateSyncClient
 from ..statesync.events import ConnectionLost, Welcome
 from .driver import DatagramDriver, local_host_for
@@ -35,13 +37,16 @@ class Bot:
     A churned bot goes through several sessions (clients); counters cover all of them.
     """
 
-    def __init__(self, index: int, server: tuple[str, int], behaviour: str, seed: int, decode_every: int = 1):
+    def __init__(self, index: int, server: tuple[str, int], behaviour, seed: int, decode_every: int = 1):
         self.index = index
         self.server = server
-        self.behaviour = behaviour
+        # a name, or a function (index, game) -> name: the swarm's mix, known once the server named its game
+        self._choose = behaviour if callable(behaviour) else (lambda i, game, b=behaviour: b)
+        self.behaviour: str | None = None if callable(behaviour) else behaviour
+        self.seed = seed * 1000 + index
         self.decode_every = decode_every
         self.client = StateSyncClient(server, name=f"bot{index}", decode_every=decode_every)
-        self.brain = BotBrain(seed * 1000 + index, behaviour)
+        self.brain = None
         self.driver: DatagramDriver | None = None
         self.connected_at: float | None = None
         self.lost: str | None = None  # first unexpected loss
@@ -82,11 +87,22 @@ class Bot:
                 if self._rejoin_with_token and self._slot is not None and e.slot == self._slot:
                     self.rejoined_slot_kept += 1
                 self.token, self._slot = e.token, e.slot
+                if self.brain is None:
+                    try:
+                        self.behaviour = self._choose(self.index, e.game)
+                        self.brain = make_brain(e.game, self.seed, self.behaviour)
+                    except NoBots as err:
+                        self.unexpected.append(str(err))
+                        self.lost = self.lost or str(err)
+                        client.disconnect()
+                        return
         arrived = client.counters.arrived
         if not self.arrivals or self.arrivals[-1][1] != arrived:
             self.arrivals.append((now, arrived))
-        if client.welcome is not None and not self.leaving:
-            client.next_input = self.brain.decide(client.latest, client.welcome.slot)
+        if client.welcome is not None and not self.leaving and self.brain is not None:
+            latest = client.latest
+            client.next_input = self.brain.from_snapshot(client.welcome.config, latest.ids if latest else None,
+                                                         latest.values if latest else None, client.welcome.slot)
 
     def _session_rate(self) -> float:
         window = [(t, n) for t, n in self.arrivals if t >= (self.connected_at or 0) + 1.0]
@@ -164,20 +180,19 @@ class Bot:
 class Swarm:
     """A bot swarm, optionally through a lag proxy and with churn. ``start``, ``run``, ``finish``."""
 
-    def __init__(self, server: tuple[str, int], count: int, behaviour: str = "fight", seed: int = 1,
+    def __init__(self, server: tuple[str, int], count: int, behaviour: str | None = None, seed: int = 1,
                  decode_every: int = 1, through: str | None = None, mix: dict[str, int] | None = None,
                  churn: float = 0.0, proxy_seed: int | None = None):
-        if behaviour == "mixed" and mix is None:
-            mix = DEFAULT_MIX
-        behaviours = assign_behaviours(count, mix, seed) if mix else [behaviour] * count
         self.server = server
         self.count = count
         self.seed = seed
         self.mix = mix
+        self.behaviour = behaviour  # None: the game's most active one; "mixed": the game's default mix
+        self._assigned: list[str] | None = None
         self.through = through
         self.churn = float(churn)
         self.proxy_seed = seed if proxy_seed is None else proxy_seed
-        self.bots = [Bot(i, server, behaviours[i], seed, decode_every) for i in range(count)]
+        self.bots = [Bot(i, server, self.behaviour_of, seed, decode_every) for i in range(count)]
         self.proxy_server = None
         self.address = server  # where bots connect: the server, or the proxy in front of it
         self.errors: list[str] = []  # exceptions inside the swarm (churn, rejoin)
@@ -185,6 +200,24 @@ class Swarm:
         self._rng = random.Random(seed * 7919 + 17)
         self._next_churn: float | None = None
         self.started = 0.0
+
+    def behaviour_of(self, index: int, game) -> str:
+        """Bot ``index``'s behaviour in the server's ``game`` (the mix is dealt out once, at the first WELCOME)."""
+        if self._assigned is None:
+            known = game_behaviours(game)
+            if not known:
+                raise NoBots(f"{game.name} has no bot brain")
+            mix = self.mix
+            if mix is None and self.behaviour == "mixed":
+                mix = default_mix(game)
+            if mix:
+                unknown = [b for b in mix if b not in known]
+                if unknown:
+                    raise NoBots(f"{game.name} bots know {', '.join(known)}, not {unknown[0]!r}")
+                self._assigned = assign_behaviours(self.count, mix, self.seed)
+            else:
+                self._assigned = [self.behaviour or known[-1]] * self.count
+        return self._assigned[index]
 
     async def start(self) -> None:
         if self.through:
@@ -278,7 +311,7 @@ class Swarm:
         connected = sum(1 for r in reports if r["connected"])
         rates = [r["snapshot_rate_hz"] for r in reports if r["connected"] and r["snapshot_rate_hz"] > 0]
         rtts = [r["rtt_ms"] for r in reports if r["rtt_ms"] is not None]
-        behaviours: dict[str, int] = {}
+        behaviours: dict[str | None, int] = {}
         for b in self.bots:
             behaviours[b.behaviour] = behaviours.get(b.behaviour, 0) + 1
         return {"bots": self.count, "connected_throughout": connected, "duration_s": duration,
@@ -318,14 +351,14 @@ def print_summary(summary: dict) -> None:
         print(f"  … {count - 8} more in --json")
 
 
-async def run_bots(server: tuple[str, int], count: int, duration: float, behaviour: str = "fight",
+async def run_bots(server: tuple[str, int], count: int, duration: float, behaviour: str | None = None,
                    seed: int = 1, json_path: str | None = None, quiet: bool = False, decode_every: int = 1,
                    *, through: str | None = None, mix: dict[str, int] | None = None, churn: float = 0.0,
                    stop: asyncio.Event | None = None) -> dict:
     """Run ``count`` bots for ``duration`` seconds; returns (and optionally writes) the summary.
 
     ``through``: a netsim profile name for an in-process lag proxy in front of ``server``;
-    ``mix``: behaviour weights (``behaviour="mixed"`` uses ``netcode.bots.DEFAULT_MIX``);
+    ``mix``: behaviour weights (``behaviour="mixed"``: the game's default mix, netcode.bots.default_mix);
     ``churn``: leave-and-rejoin events per minute across the swarm; ``stop``: end early when set.
     """
     swarm = Swarm(server, count, behaviour, seed, decode_every, through=through, mix=mix, churn=churn)

@@ -6,8 +6,7 @@ import gc
 import json
 import time
 
-from ..sim import SimConfig
-from ..statesync.server import ServerConfig, StateSyncServer
+from ..statesync.server import StateSyncServer
 from .driver import DatagramDriver
 
 
@@ -21,9 +20,10 @@ class ServerRunner:
         self._last_t = time.monotonic()
 
     @classmethod
-    async def start(cls, sim: SimConfig, config: ServerConfig, host: str, port: int,
-                    record_dir: str | None = None) -> "ServerRunner":
-        runner = cls(StateSyncServer(sim, config, now=time.monotonic()))
+    async def start(cls, core: StateSyncServer, host: str, port: int, record_dir: str | None = None) -> "ServerRunner":
+        """Serve ``core`` (its clock restarts now) on ``host:port``, recording to ``record_dir`` if given."""
+        core.start_clock(time.monotonic())
+        runner = cls(core)
         if record_dir:
             from ..replay.writer import MatchRecorder
             MatchRecorder.attach(runner.core, directory=record_dir)
@@ -69,13 +69,14 @@ class ServerRunner:
             self.core.recorder.close()
 
 
-async def serve(sim: SimConfig, config: ServerConfig, host: str, port: int, duration: float = 0.0,
+async def serve(core: StateSyncServer, host: str, port: int, duration: float = 0.0,
                 stats_every: float = 5.0, json_path: str | None = None, ready=None, warmup: float = 0.0,
                 record_dir: str | None = None) -> dict:
-    runner = await ServerRunner.start(sim, config, host, port, record_dir)
+    runner = await ServerRunner.start(core, host, port, record_dir)
     h, p = runner.address
+    config = core.config
     recording = f"; recording to {runner.core.recorder.path}" if runner.core.recorder is not None else ""
-    print(f"netcode: state-sync server on {h}:{p}, {config.tick_rate} Hz, {sim.npc_count} NPCs, "
+    print(f"netcode: state-sync server on {h}:{p}, {core.game.name}, {config.tick_rate} Hz, "
           f"up to {config.max_clients} clients{recording}", flush=True)
     if ready is not None:
         ready(runner)

@@ -57,22 +57,27 @@ def run_load(clients: int, seconds: float, warmup: float, frame_rate: int = 15, 
             "bots_exit": bots_exit}
 
 
-def sim_cost(frames: int = 300, players: int = 10, frame_rate: int = 15) -> float:
+def sim_cost(frames: int = 300, players: int = 10, frame_rate: int = 15, game: str = "arena") -> float:
     """Microseconds for the server to simulate one frame of one match (the price of authoritative lockstep)."""
     import random
 
-    from ..lockstep.frames import apply_frame, lockstep_sim
-    from ..lockstep.messages import input_code
-    from ..sim import World
+    import numpy as np
 
-    w = World.new(lockstep_sim(players, frame_rate))
+    from ..game import load_game
+    from ..lockstep.frames import apply_frame
+
+    g = load_game(game)
+    schema = g.inputs
+    config = g.make_config(mode="lockstep", max_players=players, tick_rate=frame_rate)
+    w = g.new_world(config, 1)
     r = random.Random(1)
-    inputs = [(bytes(input_code(r.choice((-1, 0, 1)), r.choice((-1, 0, 1)), int(r.random() < 0.2))
-                     for _ in range(players)), [r.randrange(4096) for _ in range(players)]) for _ in range(frames)]
-    apply_frame(w, *inputs[0], join=(1 << players) - 1)
+    bots = [g.make_bot(i, g.bot_behaviours[-1]) for i in range(players)]
+    inputs = [schema.encode_many(np.array([b.blind() for b in bots], dtype=np.uint64)) for _ in range(frames)]
+    apply_frame(g, w, inputs[0], join=(1 << players) - 1)
+    r.shuffle(inputs)
     t = time.perf_counter()
-    for codes, aims in inputs:
-        apply_frame(w, codes, aims)
+    for records in inputs:
+        apply_frame(g, w, records)
     return (time.perf_counter() - t) / frames * 1e6
 
 

@@ -1,57 +1,53 @@
 """`netcode bench rewind`: hit agreement between what shooters see and what the server rules.
 
-Bots strafe and shoot at each other through the seeded network simulator, in virtual time. Each
-bot draws the others exactly as the pygame client does (netcode.interpolation), aims at a drawn
-target from its predicted position (netcode.prediction) and sends the view it drew with the shot.
-Its own verdict is a ray cast against the hitboxes it drew; the server's verdict comes back in
-SHOT_RESULT. Runs at RTTs of 0, 50, 150 and 300 ms (±20 ms jitter), with and without 2 % loss,
-with lag compensation on and off.
+Bots move and shoot at each other through the seeded network simulator, in virtual time. Each bot
+draws the others exactly as the pygame client does (netcode.interpolation), decides with the game's
+bot brain from what it draws (its own entity where its prediction has it, netcode.prediction) and
+sends the view it drew with each action. Its own verdict is the game's ``local_action`` against the
+entities it drew; the server's verdict comes back in SHOT_RESULT. Runs at RTTs of 0, 50, 150 and 300 ms
+(±20 ms jitter), with and without 2 % loss, with lag compensation on and off.
 
-- agreement: of the shots the shooter's view says hit, the fraction the server confirms (same target);
-- false hits: server hits on shots whose shooter's view missed, as a fraction of all judged shots.
+- agreement: of the actions the shooter's view says hit, the fraction the server confirms (same target);
+- false hits: server hits on actions whose shooter's view missed, as a fraction of all judged ones.
 
-Weapon damage is 0 in this scenario so nobody dies: a target that died between the view and the
-shot is a legitimate disagreement, but it measures the game, not the rewind.
+The game is the arena with weapon damage 0, so nobody dies: a target that died between the view and
+the shot is a legitimate disagreement, but it measures the game, not the rewind. Any game that is
+``LagCompensated``, ``Predicted`` and ``HasBots`` can be measured the same way (``game=``, ``options=``).
 """
 from __future__ import annotations
 
-import math
+import statistics
+import time
 
 import numpy as np
 
+from ..bots import make_brain
+from ..game import load_game
 from ..interpolation import Interpolator
 from ..netsim import LinkConfig
 from ..prediction import Predictor
-from ..rewind import RewindConfig, bench_rewind_cost
-from ..sim import BUTTON_FIRE, PlayerInput, SimConfig, cast_rays, entity_radii, walls_array
-from ..sim.fixed import ANGLE_FULL, SUBPX
+from ..rewind import FRAC_ONE, FRAC_SHIFT, LagCompensator, RewindConfig
 from ..statesync.client import StateSyncClient
-from ..statesync.events import ShotResult, SnapshotReceived
-from ..statesync.schema import FLAG_ALIVE, FLAG_FIRED, FLAG_NPC
+from ..statesync.events import ShotResult, SnapshotReceived, Welcome
 from ..statesync.server import ServerConfig, StateSyncServer
 from ..virtual import VirtualNetwork
 
 RTTS_MS = (0, 50, 150, 300)
-
-
-def _aim(dx: float, dy: float) -> int:
-    return int(round(math.atan2(dy, dx) / (2 * math.pi) * ANGLE_FULL)) % ANGLE_FULL
+ARENA_OPTIONS = {"npcs": 0, "width": 1600, "height": 1600, "weapon_damage": 0}
 
 
 class _Shooter:
-    """One bot: client, interpolator, predictor, and its record of shots and verdicts."""
+    """One bot: client, interpolator, predictor, brain, and its record of verdicts."""
 
     def __init__(self, index: int, seed: int):
         self.client = StateSyncClient(("server", 0), name=f"s{index}", nonce=index + 1)
         self.index = index
-        self.rng = np.random.default_rng(seed * 100 + index)
+        self.seed = seed * 100 + index
         self.interp: Interpolator | None = None
         self.pred: Predictor | None = None
-        self.frames: dict[int, tuple] = {}  # input tick -> (frame ids, frame pos) the shot was aimed in
+        self.brain = None
         self.client_verdict: dict[int, int] = {}  # tick -> target id or -1
         self.server_verdict: dict[int, int] = {}
-        self.strafe = 1
-        self.strafe_left = 0
 
     def attach(self, net: VirtualNetwork) -> None:
         self.client.connect(net.now)
@@ -69,75 +65,59 @@ class _Shooter:
         c.transport.update(now)
         c.on_events(c.transport.events(), now)
         for e in c.events():
-            if type(e).__name__ == "Welcome":
-                self.interp = Interpolator(e.tick_rate, e.snapshot_every)
-                self.pred = Predictor(e.sim, e.slot)
-                self.sim = SimConfig.from_dict(e.sim)
-                self.radii = entity_radii(self.sim)
-                self.walls = walls_array(self.sim)
+            if isinstance(e, Welcome):
+                self.game, self.config, self.slot = e.game, e.config, e.slot
+                self.interp = Interpolator(e.tick_rate, e.snapshot_every, position=e.game.entities.position_columns)
+                self.pred = Predictor(e.game, e.config, e.slot)
+                self.brain = make_brain(e.game, self.seed)
+                self.action = e.game.inputs.index(e.game.action_field)
             elif isinstance(e, SnapshotReceived) and self.interp is not None:
                 self.interp.on_snapshot(e.tick, e.table, now)
-                row = np.searchsorted(e.table.ids, c.welcome.slot)
-                if row < len(e.table.ids) and e.table.ids[row] == c.welcome.slot:
-                    x, y, aim, hp, flags = e.table.values[row].tolist()
-                    self.pred.on_snapshot(e.tick, x, y, aim, hp, bool(flags & FLAG_ALIVE), now, e.input_tick,
-                                          fired=bool(flags & FLAG_FIRED))
+                self.pred.on_snapshot(e.tick, e.table, now, e.input_tick)
             elif isinstance(e, ShotResult):
                 self.server_verdict[e.tick] = e.target
         if self.pred is None or not self.pred.ready:
             return
         frame = self.interp.sample(now)
-        me = self.pred.predicted_state()
-        inp = PlayerInput(self._strafe(), 0, 0, 0)
-        if frame.mode == "interpolate" and me is not None and len(frame):
-            others = (frame.ids != c.welcome.slot) & ((frame.flags & FLAG_ALIVE) != 0) & ((frame.flags & FLAG_NPC) == 0)
-            if others.any():
-                d = frame.pos[others] - np.array([me.x, me.y])
-                i = int(np.argmin((d * d).sum(axis=1)))
-                inp = PlayerInput(inp.move_x, 0, _aim(float(d[i, 0]), float(d[i, 1])), BUTTON_FIRE)
-        c.next_input = inp
-        c.view = frame.view
-        for t in c.send_inputs(now):
-            self.frames[t] = (frame.ids, frame.pos, frame.flags)
-            self.pred.on_input(t, c.next_input)
-        for shot in self.pred.take_shots():
-            self._judge_locally(shot)
-
-    def _strafe(self) -> int:
-        self.strafe_left -= 1
-        if self.strafe_left <= 0:
-            self.strafe = -self.strafe
-            self.strafe_left = int(self.rng.integers(20, 120))
-        return self.strafe
-
-    def _judge_locally(self, shot) -> None:
-        """What the shooter's own screen says: the ray against the hitboxes it drew."""
-        drawn = self.frames.get(shot.tick)
-        if drawn is None:
+        mine = self.pred.predicted_rows()
+        if frame.mode != "interpolate" or mine is None:
+            c.next_input = 0
             return
-        ids, pos, flags = drawn
-        slot = self.client.welcome.slot
-        mask = (ids != slot) & ((flags & FLAG_ALIVE) != 0)
-        origin = np.array([shot.origin], dtype=np.int64)
-        aim = np.array([self._aim_of(shot.tick)], dtype=np.int64)
-        hit, _ = cast_rays(origin, aim, self.sim.weapon_range * SUBPX, pos, self.radii[ids.astype(np.int64)],
-                           mask, self.walls, bounds=(self.sim.width * SUBPX, self.sim.height * SUBPX))
-        self.client_verdict[shot.tick] = int(ids[hit[0]]) if hit[0] >= 0 else -1
-
-    def _aim_of(self, tick: int) -> int:
-        for ti in reversed(self.client.sent_inputs):
-            if ti.tick == tick:
-                return ti.input.aim
-        return 0
+        # decide from the picture: the others as drawn, ourselves where the prediction has us
+        ids, values = frame.ids, frame.values.copy()
+        row = frame.row(self.slot)
+        if row is None:
+            ids = np.append(ids, self.slot)
+            values = np.vstack([values, mine[:1]])
+            order = np.argsort(ids)
+            ids, values = ids[order], values[order]
+        else:
+            values[row] = mine[0]
+        c.next_input = self.brain.from_snapshot(self.config, ids, values, self.slot)
+        c.view = frame.view
+        others = frame.without(self.slot)
+        for t in c.send_inputs(now):
+            packed = c.next_input
+            self.pred.on_input(t, packed)
+            if self.game.inputs.unpack(packed)[self.action]:
+                origin = self.pred.history.get(t)
+                if origin is not None:
+                    x, y = (int(origin[0, k]) for k in self.pred.cols)
+                    hit, _ = self.game.local_action(self.config, others.ids, others.values, self.slot, packed,
+                                                    origin=(x, y))
+                    self.client_verdict[t] = hit
+        self.pred.take_events()
 
 
 def run_agreement(rtt_ms: float, rewind: bool, loss: float, seconds: float = 20.0, bots: int = 8,
-                  seed: int = 1) -> dict:
+                  seed: int = 1, game: str = "arena", options: dict | None = None) -> dict:
     """One scenario; returns agreement, false-hit rate and counts."""
     link = LinkConfig(latency=rtt_ms / 2000, jitter=0.010, loss=loss)
     net = VirtualNetwork(link, seed=seed, step=1 / 240)
-    sim = SimConfig.arena(npc_count=0, seed=seed, width=1600, height=1600, weapon_damage=0)
-    server = StateSyncServer(sim, ServerConfig(rewind=RewindConfig(enabled=rewind)), secret=b"rewind-bench-secret!")
+    g = load_game(game)
+    server = StateSyncServer.for_game(g, ServerConfig(rewind=RewindConfig(enabled=rewind)), seed=seed,
+                                      options=ARENA_OPTIONS if options is None else options,
+                                      secret=b"rewind-bench-secret!")
     net.add(("server", 0), server)
     shooters = [_Shooter(i, seed) for i in range(bots)]
     for s in shooters:
@@ -145,11 +125,11 @@ def run_agreement(rtt_ms: float, rewind: bool, loss: float, seconds: float = 20.
     net.advance(seconds)
     claimed = confirmed = judged = false_hits = 0
     for s in shooters:
-        warm = 3.0 * sim.tick_rate  # the first seconds: joining, clock sync, interpolation warm-up
+        warm = 3.0 * server.config.tick_rate  # the first seconds: joining, clock sync, interpolation warm-up
         for t, mine in s.client_verdict.items():
             theirs = s.server_verdict.get(t)
             if theirs is None or t < warm:
-                continue  # the server fired no such shot (a lost input), or still warming up
+                continue  # the server fired no such shot (a cooldown or a lost input), or still warming up
             judged += 1
             if mine >= 0:
                 claimed += 1
@@ -161,6 +141,71 @@ def run_agreement(rtt_ms: float, rewind: bool, loss: float, seconds: float = 20.
             "confirmed": confirmed, "agreement": confirmed / claimed if claimed else float("nan"),
             "false_hits": false_hits, "false_hit_rate": false_hits / judged if judged else float("nan"),
             "clamped": totals.get("clamped", 0), "rejected_future": totals.get("rejected_future", 0)}
+
+
+def rewind_cost(n_players: int = 128, shots: int = 16, runs: int = 15, seed: int = 0, tick_rate: int = 60,
+                snapshot_every: int = 3, game: str = "arena", options: dict | None = None) -> dict:
+    """What a rewound action costs the server's tick, through the Game interface only.
+
+    A match of ``n_players`` walking players fills a full 1 s hitbox history; then ``shots`` of them act
+    at once, each with its own claimed view (RTT 20-200 ms plus 100 ms of interpolation, so fractions
+    differ). Each run steps a copy of the same world three ways: no action, the same actions resolved at
+    the present, and rewound. Returns the medians of (rewound - no action) / shots and of (present - no
+    action) / shots: the extra tick time per action, rewind and audit included.
+    """
+    g = load_game(game)
+    schema = g.inputs
+    config = g.make_config(mode="state", max_players=n_players, tick_rate=tick_rate,
+                           **({"npcs": 0} if options is None else options))
+    world = g.new_world(config, seed)
+    for _ in range(n_players):
+        g.add_player(world)
+    p = config.max_players
+    comp = LagCompensator(RewindConfig(), tick_rate, snapshot_every, len(g.entity_view(world).values))
+    rng = np.random.default_rng(seed)
+    action = schema.index(g.action_field)
+    walking = schema.zeros(p)
+    for _ in range(tick_rate + 2 * snapshot_every):
+        walking[:n_players] = rng.integers(-1, 2, (n_players, schema.n_fields))
+        walking[:, action] = 0
+        g.step(world, schema.unpack_many(schema.pack_many(walking)))
+        comp.record(world.tick, *g.hitboxes(world))
+    cur = world.tick + 1
+    actors = np.sort(rng.choice(n_players, size=min(shots, n_players), replace=False))
+    applied = {}
+    for s in actors.tolist():
+        rtt = float(rng.uniform(0.02, 0.2))
+        v_q = cur * FRAC_ONE - round((rtt + 0.1) * tick_rate * FRAC_ONE)
+        vt = (v_q >> FRAC_SHIFT) // snapshot_every * snapshot_every
+        vf = (v_q - vt * FRAC_ONE) // snapshot_every
+        applied[s] = comp.apply_limits(s, vt, vf, rtt, cur)
+    acting = walking.copy()
+    acting[actors, action] = 1
+    if schema.smooth is not None:  # aim every way (the arena's aim)
+        acting[actors, schema.smooth] = rng.integers(0, 1 << schema.fields[schema.smooth].bits, len(actors))
+    idle_inputs = schema.unpack_many(schema.pack_many(walking))
+    act_inputs = schema.unpack_many(schema.pack_many(acting))
+    blob = g.world_to_bytes(world)
+
+    def timed(inputs, views) -> float:
+        w = g.world_from_bytes(config, blob)
+        frame = comp.frame(views)
+        t0 = time.perf_counter()
+        g.step_rewound(w, inputs, frame)
+        return time.perf_counter() - t0
+
+    base, present, rewound = [], [], []
+    for _ in range(runs):
+        base.append(timed(idle_inputs, {}))
+        present.append(timed(act_inputs, {}))
+        rewound.append(timed(act_inputs, applied))
+        comp.audit.clear()
+    b = statistics.median(base)
+    n = len(actors)
+    return {"rewind_us_per_shot_128p": (statistics.median(rewound) - b) / n * 1e6,
+            "present_us_per_shot": (statistics.median(present) - b) / n * 1e6,
+            "step_without_shots_us": b * 1e6, "n_players": n_players, "shots": n,
+            "history_ticks": len(comp.history)}
 
 
 def bench(quick: bool = False, progress=None) -> dict:
@@ -180,8 +225,10 @@ def bench(quick: bool = False, progress=None) -> dict:
     metrics["false_hit_rate_on"] = sum(r["false_hits"] for r in on) / max(1, sum(r["shots_judged"] for r in on))
     off = [r for r in runs if not r["rewind"]]
     metrics["false_hit_rate_off"] = sum(r["false_hits"] for r in off) / max(1, sum(r["shots_judged"] for r in off))
-    cost = bench_rewind_cost(n_players=128)
+    metrics["shots_judged"] = sum(r["shots_judged"] for r in runs)
+    cost = rewind_cost(n_players=128, runs=7 if quick else 25)
     metrics["rewind_us_per_shot_128p"] = cost["rewind_us_per_shot_128p"]
-    return {"suite": "rewind", "metrics": metrics, "runs": runs,
-            "scenario": {"bots": 8, "seconds": seconds, "jitter_ms": "±20 (RTT)", "loss": [0.0, 0.02],
-                         "weapon_damage": 0}}
+    metrics["present_us_per_shot_128p"] = cost["present_us_per_shot"]
+    return {"suite": "rewind", "metrics": metrics, "runs": runs, "cost": cost,
+            "scenario": {"game": "arena", "bots": 8, "seconds": seconds, "jitter_ms": "±20 (RTT)",
+                         "loss": [0.0, 0.02], "weapon_damage": 0}}

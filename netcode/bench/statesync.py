@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..aoi import bench_aoi
+from .aoi import bench_aoi
+from ..game import load_game
 from ..netsim import LinkConfig
-from ..sim import SimConfig
 from ..virtual import VirtualNetwork
-from ..wire.snapshot import GAME_SCHEMA, naive_snapshot_bytes
+from ..wire.snapshot import naive_snapshot_bytes
 from .processes import free_port, run_server_and_bots
 
 
@@ -38,14 +38,20 @@ def run_match(clients: int, npcs: int, seconds: float, warmup: float, tick: int 
             "bots_exit": bots_exit}
 
 
-def delta_ratio(clients: int = 128, npcs: int = 10_000, seconds: float = 1.0, seed: int = 1) -> dict:
+def delta_ratio(clients: int = 128, npcs: int | None = 10_000, seconds: float = 1.0, seed: int = 1,
+                game: str = "arena", options: dict | None = None) -> dict:
     """Our snapshot message bytes vs naive msgpack of the same AOI views, in virtual time."""
     from ..bots import add_virtual_bots
     from ..statesync.server import ServerConfig, StateSyncServer
 
+    g = load_game(game)
+    opts = dict(options or {})
+    if npcs is not None:
+        opts["npcs"] = npcs
     net = VirtualNetwork(LinkConfig(latency=0.005), seed=seed, step=1 / 120)
-    server = StateSyncServer(SimConfig.bench(npc_count=npcs, seed=seed), ServerConfig(max_clients=clients),
-                             secret=b"bench-delta-ratio-secret")
+    server = StateSyncServer.for_game(g, ServerConfig(max_clients=clients), seed=seed, options=opts,
+                                      secret=b"bench-delta-ratio-secret")
+    schema = g.entities.snapshot
     net.add(("server", 0), server)
     add_virtual_bots(net, ("server", 0), clients)
     net.advance(1.0)  # joins and the first full snapshots are not the steady state
@@ -53,7 +59,7 @@ def delta_ratio(clients: int = 128, npcs: int = 10_000, seconds: float = 1.0, se
 
     def observe(cs, view, message):
         ours[0] += len(message)
-        naive[0] += len(naive_snapshot_bytes(0, view, GAME_SCHEMA))
+        naive[0] += len(naive_snapshot_bytes(0, view, schema))
         entities[0] += len(view)
         count[0] += 1
 

@@ -23,7 +23,7 @@ import attrs
 import numpy as np
 
 from ..aio.driver import CallbackProtocol, DatagramDriver, run
-from .brain import LoadBrain, WorldBrain
+from ..bots import LockstepBrain
 from .client import ClientConfig, LockstepClient
 from .events import ConnectionLost, Desync, MatchEnded
 from .loadbot import LoadBot, LoadSwarm
@@ -45,8 +45,9 @@ class LockstepRunner:
         self._cpu0 = (time.monotonic(), _cpu_seconds())
 
     @classmethod
-    async def start(cls, config: LockstepConfig, host: str, port: int) -> "LockstepRunner":
-        runner = cls(LockstepServer(config, now=time.monotonic()))
+    async def start(cls, config: LockstepConfig, host: str, port: int, game=None,
+                    spec: str | None = None) -> "LockstepRunner":
+        runner = cls(LockstepServer(config, game=game, spec=spec, now=time.monotonic()))
         gc.collect()
         gc.freeze()
         # Young collections only: the per-frame garbage (bytes, tuples) dies young; full passes come rarely.
@@ -125,15 +126,17 @@ class LockstepRunner:
 async def serve_lockstep(host: str = "127.0.0.1", port: int = 40000, frame_rate: int = 15, input_delay: int = 2,
                          players_per_match: int = 10, matches: int = 128, duration: float = 0.0,
                          json_path: str | None = None, stats_every: float = 5.0, warmup: float = 0.0,
-                         ready=None, until_empty: bool = False, **config) -> dict:
-    """Host lockstep matches until ``duration`` seconds pass (0 = forever) or, with ``until_empty``, everyone who
-    came has left (the stats are then those of the moment the first one left). Extra keywords go to
-    LockstepConfig."""
+                         ready=None, until_empty: bool = False, game=None, spec: str | None = None,
+                         **config) -> dict:
+    """Host lockstep matches of ``game`` (default: the arena) until ``duration`` seconds pass (0 = forever) or,
+    with ``until_empty``, everyone who came has left (the stats are then those of the moment the first one
+    left). Extra keywords go to LockstepConfig."""
     cfg = LockstepConfig(frame_rate=frame_rate, input_delay=input_delay, players_per_match=players_per_match,
                          max_matches=matches, **config)
-    runner = await LockstepRunner.start(cfg, host, port)
+    runner = await LockstepRunner.start(cfg, host, port, game, spec)
     h, p = runner.address
-    print(f"netcode: lockstep server on {h}:{p}, {frame_rate} Hz, input delay {input_delay} frames, "
+    print(f"netcode: lockstep server on {h}:{p}, {runner.core.game.name}, {frame_rate} Hz, "
+          f"input delay {input_delay} frames, "
           f"up to {matches} matches of {players_per_match}"
           + (f"; recording each match to {cfg.record_dir}/" if cfg.record_dir and cfg.simulate else ""), flush=True)
     if ready is not None:
@@ -181,11 +184,11 @@ def _cpu_seconds() -> float:
 class LockstepBot:
     """One bot: a LockstepClient with a brain. ``simulate=False`` makes it a load bot (relays, no World)."""
 
-    def __init__(self, index: int, server: tuple[str, int], simulate: bool, seed: int, behaviour: str = "fight"):
+    def __init__(self, index: int, server: tuple[str, int], simulate: bool, seed: int, behaviour: str | None = None):
         self.index = index
         self.simulate = simulate
-        brain = WorldBrain(seed * 1000 + index, behaviour) if simulate else LoadBrain(seed * 1000 + index)
-        self.client = LockstepClient(server, name=f"bot{index}", brain=brain,
+        self.brain = LockstepBrain(seed * 1000 + index, behaviour)  # blind when it keeps no world
+        self.client = LockstepClient(server, name=f"bot{index}", brain=self.brain,
                                      config=ClientConfig(simulate=simulate, report_checksums=simulate))
         self.proto: CallbackProtocol | None = None
         self.lost: str | None = None
@@ -264,7 +267,7 @@ class LockstepBot:
 
 
 async def run_lockstep_bots(server: tuple[str, int], count: int, duration: float, json_path: str | None = None,
-                            simulating: int | None = None, behaviour: str = "fight", seed: int = 1,
+                            simulating: int | None = None, behaviour: str | None = None, seed: int = 1,
                             quiet: bool = False, warmup: float = 0.0, light: bool = True) -> dict:
     """``count`` bots join and play for ``duration`` s; the first ``simulating`` of them (default: all) step their
     World and report checksums, the rest are load bots — light ones (netcode.lockstep.loadbot: the same wire
@@ -275,7 +278,7 @@ async def run_lockstep_bots(server: tuple[str, int], count: int, duration: float
     simulating = count if simulating is None else min(simulating, count)
     # spread the real bots over the matches: bot i joins match i // players (in join order)
     bots = [LockstepBot(i, server, True, seed, behaviour) if i < simulating
-            else LoadBot(i, server, seed) if light
+            else LoadBot(i, server, seed, behaviour=behaviour) if light
             else LockstepBot(i, server, False, seed, behaviour) for i in range(count)]
     swarm = LoadSwarm([b for b in bots if isinstance(b, LoadBot)])
     swarm.start()
@@ -287,8 +290,10 @@ async def run_lockstep_bots(server: tuple[str, int], count: int, duration: float
     start = time.monotonic()
     base = None
     next_print = start + 2.0
-    while time.monotonic() - start < duration:
+    error = None
+    while time.monotonic() - start < duration and error is None:
         await asyncio.sleep(0.1)
+        error = next((e for e in (b.brain.error if isinstance(b, LockstepBot) else b.error for b in bots) if e), None)
         now = time.monotonic()
         if base is None and now - start >= warmup:
             base = (now, sum(b.counters.bytes_in for b in bots), sum(b.counters.bytes_out for b in bots),
@@ -321,8 +326,11 @@ async def run_lockstep_bots(server: tuple[str, int], count: int, duration: float
         "light_load_bots": sum(1 for b in bots if isinstance(b, LoadBot)),
         "cpu_pct": 100.0 * (cpu_end - b0[5]) / secs if base else None,
         "per_bot": reports,
+        "error": error,  # e.g. a behaviour the server's game does not have: the bots stopped
     }
-    if not quiet:
+    if error:
+        print(f"bots: {error}", file=sys.stderr, flush=True)
+    elif not quiet:
         print(f"bots: {summary['connected_throughout']}/{count} connected at the end, {summary['synced']} synced; "
               f"up {summary['up_bits_per_s_per_client']:.0f} bit/s, down {summary['down_bits_per_s_per_client']:.0f} "
               f"bit/s per bot (lockstep messages); longest stall {summary['max_stall_ms']:.0f} ms", flush=True)
@@ -332,7 +340,7 @@ async def run_lockstep_bots(server: tuple[str, int], count: int, duration: float
     return summary
 
 
-# ------------------------------------------------------------------ command line (until `netcode` wires it in)
+# ------------------------------------------------------------------ command line (python -m netcode.lockstep.aio; the arena)
 
 def _host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")

@@ -1,6 +1,8 @@
-"""The lockstep client, sans-IO: decodes bundles in frame order, steps its own World only on complete
+"""The lockstep client, sans-IO: decodes bundles in frame order, steps its own world only on complete
 frames (with a small playout/jitter buffer), sends each input ``input_delay`` frames ahead with every
 unacknowledged one repeated, asks for frames it is missing, and reports checksums.
+
+The server's WELCOME names its game (netcode.game); the client loads it, or says in one line that it can't.
 """
 from __future__ import annotations
 
@@ -10,13 +12,13 @@ from collections import deque
 import attrs
 import msgpack
 
+from ..game import GameNotFound, resolve
 from ..protocol import Channel, ClientProtocol, ConnectFailed, Disconnected, MessageReceived, TransportConfig
 from ..protocol.events import LocalProtocolError
-from ..sim import PlayerInput, SimConfig, World, checksum
 from ..wire.errors import WireError
 from . import messages as m
 from .events import ConnectionLost, MatchOver, Synced, Welcomed
-from .frames import NO_INPUT, apply_frame
+from .frames import apply_frame
 
 # Event-loop timers are ms-grained and may fire a little early: a timer asks to be woken _EARLY before its
 # deadline and anything due within _SLACK counts as due, so a wake-up never finds "not yet" and spins.
@@ -54,25 +56,31 @@ class ClientCounters:
     frames_before_welcome: int = 0
     checksums_sent: int = 0
     resyncs: int = 0
+    invalid_inputs: int = 0  # records our own brain gave that the schema refuses: sent as "no input"
 
 
 class LockstepClient:
     """One player: a ClientProtocol plus the lockstep frame pipeline. ``brain(client)`` (or
-    ``next_input``) gives the input to send each frame."""
+    ``next_input``) gives the input (a packed record of the game's schema) to send each frame.
+    ``game``: the game we expect (used when the server names the same one; otherwise the client loads
+    whatever the server announces)."""
 
     def __init__(self, server_addr, name: str = "player", token: int | None = None,
                  config: ClientConfig | None = None, transport_config: TransportConfig | None = None,
-                 nonce: int | None = None, brain=None):
+                 nonce: int | None = None, brain=None, game=None):
         self.config = config or ClientConfig()
         info = {"name": name}
         if token is not None:
             info["token"] = token
         self.transport = ClientProtocol(server_addr, transport_config, payload=msgpack.packb(info), nonce=nonce)
         self.brain = brain
-        self.next_input = PlayerInput()
+        self.next_input = 0
+        self.expected_game = game
+        self.game = None  # the server's game, once welcomed
+        self.codec: m.FrameCodec | None = None
         self.welcome: dict | None = None
-        self.sim: SimConfig | None = None
-        self.world: World | None = None
+        self.sim = None  # the game's config
+        self.world = None
         self.slot = -1
         self.rate = 15
         self.delay = 2
@@ -90,14 +98,15 @@ class LockstepClient:
         self.max_stall = 0.0  # longest a frame was played after its playout time (live play only)
         self.max_gap = 0.0  # longest time between two consecutive frame advances (live play only)
         self.on_frame = None  # called as on_frame(client, frame) after each simulated frame
-        self.frame_events: list = []  # the sim events of the frame just simulated (read them in on_frame)
-        self.frame_inputs: tuple = (b"", [])  # (codes, aims) by slot of the frame just simulated
+        self.frame_events: list = []  # the game events of the frame just simulated (read them in on_frame)
+        self.frame_inputs: bytes = b""  # the records by slot of the frame just simulated
         self.names: dict[int, str] = {}  # match slot -> player name (WELCOME and ROSTER)
         self.input_frame = 0  # the frame of the input being sampled (brains may read it)
-        self._decoded: dict[int, tuple] = {}  # frame -> (codes, aims, join, leave), frames in (frame, have]
+        self._decoded: dict[int, tuple] = {}  # frame -> (records, join, leave), frames in (frame, have]
         self._raw: dict[int, bytes] = {}  # frame -> undecoded bundle, frames > have + 1
-        self._base = (bytes([NO_INPUT]), [0])  # inputs of frame `have` (delta base)
-        self._pending: dict[int, tuple[int, int]] = {}  # frame -> (code, aim) not yet acknowledged
+        self._base = b""  # records of frame `have` (delta base)
+        self._players = 0
+        self._pending: dict[int, int] = {}  # frame -> packed input not yet acknowledged
         self._input_ack = 0
         self._sent_ack = -1
         self._last_send = -math.inf
@@ -107,6 +116,7 @@ class LockstepClient:
         self._jb = self.config.jitter_buffer or 0.0
         self._last_advance: float | None = None
         self._events: list = []
+        self._refused = False  # we left at WELCOME, having said why (the disconnect that follows says no more)
 
     # ------------------------------------------------------------------ endpoint
 
@@ -120,6 +130,7 @@ class LockstepClient:
         return self._jb
 
     def connect(self, now: float) -> None:
+        self._refused = False
         self.transport.connect(now)
 
     def disconnect(self) -> None:
@@ -138,7 +149,7 @@ class LockstepClient:
         for e in t.events():
             if type(e) is MessageReceived:
                 self._on_message(e.channel, e.data, now)
-            elif isinstance(e, (Disconnected, ConnectFailed)):
+            elif isinstance(e, (Disconnected, ConnectFailed)) and not self._refused:
                 self._events.append(ConnectionLost(e.reason))
         if self.welcome is None or not t.connected or self._finished():
             return
@@ -193,7 +204,7 @@ class LockstepClient:
                 if self.welcome is None:
                     c.frames_before_welcome += 1
                     return
-                self._on_frames(*m.split_frames(data), now)
+                self._on_frames(*self.codec.split_frames(data), now)
             elif kind == m.WELCOME and channel == Channel.RELIABLE:
                 self._on_welcome(m.decode_map(data, m.WELCOME), now)
             elif kind == m.SYNC and channel == Channel.RELIABLE:
@@ -222,19 +233,32 @@ class LockstepClient:
 
     def _on_welcome(self, w: dict, now: float) -> None:
         try:
-            sim = SimConfig.from_dict(w["sim"])
+            game, sim = resolve(w, expected=self.expected_game)
+        except (GameNotFound, ValueError) as e:
+            if self.welcome is not None and not isinstance(e, GameNotFound):
+                raise WireError(f"bad WELCOME: {e}") from None  # a garbled resync: we keep the match we have
+            # a game we can't play, or a first WELCOME we can't read: say so and leave (waiting would hang)
+            self._refused = True
+            self.transport.disconnect()
+            self._events.append(ConnectionLost(str(e)))
+            return
+        try:
             frame, live = int(w["frame"]), int(w["live_frame"])
             rate, delay, every = int(w["frame_rate"]), int(w["input_delay"]), int(w["checksum_every"])
             slot, n = int(w["slot"]), int(w["players"])
-            world = World.from_bytes(sim, w["world"]) if self.config.simulate else None
-            base = (bytes(w["base_codes"]), [int(a) for a in w["base_aims"]])
+            data, base = w["world"], w["base"]
+            if not isinstance(data, bytes) or not isinstance(base, bytes):  # bytes(int) would allocate that many
+                raise ValueError("world and base must be bytes")
+            world = game.world_from_bytes(sim, data) if self.config.simulate else None
             if not (1 <= rate <= 1000 and 0 <= delay <= 1000 and every >= 1 and 0 <= slot < n <= m.MAX_PLAYERS
-                    and len(base[0]) == n == len(base[1])):
+                    and len(base) == n * game.inputs.record_size):
                 raise ValueError("out of range")
         except (KeyError, TypeError, ValueError) as e:
             raise WireError(f"bad WELCOME: {e}") from None
         if self.welcome is not None:
             self.counters.resyncs += 1
+        self.game, self.codec = game, m.FrameCodec(game.inputs)
+        self._players = n
         self.welcome, self.sim, self.world = w, sim, world
         self.names = {}
         self._on_roster(w.get("names", {}))
@@ -272,7 +296,7 @@ class LockstepClient:
             self._origin = min(arrivals)  # the window forgets: clock drift cannot pin an old origin
             if self.config.jitter_buffer is None and len(arrivals) >= 4:
                 self._jb = min(0.1, 2 * (sum(arrivals) / len(arrivals) - self._origin))
-        n = len(self._base[0])
+        n = self._players
         for i, blob in enumerate(blobs):
             f = first + i
             if f <= self.have or f in self._raw:
@@ -289,9 +313,9 @@ class LockstepClient:
             self._maybe_request(now, gap=True)
 
     def _decode(self, f: int, blob: bytes, n: int) -> None:
-        codes, aims, join, leave = m.decode_bundle(blob, n, *self._base)
-        self._decoded[f] = (codes, aims, join, leave)
-        self._base = (codes, aims)
+        records, join, leave = self.codec.decode_bundle(blob, n, self._base)
+        self._decoded[f] = (records, join, leave)
+        self._base = records
         self.have = f
         self.counters.bundles += 1
 
@@ -334,10 +358,10 @@ class LockstepClient:
         steps = 0
         while self.frame < self.have and (self.frame + 1 <= target or catching_up) and steps < cfg.max_frames_per_update:
             f = self.frame + 1
-            codes, aims, join, leave = self._decoded.pop(f)
-            self.frame_inputs = (codes, aims)
+            records, join, leave = self._decoded.pop(f)
+            self.frame_inputs = records
             if self.world is not None:
-                self.frame_events = apply_frame(self.world, codes, aims, join, leave)
+                self.frame_events = apply_frame(self.game, self.world, records, join, leave)
             self.frame = f
             steps += 1
             self.counters.frames += 1
@@ -351,7 +375,7 @@ class LockstepClient:
             else:
                 self._last_advance = None
             if f % self.every == 0 and self.world is not None and self.config.report_checksums:
-                crc = checksum(self.world)
+                crc = self.game.checksum(self.world)
                 self.checksums[f] = crc
                 hs = self.handshake_pending and f > self.live_frame
                 if hs:
@@ -368,7 +392,14 @@ class LockstepClient:
     def _make_input(self, f: int) -> None:
         self.input_frame = f
         inp = self.brain(self) if self.brain is not None else self.next_input
-        self._pending[f] = (m.input_code(inp.move_x, inp.move_y, inp.buttons), inp.aim & 4095)
+        try:
+            inp = int(inp)
+        except (TypeError, ValueError):
+            inp = -1
+        if not self.game.inputs.valid(inp):  # the server would drop the whole message, repeats and all
+            self.counters.invalid_inputs += 1
+            inp = 0
+        self._pending[f] = inp
 
     def _send_inputs(self, now: float) -> None:
         frames = sorted(f for f in self._pending if self._input_ack < f <= self.have + 255)
@@ -381,7 +412,7 @@ class LockstepClient:
         first = run[0] if run else self.have + 1
         if first <= self.have:  # cannot happen (pending inputs are past the input ack >= have); stay encodable
             run, first = [], self.have + 1
-        self._send(m.encode_input(self.have, first, [self._pending[f] for f in run]))
+        self._send(self.codec.encode_input(self.have, first, [self._pending[f] for f in run]))
         self.counters.inputs_sent += len(run)
         self._sent_ack = self.have
         self._last_send = now

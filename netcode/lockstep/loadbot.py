@@ -21,11 +21,12 @@ from collections import deque
 import msgpack
 
 from ..aio.driver import CallbackProtocol
+from ..bots import brain_or_idle
+from ..game import GameNotFound, resolve
 from ..protocol import Channel, ClientProtocol, MessageReceived
 from ..protocol.events import ConnectFailed, Disconnected, LocalProtocolError
 from ..wire.errors import WireError
 from . import messages as m
-from .brain import LoadBrain
 from .client import ClientCounters
 
 _SLACK = 0.002
@@ -39,9 +40,15 @@ class LoadBot:
 
     simulate = False
 
-    def __init__(self, index: int, server: tuple[str, int], seed: int, name: str | None = None):
+    def __init__(self, index: int, server: tuple[str, int], seed: int, name: str | None = None,
+                 behaviour: str | None = None):
         self.index = index
-        self.brain = LoadBrain(seed * 1000 + index)
+        self.seed = seed * 1000 + index
+        self.behaviour = behaviour
+        self.error: str | None = None  # the behaviour is not one of the game's (the bot stands idle)
+        self.game = None  # the server's game, once its WELCOME named it
+        self.brain = None  # the game's bot, blind (it keeps no world)
+        self.codec: m.FrameCodec | None = None
         self.transport = ClientProtocol(server, payload=msgpack.packb({"name": name or f"bot{index}"}))
         self.server = server
         self.counters = ClientCounters()
@@ -55,7 +62,7 @@ class LoadBot:
         self.delay = 2
         self.interval = 1 / 15
         self.due = 0.0  # when the swarm's timer should service this bot
-        self._pending: deque = deque()  # (frame, (code, aim)) not yet acknowledged, in frame order
+        self._pending: deque = deque()  # (frame, packed input record) not yet acknowledged, in frame order
         self._input_ack = 0
         self._stash: set[int] = set()  # frames that arrived beyond a gap
         self._sent_ack = -1
@@ -170,11 +177,10 @@ class LoadBot:
             stop = have if target - frame > 8 else min(have, target)  # far behind: catch up at once
         if stop <= frame:
             return
-        delay, newest, brain, pending = self.delay, self.newest, self.brain, self._pending
+        delay, newest, blind, pending = self.delay, self.newest, self.brain.blind, self._pending
         for f in range(frame + 1, stop + 1):
             if f + delay > newest:
-                inp = brain(self)
-                pending.append((f + delay, (m.input_code(inp.move_x, inp.move_y, inp.buttons), inp.aim & 4095)))
+                pending.append((f + delay, blind()))
         self.counters.frames += stop - frame
         self.frame = stop
         self._send_inputs(now)
@@ -200,6 +206,16 @@ class LoadBot:
             rate, delay = int(w["frame_rate"]), int(w["input_delay"])
         except (KeyError, TypeError, ValueError) as e:
             raise WireError(f"bad WELCOME: {e}") from None
+        try:
+            game, _ = resolve(w, expected=self.game)
+        except (GameNotFound, ValueError) as e:
+            self.lost = str(e)
+            self.transport.disconnect()
+            return
+        self.game = game
+        if self.brain is None:
+            self.brain, self.error = brain_or_idle(game, self.seed, self.behaviour)
+            self.codec = m.FrameCodec(game.inputs)
         if self.welcome is not None:
             self.counters.resyncs += 1
         self.welcome = w
@@ -213,8 +229,7 @@ class LoadBot:
         self._arrivals.clear()
         self._origin = math.inf
         for f in range(live + 1, live + 1 + delay):
-            inp = self.brain(self)
-            self._pending.append((f, (m.input_code(inp.move_x, inp.move_y, inp.buttons), inp.aim & 4095)))
+            self._pending.append((f, self.brain.blind()))
         self._send_inputs(now)
         self._flush(now)
         self._arm(now)
@@ -242,7 +257,7 @@ class LoadBot:
         if run and (run[0][0] <= have or run[-1][0] > have + 255):  # out of INPUT's reach (as the client): ack only
             run = []
         first = run[0][0] if run else have + 1
-        self._send(m.encode_input(have, first, [e for _, e in run]))
+        self._send(self.codec.encode_input(have, first, [e for _, e in run]))
         self.counters.inputs_sent += len(run)
         self._sent_ack = have
         self._last_send = now

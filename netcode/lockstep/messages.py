@@ -1,5 +1,8 @@
 """Lockstep game messages (first byte = type). Layout in docs/LOCKSTEP.md. Decoders raise only WireError.
 
+Inputs travel as the game's input records (netcode.game.inputs): ``FrameCodec`` knows their size and
+checks every field's range.
+
 Frame numbers travel as their low 16 bits and are unwrapped against a nearby reference frame
 (the receiver's current frame): every frame in flight is within ±32767 of it.
 """
@@ -12,7 +15,7 @@ import msgpack
 from ..wire.errors import WireError
 
 # client -> server
-INPUT = 20        # unreliable: u16 bundle ack, u8 first - ack, u8 count|wide, u8/u16 repeat mask, entries
+INPUT = 20        # unreliable: u16 bundle ack, u8 first - ack, u8 count|wide, u8/u16 repeat mask, records
 CHECKSUM = 21     # reliable: u32 frame, u32 crc, u8 flags (bit 0: catch-up handshake)
 REQUEST = 22      # unreliable: u32 first frame, u16 count
 # server -> client
@@ -24,7 +27,6 @@ ROSTER = 34       # reliable: msgpack map slot -> name (players who joined since
 
 MAX_PLAYERS = 16   # bundle masks are u16
 MAX_INPUTS = 16
-ENTRY = struct.Struct("<BH")  # code = (move_x+1) | (move_y+1) << 2 | buttons << 4, aim
 _INPUT_HDR = struct.Struct("<BHBB")  # type, bundle ack, first frame - ack, count (bits 0-4) | wide mask (bit 7)
 _FRAMES_HDR = struct.Struct("<BHHB")
 _CHECKSUM = struct.Struct("<BIIB")
@@ -35,7 +37,6 @@ _MASKS = struct.Struct("<HH")
 
 F_MEMBERS = 1   # bundle flag: join and leave masks follow
 F_KEY = 2       # bundle flag: entries are absolute (absent slot = no input), not changes vs the previous frame
-MAX_BUNDLE = 3 + 4 + 2 + 3 * MAX_PLAYERS  # flags/mask/masks/entries upper bound (exact: see bundle_size)
 
 
 def unwrap(lo: int, ref: int) -> int:
@@ -52,72 +53,156 @@ def message_type(data: bytes) -> int:
     return data[0]
 
 
-# ------------------------------------------------------------------ input codes
+class FrameCodec:
+    """The lockstep messages that carry input records of one game (its InputSchema, netcode.game.inputs):
+    INPUT entries and frame bundles. A record is ``size`` bytes; all-zero is "no input"."""
 
-def input_code(move_x: int, move_y: int, buttons: int) -> int:
-    return ((move_x > 0) - (move_x < 0) + 1) | (((move_y > 0) - (move_y < 0) + 1) << 2) | ((buttons & 1) << 4)
+    def __init__(self, schema):
+        self.schema = schema
+        self.size = schema.record_size
 
+    # ------------------------------------------------------------------ INPUT
 
-def check_code(code: int) -> None:
-    if code & 3 == 3 or (code >> 2) & 3 == 3 or code >> 5:
-        raise WireError(f"bad input code {code:#x}")
+    def encode_input(self, bundle_ack: int, first: int, entries: list[int]) -> bytes:
+        """entries: packed records for frames first, first+1, ... (the unacknowledged tail is repeated); first is
+        sent as its distance from bundle_ack (0..255). An entry equal to the one before it is one bit of the
+        repeat mask (inputs rarely change every frame); the mask is one byte for up to 8 entries, else two."""
+        if len(entries) > MAX_INPUTS:
+            raise ValueError(f"at most {MAX_INPUTS} inputs per message (none = an ack only)")
+        if not 0 <= first - bundle_ack <= 255:
+            raise ValueError("first input frame must be within 255 frames after the bundle ack")
+        same = 0
+        parts = []
+        size = self.size
+        for i, e in enumerate(entries):
+            if i and e == entries[i - 1]:
+                same |= 1 << i
+            else:
+                parts.append(e.to_bytes(size, "little"))
+        wide = len(entries) > 8
+        head = _INPUT_HDR.pack(INPUT, bundle_ack & 0xFFFF, first - bundle_ack, len(entries) | (0x80 if wide else 0))
+        return head + (_U16.pack(same) if wide else bytes([same])) + b"".join(parts)
 
-
-# ------------------------------------------------------------------ INPUT
-
-def encode_input(bundle_ack: int, first: int, entries: list[tuple[int, int]]) -> bytes:
-    """entries: (code, aim) for frames first, first+1, ... (the unacknowledged tail is repeated); first is
-    sent as its distance from bundle_ack (0..255). An entry equal to the one before it is one bit of the
-    repeat mask (inputs rarely change every frame); the mask is one byte for up to 8 entries, else two."""
-    if len(entries) > MAX_INPUTS:
-        raise ValueError(f"at most {MAX_INPUTS} inputs per message (none = an ack only)")
-    if not 0 <= first - bundle_ack <= 255:
-        raise ValueError("first input frame must be within 255 frames after the bundle ack")
-    same = 0
-    parts = []
-    for i, e in enumerate(entries):
-        if i and e == entries[i - 1]:
-            same |= 1 << i
-        else:
-            parts.append(ENTRY.pack(*e))
-    wide = len(entries) > 8
-    head = _INPUT_HDR.pack(INPUT, bundle_ack & 0xFFFF, first - bundle_ack, len(entries) | (0x80 if wide else 0))
-    return head + (_U16.pack(same) if wide else bytes([same])) + b"".join(parts)
-
-
-def decode_input(data: bytes) -> tuple[int, int, list[tuple[int, int]]]:
-    """-> (bundle ack lo16, first frame lo16, [(code, aim)])."""
-    if len(data) < _INPUT_HDR.size + 1:
-        raise WireError("short INPUT")
-    t, ack, off, cb = _INPUT_HDR.unpack_from(data)
-    n, wide = cb & 0x1F, cb & 0x80
-    if t != INPUT or cb & 0x60 or n > MAX_INPUTS or (n > 8) != bool(wide):
-        raise WireError("bad INPUT")
-    pos = _INPUT_HDR.size
-    if wide:
-        if len(data) < pos + 2:
+    def decode_input(self, data: bytes) -> tuple[int, int, list[int]]:
+        """-> (bundle ack lo16, first frame lo16, [packed records])."""
+        if len(data) < _INPUT_HDR.size + 1:
             raise WireError("short INPUT")
-        (same,) = _U16.unpack_from(data, pos)
-        pos += 2
-    else:
-        same = data[pos]
-        pos += 1
-    if same >> n or same & 1:
-        raise WireError("bad INPUT repeat mask")
-    if len(data) != pos + 3 * (n - same.bit_count()):
-        raise WireError("bad INPUT length")
-    out = []
-    for i in range(n):
-        if same >> i & 1:
-            out.append(out[-1])
-            continue
-        c, a = ENTRY.unpack_from(data, pos)
-        pos += 3
-        check_code(c)
-        if a >= 4096:
-            raise WireError("aim out of range")
-        out.append((c, a))
-    return ack, (ack + off) & 0xFFFF, out
+        t, ack, off, cb = _INPUT_HDR.unpack_from(data)
+        n, wide = cb & 0x1F, cb & 0x80
+        if t != INPUT or cb & 0x60 or n > MAX_INPUTS or (n > 8) != bool(wide):
+            raise WireError("bad INPUT")
+        pos = _INPUT_HDR.size
+        if wide:
+            if len(data) < pos + 2:
+                raise WireError("short INPUT")
+            (same,) = _U16.unpack_from(data, pos)
+            pos += 2
+        else:
+            same = data[pos]
+            pos += 1
+        if same >> n or same & 1:
+            raise WireError("bad INPUT repeat mask")
+        size = self.size
+        if len(data) != pos + size * (n - same.bit_count()):
+            raise WireError("bad INPUT length")
+        out: list[int] = []
+        valid = self.schema.valid
+        for i in range(n):
+            if same >> i & 1:
+                out.append(out[-1])
+                continue
+            e = int.from_bytes(data[pos:pos + size], "little")
+            pos += size
+            if not valid(e):
+                raise WireError("input record out of range")
+            out.append(e)
+        return ack, (ack + off) & 0xFFFF, out
+
+    # ------------------------------------------------------------------ bundles
+
+    def encode_bundle(self, records: bytes, prev: bytes | None, join: int = 0, leave: int = 0) -> bytes:
+        """One frame's records for every slot (``n * size`` bytes). With the previous frame's records: only the
+        slots that changed (delta); without: a keyframe listing every slot whose record is not "no input"."""
+        size = self.size
+        n = len(records) // size
+        mask = 0
+        parts = []
+        zero = bytes(size)
+        for s in range(n):
+            rec = records[s * size:(s + 1) * size]
+            if rec != (zero if prev is None else prev[s * size:(s + 1) * size]):
+                mask |= 1 << s
+                parts.append(rec)
+        flags = F_KEY if prev is None else 0
+        head = bytes([flags | (F_MEMBERS if join or leave else 0)])
+        if join or leave:
+            head += _MASKS.pack(join, leave)
+        return head + _U16.pack(mask) + b"".join(parts)
+
+    def bundle_size(self, data: bytes, off: int) -> int:
+        """Length of the bundle starting at ``off`` (without decoding it)."""
+        if off >= len(data):
+            raise WireError("truncated bundle")
+        flags = data[off]
+        if flags & ~(F_MEMBERS | F_KEY):
+            raise WireError("bad bundle flags")
+        head = 1 + (4 if flags & F_MEMBERS else 0)
+        if off + head + 2 > len(data):
+            raise WireError("truncated bundle")
+        (mask,) = _U16.unpack_from(data, off + head)
+        size = head + 2 + self.size * mask.bit_count()
+        if off + size > len(data):
+            raise WireError("truncated bundle")
+        return size
+
+    def decode_bundle(self, blob: bytes, n: int, prev: bytes | None) -> tuple[bytes, int, int]:
+        """-> (records bytes[n * size], join mask, leave mask). A delta needs the previous frame's records."""
+        flags = blob[0]
+        off = 1
+        join = leave = 0
+        if flags & F_MEMBERS:
+            join, leave = _MASKS.unpack_from(blob, 1)
+            off = 5
+        (mask,) = _U16.unpack_from(blob, off)
+        off += 2
+        if mask >> n or join >> n or leave >> n:
+            raise WireError("slot out of range")
+        size = self.size
+        if flags & F_KEY:
+            out = bytearray(n * size)
+        else:
+            if prev is None:
+                raise WireError("delta bundle without its base")
+            out = bytearray(prev)
+        valid = self.schema.valid
+        s = 0
+        while mask:
+            if mask & 1:
+                rec = blob[off:off + size]
+                if not valid(int.from_bytes(rec, "little")):
+                    raise WireError("input record out of range")
+                out[s * size:(s + 1) * size] = rec
+                off += size
+            mask >>= 1
+            s += 1
+        return bytes(out), join, leave
+
+    def split_frames(self, data: bytes) -> tuple[int, int, list[bytes]]:
+        """-> (input ack lo16, first frame lo16, [bundle blobs]) — bundles are split, not decoded."""
+        if len(data) < _FRAMES_HDR.size:
+            raise WireError("short FRAMES")
+        t, ack, first, n = _FRAMES_HDR.unpack_from(data)
+        if t != FRAMES or n == 0:
+            raise WireError("bad FRAMES")
+        off = _FRAMES_HDR.size
+        blobs = []
+        for _ in range(n):
+            size = self.bundle_size(data, off)
+            blobs.append(data[off:off + size])
+            off += size
+        if off != len(data):
+            raise WireError("trailing bytes after bundles")
+        return ack, first, blobs
 
 
 # ------------------------------------------------------------------ CHECKSUM / REQUEST / SYNC
@@ -177,99 +262,5 @@ def decode_map(data: bytes, kind: int) -> dict:
     return value
 
 
-# ------------------------------------------------------------------ bundles
-
-def encode_bundle(codes: bytes, aims: list[int], prev_codes: bytes | None, prev_aims: list[int] | None,
-                  join: int = 0, leave: int = 0) -> bytes:
-    """One frame's inputs for every slot. With a previous frame: only the slots that changed (delta);
-    without: a keyframe listing every slot whose input is not "no input" (code 5, aim 0)."""
-    n = len(codes)
-    mask = 0
-    parts = []
-    if prev_codes is None:
-        flags = F_KEY
-        for s in range(n):
-            if codes[s] != 5 or aims[s]:
-                mask |= 1 << s
-                parts.append(ENTRY.pack(codes[s], aims[s]))
-    else:
-        flags = 0
-        for s in range(n):
-            if codes[s] != prev_codes[s] or aims[s] != prev_aims[s]:
-                mask |= 1 << s
-                parts.append(ENTRY.pack(codes[s], aims[s]))
-    head = bytes([flags | (F_MEMBERS if join or leave else 0)])
-    if join or leave:
-        head += _MASKS.pack(join, leave)
-    return head + _U16.pack(mask) + b"".join(parts)
-
-
-def bundle_size(data: bytes, off: int) -> int:
-    """Length of the bundle starting at ``off`` (without decoding it)."""
-    if off >= len(data):
-        raise WireError("truncated bundle")
-    flags = data[off]
-    if flags & ~(F_MEMBERS | F_KEY):
-        raise WireError("bad bundle flags")
-    head = 1 + (4 if flags & F_MEMBERS else 0)
-    if off + head + 2 > len(data):
-        raise WireError("truncated bundle")
-    (mask,) = _U16.unpack_from(data, off + head)
-    size = head + 2 + 3 * mask.bit_count()
-    if off + size > len(data):
-        raise WireError("truncated bundle")
-    return size
-
-
-def decode_bundle(blob: bytes, n: int, prev_codes: bytes | None, prev_aims: list[int] | None):
-    """-> (codes bytes[n], aims list[n], join mask, leave mask). A delta needs the previous frame."""
-    flags = blob[0]
-    off = 1
-    join = leave = 0
-    if flags & F_MEMBERS:
-        join, leave = _MASKS.unpack_from(blob, 1)
-        off = 5
-    (mask,) = _U16.unpack_from(blob, off)
-    off += 2
-    if mask >> n or join >> n or leave >> n:
-        raise WireError("slot out of range")
-    if flags & F_KEY:
-        codes, aims = bytearray(b"\x05" * n), [0] * n
-    else:
-        if prev_codes is None:
-            raise WireError("delta bundle without its base")
-        codes, aims = bytearray(prev_codes), list(prev_aims)
-    s = 0
-    while mask:
-        if mask & 1:
-            c, a = ENTRY.unpack_from(blob, off)
-            off += 3
-            check_code(c)
-            if a >= 4096:
-                raise WireError("aim out of range")
-            codes[s], aims[s] = c, a
-        mask >>= 1
-        s += 1
-    return bytes(codes), aims, join, leave
-
-
 def encode_frames(input_ack: int, first: int, blobs: list[bytes]) -> bytes:
     return _FRAMES_HDR.pack(FRAMES, input_ack & 0xFFFF, first & 0xFFFF, len(blobs)) + b"".join(blobs)
-
-
-def split_frames(data: bytes) -> tuple[int, int, list[bytes]]:
-    """-> (input ack lo16, first frame lo16, [bundle blobs]) — bundles are split, not decoded."""
-    if len(data) < _FRAMES_HDR.size:
-        raise WireError("short FRAMES")
-    t, ack, first, n = _FRAMES_HDR.unpack_from(data)
-    if t != FRAMES or n == 0:
-        raise WireError("bad FRAMES")
-    off = _FRAMES_HDR.size
-    blobs = []
-    for _ in range(n):
-        size = bundle_size(data, off)
-        blobs.append(data[off:off + size])
-        off += size
-    if off != len(data):
-        raise WireError("trailing bytes after bundles")
-    return ack, first, blobs

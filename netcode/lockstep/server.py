@@ -1,9 +1,11 @@
 """The lockstep server, sans-IO: many matches on one ServerProtocol; each match relays every player's input
 per logic frame on a fixed schedule and never waits for anyone (Honor of Kings' frame sync).
 
-Per frame f of a match: the inputs tagged f that arrived are taken, a missing one is filled ("none" or
-"repeat", counted per client), the bundle is delta-encoded ONCE and every client gets the bundles it has
-not acknowledged (at most ``redundancy`` of them) in one unreliable message. The server also runs the
+It serves any game of the Game interface (netcode.game): inputs are the game's records, and the server's
+own world (``simulate=True``) is the game's. Per frame f of a match: the inputs tagged f that arrived are
+taken, a missing one is filled ("none": no input but the ``hold`` fields kept, or "repeat": the previous
+input with its ``release`` fields cleared; counted per client), the bundle is delta-encoded ONCE and every
+client gets the bundles it has not acknowledged (at most ``redundancy`` of them) in one unreliable message. The server also runs the
 simulation on the bundles (``simulate=True``): it judges checksum disputes and hands late joiners a
 snapshot. Matches are phase-staggered across the frame interval so one process serves many of them
 without a burst of work at one instant. See docs/LOCKSTEP.md.
@@ -13,22 +15,20 @@ from __future__ import annotations
 import logging
 import math
 import os
-import struct
-from array import array
 from collections import Counter, deque
 
 import attrs
 import msgpack
 import numpy as np
 
+from ..game import Scored, announce, load_game, spec_of
 from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
 from ..protocol.events import LocalProtocolError
-from ..sim import World, checksum
 from ..wire import packet as wp
 from ..wire.errors import WireError
 from . import messages as m
 from .events import CatchUpChecked, Desync, MatchEnded, MatchStarted, PlayerJoined, PlayerLeft
-from .frames import NO_INPUT, apply_frame, lockstep_sim
+from .frames import apply_frame
 
 _GOLDEN = 0.6180339887498949
 log = logging.getLogger("netcode.lockstep")
@@ -62,8 +62,8 @@ class LockstepConfig:
     input_window: int = attrs.field(default=64, validator=_in(8, 1024))  # frames ahead an input may be
     record_dir: str | None = None  # write each match's replay here (needs simulate); None: no recording
     late_frame_ms: float = -1.0  # a frame broadcast later than this after its schedule is late (-1 = interval/4)
-    npcs: int = 0
     seed: int = 1
+    game_options: dict = attrs.field(factory=dict)  # the game's make_config options (e.g. the arena's npcs)
     # timeouts, keep-alives and absent players are checked this often: an O(clients) pass, so rarely (players
     # in a match get a datagram every frame and need no keep-alive; a connection times out after 5 s)
     sweep_interval: float = 1.0
@@ -125,16 +125,18 @@ class Player:
 
 
 class Match:
-    """One lockstep match: slots, input ring, bundle log, and (optionally) the authoritative World."""
+    """One lockstep match: slots, input ring, bundle log, and (optionally) the authoritative world."""
 
-    def __init__(self, match_id: int, config: LockstepConfig, created: float):
+    def __init__(self, match_id: int, config: LockstepConfig, created: float, game, sim):
         c = config
         self.id = match_id
         self.config = c
+        self.game = game
         self.n = c.players_per_match
-        self.sim = lockstep_sim(c.players_per_match, c.frame_rate, seed=c.seed, npcs=c.npcs)  # one config: its geometry is cached once
-        self.world = World.new(self.sim)
-        self.initial = self.world.to_bytes()  # frame 0 (replay catch-up starts here)
+        self.sim = sim  # the game's config, shared by every match (a game may cache per config)
+        self.size = game.inputs.record_size
+        self.world = game.new_world(sim, c.seed)
+        self.initial = game.world_to_bytes(self.world)  # frame 0 (replay catch-up starts here)
         self.slots: list[Player | None] = [None] * self.n
         self.frame = 0
         self.created = created
@@ -146,12 +148,10 @@ class Match:
         self.pending_leave = 0
         r = c.input_window
         self.r = r
-        self.ring_codes = [bytearray(b"\x05" * self.n) for _ in range(r)]
-        self.ring_aims = [array("H", [0] * self.n) for _ in range(r)]
+        self.ring = [bytearray(self.n * self.size) for _ in range(r)]  # inputs received per frame, by slot
         self.ring_has = [0] * r
-        self.prev_codes = bytes([NO_INPUT] * self.n)
-        self.prev_aims = [0] * self.n
-        self.log = bytearray()  # frame f at (f-1)*3n: n codes, then n little-endian u16 aims
+        self.prev = bytes(self.n * self.size)  # the last built frame's records
+        self.log = bytearray()  # frame f's records at (f-1) * n * size
         self.members: dict[int, tuple[int, int]] = {}  # frame -> (join mask, leave mask)
         self.blobs: dict[int, bytes] = {}  # recent frames' delta-encoded bundles
         self.checksums: dict[int, int] = {}  # frame -> server checksum (simulate) for recent checksum frames
@@ -177,34 +177,38 @@ class Match:
     def scheduled(self, frame: int) -> float:
         return self.start + (frame - 1) * self.config.interval
 
-    def log_frame(self, f: int) -> tuple[bytes, list[int]]:
-        n = self.n
-        o = (f - 1) * 3 * n
-        return bytes(self.log[o:o + n]), list(_struct_aims(n).unpack_from(self.log, o + n))
-
-
-_AIM_STRUCTS: dict[int, struct.Struct] = {}
-
-
-def _struct_aims(n: int) -> struct.Struct:
-    s = _AIM_STRUCTS.get(n)
-    if s is None:
-        s = _AIM_STRUCTS[n] = struct.Struct(f"<{n}H")
-    return s
+    def log_frame(self, f: int) -> bytes:
+        k = self.n * self.size
+        return bytes(self.log[(f - 1) * k:f * k])
 
 
 class LockstepServer:
     """Hosts lockstep matches over one ServerProtocol; an endpoint (receive_datagram / update /
     datagrams_to_send / events / get_timer) for VirtualNetwork or DatagramDriver."""
 
-    def __init__(self, config: LockstepConfig | None = None, *, now: float = 0.0, max_clients: int | None = None,
-                 transport_config: TransportConfig | None = None, secret: bytes | None = None):
+    def __init__(self, config: LockstepConfig | None = None, *, game=None, now: float = 0.0,
+                 max_clients: int | None = None, transport_config: TransportConfig | None = None,
+                 secret: bytes | None = None, spec: str | None = None):
         self.config = c = config or LockstepConfig()
         if not c.simulate and c.catch_up == "snapshot":
             self.config = c = attrs.evolve(c, catch_up="replay")  # no world to snapshot
+        self.game = game if game is not None else load_game()
+        if "lockstep" not in self.game.modes:
+            raise ValueError(f"{self.game.name} does not support lockstep (modes: {', '.join(self.game.modes)})")
+        self.spec = spec or spec_of(self.game)
+        self.schema = self.game.inputs
+        self.codec = m.FrameCodec(self.schema)
+        self.sim = self.game.make_config(mode="lockstep", max_players=c.players_per_match, tick_rate=c.frame_rate,
+                                         **c.game_options)
+        if self.sim.max_players != c.players_per_match:
+            raise ValueError(f"{self.game.name}'s lockstep config has {self.sim.max_players} player slots, "
+                             f"the matches {c.players_per_match}")
+        self._announce = announce(self.game, self.sim, self.spec)
         cap = max_clients or min(65535, c.max_matches * c.players_per_match)
         self.transport = ServerProtocol(max_clients=cap, config=transport_config, secret=secret,
-                                        accept_payload=msgpack.packb({"mode": "lockstep", "frame_rate": c.frame_rate}))
+                                        accept_payload=msgpack.packb({"mode": "lockstep", "frame_rate": c.frame_rate,
+                                                                      "game": self.spec,
+                                                                      "game_version": int(self.game.version)}))
         self.matches: dict[int, Match] = {}
         self.players: dict[int, Player] = {}  # by client_id, connected
         self.everyone: list[Player] = []  # every player ever seen (for stats)
@@ -291,11 +295,11 @@ class LockstepServer:
         done = 0
         while q and done < limit:
             done += 1
-            f, codes, aims, join, leave = q.popleft()
-            apply_frame(match.world, codes, aims, join, leave, match.recorder, match.name_of)
+            f, records, join, leave = q.popleft()
+            apply_frame(self.game, match.world, records, join, leave, match.recorder, match.name_of)
             match.sim_frame = f
             if f % c.checksum_every == 0:
-                crc = match.checksums[f] = checksum(match.world)
+                crc = match.checksums[f] = self.game.checksum(match.world)
                 match.checksums.pop(f - 64 * c.checksum_every, None)
                 waiting = match.reports.pop(f, None)
                 if waiting:
@@ -392,11 +396,10 @@ class LockstepServer:
         self._send(p, Channel.RELIABLE, m.encode_map(m.WELCOME, {
             "client_id": p.client_id, "match": match.id, "slot": p.slot, "token": p.token,
             "frame_rate": c.frame_rate, "input_delay": c.input_delay, "redundancy": c.redundancy,
-            "checksum_every": c.checksum_every, "players": match.n, "sim": match.sim.to_dict(),
+            "checksum_every": c.checksum_every, "players": match.n, **self._announce,
             "frame": match.frame if snapshot else 0, "live_frame": match.frame,
-            "world": match.world.to_bytes() if snapshot else match.initial,
-            "base_codes": match.prev_codes if snapshot else bytes([NO_INPUT] * match.n),
-            "base_aims": list(match.prev_aims) if snapshot else [0] * match.n,
+            "world": self.game.world_to_bytes(match.world) if snapshot else match.initial,
+            "base": match.prev if snapshot else bytes(len(match.prev)),
             "names": {q.slot: q.name for q in match.players}}))
 
     def _match_with_room(self, now: float) -> Match | None:
@@ -406,7 +409,7 @@ class LockstepServer:
                 return match
         if len(self.matches) >= self.config.max_matches:
             return None
-        match = Match(self._next_match, self.config, now)
+        match = Match(self._next_match, self.config, now, self.game, self.sim)
         self._next_match += 1
         self.matches[match.id] = match
         return match
@@ -432,8 +435,9 @@ class LockstepServer:
         info = {"match": match.id, "players_per_match": c.players_per_match, "input_delay": c.input_delay,
                 "redundancy": c.redundancy, "fill": c.fill, "checksum_every": c.checksum_every}
         try:
-            return MatchRecorder.for_server(c.record_dir, match.sim, "lockstep", c.frame_rate,
-                                            label=f"m{match.id}-{c.seed}", server_info=info, writer=self._writer)
+            return MatchRecorder.for_server(c.record_dir, self.game, match.sim, "lockstep", c.frame_rate, seed=c.seed,
+                                            label=f"m{match.id}-{c.seed}", server_info=info, writer=self._writer,
+                                            spec=self.spec)
         except OSError as e:
             self.counters["replay not recorded"] += 1
             log.error("lockstep match %d: not recording a replay: %s", match.id, e)
@@ -459,7 +463,7 @@ class LockstepServer:
         try:
             kind = m.message_type(data)
             if kind == m.INPUT:
-                self._on_input(p, *m.decode_input(data))
+                self._on_input(p, *self.codec.decode_input(data))
             elif kind == m.CHECKSUM and channel == Channel.RELIABLE:
                 self._on_checksum(p, *m.decode_checksum(data))
             elif kind == m.REQUEST:
@@ -481,9 +485,10 @@ class LockstepServer:
             p.acked = ack
         first = m.unwrap(first_lo, f0 + 1)
         bit = 1 << p.slot
-        slot = p.slot
+        size = match.size
+        at = p.slot * size
         c = p.counters
-        for i, (code, aim) in enumerate(entries):
+        for i, packed in enumerate(entries):
             g = first + i
             if g <= f0:
                 if g in p.missed:
@@ -498,8 +503,7 @@ class LockstepServer:
                 c.duplicate += 1
                 continue
             match.ring_has[row] |= bit
-            match.ring_codes[row][slot] = code
-            match.ring_aims[row][slot] = aim
+            match.ring[row][at:at + size] = packed.to_bytes(size, "little")
             if p.first_input < 0:
                 p.first_input = g
 
@@ -587,12 +591,12 @@ class LockstepServer:
             blobs, size, prev = [], 0, None
             f = first
             while f <= last and size < 1000 and len(blobs) < 255:
-                codes, aims = match.log_frame(f)
+                records = match.log_frame(f)
                 join, leave = match.members.get(f, (0, 0))
-                blob = m.encode_bundle(codes, aims, prev[0] if prev else None, prev[1] if prev else None, join, leave)
+                blob = self.codec.encode_bundle(records, prev, join, leave)
                 blobs.append(blob)
                 size += len(blob)
-                prev = (codes, aims)
+                prev = records
                 f += 1
             self._send(p, Channel.UNRELIABLE, m.encode_frames(match.frame, first, blobs))
             c.request_frames += len(blobs)
@@ -607,23 +611,24 @@ class LockstepServer:
         n = match.n
         row = f % match.r
         has = match.ring_has[row]
-        rc, ra = match.ring_codes[row], match.ring_aims[row]
+        got = match.ring[row]
         join, leave = match.pending_join, match.pending_leave
         match.pending_join = match.pending_leave = 0
         active = (match.active & ~leave) | join
-        codes = bytearray(b"\x05" * n)
-        aims = [0] * n
-        prev_codes, prev_aims = match.prev_codes, match.prev_aims
-        repeat = c.fill == "repeat"
+        size = match.size
+        records = bytearray(n * size)
+        prev = match.prev
+        keep = self.schema.release_mask if c.fill == "repeat" else ~self.schema.hold_mask
         for s in range(n):
             if not active >> s & 1:
                 continue
+            a, b = s * size, (s + 1) * size
             if has >> s & 1:
-                codes[s], aims[s] = rc[s], ra[s]
+                records[a:b] = got[a:b]
                 continue
-            if repeat and not join >> s & 1:
-                codes[s] = prev_codes[s]
-            aims[s] = 0 if join >> s & 1 else prev_aims[s]  # "no input" keeps the aim where it was
+            if not join >> s & 1:  # a joining slot starts from "no input"
+                # "none": no input, but the hold fields stay (an aim stays put); "repeat": release fields cleared
+                records[a:b] = (int.from_bytes(prev[a:b], "little") & ~keep).to_bytes(size, "little")
             p = match.slots[s]
             if p is not None and p.connected and 0 <= p.first_input <= f:
                 p.counters.missing += 1
@@ -631,21 +636,20 @@ class LockstepServer:
                 if len(p.missed) > 256:
                     p.missed = {g for g in p.missed if g > f - match.r}
         match.ring_has[row] = 0
-        codes = bytes(codes)
-        blob = m.encode_bundle(codes, aims, prev_codes, prev_aims, join, leave)
-        match.log += codes
-        match.log += _struct_aims(n).pack(*aims)
+        records = bytes(records)
+        blob = self.codec.encode_bundle(records, prev, join, leave)
+        match.log += records
         if join or leave:
             match.members[f] = (join, leave)
         match.blobs[f] = blob
         match.blobs.pop(f - 2 * c.redundancy - 2, None)
-        match.prev_codes, match.prev_aims = codes, aims
+        match.prev = records
         match.active = active
         match.frame = f
         if c.simulate:
             if not match.sim_queue:
                 self._sim_todo.append(match)
-            match.sim_queue.append((f, codes, aims, join, leave))
+            match.sim_queue.append((f, records, join, leave))
             self._sim_pending = True
         elif f % c.checksum_every == 0:
             stale = f - 4 * c.checksum_every
@@ -686,15 +690,19 @@ class LockstepServer:
         match.ended = True
         match.next_deadline = math.inf
         w = match.world
+        simulated = self.config.simulate
+        scored = simulated and isinstance(self.game, Scored)
+        scores = self.game.scores(w, list(range(match.n))) if scored else [None] * match.n
         players = []
         for s in range(match.n):
             p = match.slots[s]
-            players.append({"slot": s, "name": p.name if p else None,
-                            "score": int(w.score[s]) if self.config.simulate else None,
-                            "deaths": int(w.deaths[s]) if self.config.simulate else None,
-                            "missing": p.counters.missing if p else None, "late": p.counters.late if p else None})
+            row = {"slot": s, "name": p.name if p else None, "score": int(scores[s][0]) if scored else None,
+                   "missing": p.counters.missing if p else None, "late": p.counters.late if p else None}
+            if scored:
+                row["scores"] = dict(zip(self.game.score_columns, (int(v) for v in scores[s])))
+            players.append(row)
         result = {"match": match.id, "frames": match.frame, "reason": reason, "players": players,
-                  "checksum": checksum(w) if self.config.simulate else None}
+                  "checksum": self.game.checksum(w) if simulated else None}
         self.results.append(result)
         if match.recorder is not None:
             match.recorder.on_event("result", result)

@@ -1,13 +1,13 @@
 """Replay measurements: bytes per player-minute, recording cost per tick, verify speed.
 
-The scenario is a typical bot match: 8 fighting bots (netcode.bots.BotBrain, one decision per
-snapshot received) and 200 NPC drones in the standard 4096 px arena at 60 Hz, over a 30 ms
-simulated link in virtual time. ``views=True`` makes the bots send the view they would draw
+The scenario is a typical bot match of a game (default: the arena): 8 fighting bots (the game's bot
+brain, one decision per snapshot received) and, in the arena, 200 NPC drones in the standard 4096 px
+map at 60 Hz, over a 30 ms simulated link in virtual time. ``views=True`` makes the bots send the view they would draw
 (netcode.interpolation.Interpolator), as the pygame client does, so every shot is rewound and
 the replay carries VIEWS records.
 
-``run_lockstep`` measures the same for a lockstep match: 10 players at 15 Hz (netcode.lockstep
-WorldBrain bots, simulating clients) recorded by the LockstepServer itself.
+``run_lockstep`` measures the same for a lockstep match: 10 players at 15 Hz (the game's bots reading
+their own world, simulating clients) recorded by the LockstepServer itself.
 
 ``python -m netcode.replay.bench [seconds]`` prints the numbers; ``bench()`` has the shape of a
 ``netcode bench`` suite.
@@ -24,12 +24,12 @@ import time
 import numpy as np
 
 
-def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = False, seed: int = 1,
-        path: str | None = None, **recorder_kwargs) -> dict:
-    from ..bots import BotBrain
+def run(seconds: float = 60.0, bots: int = 8, npcs: int | None = 200, views: bool = False, seed: int = 1,
+        path: str | None = None, game: str = "arena", options: dict | None = None, **recorder_kwargs) -> dict:
+    from ..bots import make_brain
+    from ..game import load_game
     from ..interpolation import Interpolator
     from ..netsim import LinkConfig
-    from ..sim import SimConfig
     from ..statesync.client import StateSyncClient
     from ..statesync.events import SnapshotReceived
     from ..statesync.server import ServerConfig, StateSyncServer
@@ -42,7 +42,11 @@ def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = Fal
         path = os.path.join(tmp.name, "bench.ncr")
     try:
         net = VirtualNetwork(LinkConfig(latency=0.03, jitter=0.005), seed=seed, step=1 / 240)
-        server = StateSyncServer(SimConfig.arena(npc_count=npcs, seed=seed), ServerConfig(), secret=b"b" * 32)
+        g = load_game(game)
+        opts = dict(options or {})
+        if npcs is not None:
+            opts["npcs"] = npcs
+        server = StateSyncServer.for_game(g, ServerConfig(), seed=seed, options=opts, secret=b"b" * 32)
         rec = MatchRecorder.attach(server, path=path, **recorder_kwargs)
         record_times: list[float] = []
         tick_times: list[float] = []
@@ -65,7 +69,9 @@ def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = Fal
             c = StateSyncClient(("server", 0), name=f"bot{i}", nonce=i + 1)
             c.connect(0.0)
             net.add(("bot", i), c)
-            brain, interp, seen = BotBrain(seed * 1000 + i), Interpolator(60), [-1]
+            brain = make_brain(g, seed * 1000 + i)
+            interp = Interpolator(60, position=g.entities.position_columns)
+            seen = [-1]
             orig = c.update
 
             def update(now, c=c, orig=orig, brain=brain, interp=interp, seen=seen):
@@ -77,7 +83,9 @@ def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = Fal
                     seen[0] = c.latest_tick
                     if views:
                         c.view = interp.sample(now).view
-                    c.next_input = brain.decide(c.latest, c.welcome.slot)
+                    latest = c.latest
+                    c.next_input = brain.from_snapshot(c.welcome.config, latest.ids if latest else None,
+                                                       latest.values if latest else None, c.welcome.slot)
                 return ticks
 
             c.update = update
@@ -88,7 +96,7 @@ def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = Fal
         us = np.asarray(record_times) * 1e6
         tick_ms = float(np.mean(tick_times) * 1e3)
         return {
-            **measured, "players": bots, "npcs": npcs, "views": views,
+            **measured, "game": g.name, "players": bots, "npcs": npcs, "views": views,
             "record_us_mean": float(us.mean()), "record_us_p50": float(np.median(us)),
             "record_us_p99": float(np.percentile(us, 99)),
             "record_pct_of_tick_interval": float(us.mean()) / (1e6 / 60) * 100,
@@ -101,18 +109,19 @@ def run(seconds: float = 60.0, bots: int = 8, npcs: int = 200, views: bool = Fal
 
 
 def run_lockstep(seconds: float = 60.0, players: int = 10, frame_rate: int = 15, seed: int = 1,
-                 path: str | None = None) -> dict:
+                 path: str | None = None, game: str = "arena") -> dict:
     """A lockstep match recorded by its server; per-frame recording cost against the server's own step.
     ``path``: keep the replay there."""
+    from ..bots import LockstepBrain
+    from ..game import load_game
     from ..lockstep import LockstepClient, LockstepConfig, LockstepServer
-    from ..lockstep.brain import WorldBrain
     from ..netsim import LinkConfig
     from ..virtual import VirtualNetwork
 
     with tempfile.TemporaryDirectory() as tmp:
         net = VirtualNetwork(LinkConfig(latency=0.03, jitter=0.005), seed=seed, step=1 / 240)
         server = LockstepServer(LockstepConfig(frame_rate=frame_rate, players_per_match=players, seed=seed,
-                                               record_dir=tmp), secret=b"b" * 32)
+                                               record_dir=tmp), game=load_game(game), secret=b"b" * 32)
         record_times: list[float] = []
         step_times: list[float] = []
         make_recorder, simulate = server._recorder, server._simulate
@@ -138,7 +147,7 @@ def run_lockstep(seconds: float = 60.0, players: int = 10, frame_rate: int = 15,
         server._recorder, server._simulate = timed_recorder, timed_simulate
         net.add(("server", 0), server)
         for i in range(players):
-            c = LockstepClient(("server", 0), name=f"bot{i}", nonce=i + 1, brain=WorldBrain(seed * 1000 + i))
+            c = LockstepClient(("server", 0), name=f"bot{i}", nonce=i + 1, brain=LockstepBrain(seed * 1000 + i))
             c.connect(0.0)
             net.add(("bot", i), c)
         net.advance(seconds)
@@ -150,7 +159,7 @@ def run_lockstep(seconds: float = 60.0, players: int = 10, frame_rate: int = 15,
         us = np.asarray(record_times) * 1e6
         step_us = float(np.mean(step_times) * 1e6)
         return {
-            **measured, "players": players, "frame_rate": frame_rate,
+            **measured, "game": game, "players": players, "frame_rate": frame_rate,
             "record_us_mean": float(us.mean()), "record_us_p99": float(np.percentile(us, 99)),
             "record_pct_of_frame_interval": float(us.mean()) / (1e6 / frame_rate) * 100,
             "server_step_us_mean": step_us, "record_pct_of_server_step": float(us.mean()) / step_us * 100,
@@ -164,11 +173,11 @@ def _size_and_speed(path: str, players: int, workers: int = 0) -> dict:
     d = info(path)
     speeds, parallel = [], []
     for _ in range(3):
-        v = verify(path)
+        v = verify(path, clock=time.perf_counter)
         assert v.ok, v
         speeds.append(v.speed)
         if workers:
-            v = verify(path, workers=workers)
+            v = verify(path, workers=workers, clock=time.perf_counter)
             assert v.ok, v
             parallel.append(v.speed)
     minutes = d["duration_s"] / 60

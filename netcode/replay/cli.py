@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
+from ..cli import add_trust_option
 from .format import ReplayError
 
 
@@ -17,12 +19,14 @@ def add_replay_parser(subparsers) -> argparse._SubParsersAction:
     i = sub.add_parser("info", help="what a replay holds: mode, duration, players, sizes, damage")
     i.add_argument("file", metavar="FILE")
     i.add_argument("--json", action="store_true", help="print the info as JSON")
+    add_trust_option(i)
     i.set_defaults(func=cmd_info)
     v = sub.add_parser("verify", help="re-simulate and compare every checksum (exit 1 at a divergence)")
     v.add_argument("file", metavar="FILE")
     v.add_argument("--json", action="store_true", help="print the result as JSON")
     v.add_argument("--workers", type=int, default=0, metavar="N",
                    help="processes verifying runs between keyframes at once (default: up to 4 for long replays)")
+    add_trust_option(v)
     v.set_defaults(func=cmd_verify)
     return sub
 
@@ -53,8 +57,8 @@ def cmd_info(args) -> int:
     state = "closed cleanly" if d["clean"] else ("closed, damaged" if d["ended"] else "not closed (crash?)")
     print(f"{d['file']}: {d['mode']} match, {d['tick_rate']} Hz, {d['duration_s']:.1f} s "
           f"(ticks {d['start_tick']}..{d['last_tick']}), {_kb(d['size_bytes'])}, {state}")
-    print(f"  recorded {d['created']} by netcode {d['netcode']}; seed {d['seed']}, "
-          f"{d['sim']['npc_count']} NPCs, {d['sim']['width']}x{d['sim']['height']}")
+    print(f"  {d['game']} (version {d['game_version']}), recorded {d['created']} by netcode {d['netcode']}; "
+          f"seed {d['seed']}, {d['max_players']} player slots")
     print(f"  players ({d['player_count']}): " + (", ".join(
         f"{p['name']} (slot {p['slot']}, ticks {p['joined_tick']}..{'' if p['left_tick'] is None else p['left_tick']})"
         for p in d["players"]) or "none"))
@@ -98,7 +102,7 @@ def cmd_verify(args) -> int:
     if workers <= 0:
         workers = auto_workers(args.file)
     try:
-        r = verify(args.file, progress=progress, workers=workers)
+        r = verify(args.file, progress=progress, workers=workers, clock=time.perf_counter)
     except ReplayError as e:
         return _fail(e)
     finally:

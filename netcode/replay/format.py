@@ -17,10 +17,8 @@ import attrs
 import msgpack
 import numpy as np
 
-from ..sim.fixed import ANGLE_MASK
-
 MAGIC = b"NCREPLAY"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the header names the game (netcode.game) and TICKS carry its input records
 SUFFIX = ".ncr"
 
 PREFIX = struct.Struct("<8sHI")  # magic, format version, header map length
@@ -29,7 +27,7 @@ RECORD = struct.Struct("<IBI")  # payload length, kind, crc32(length, kind, payl
 MAX_HEADER = 1 << 20
 MAX_RECORD = 1 << 30
 
-TICKS_HDR = struct.Struct("<QHHBI")  # first tick, tick count, active slots, aim stream codec, its stored length
+TICKS_HDR = struct.Struct("<QHHBI")  # first tick, tick count, active slots, change stream codec, its stored length
 JOIN_HDR = struct.Struct("<QH")  # tick, slot; the player's name (utf-8) follows
 LEAVE = struct.Struct("<QH")  # tick, slot
 CHECKSUM_HDR = struct.Struct("<QHHB")  # first tick, every, count, width (bytes per value)
@@ -50,15 +48,6 @@ DEFLATE_PLANES = 2  # KEYFRAME only: deflate of the world bytes split into byte 
 
 END_CLEAN = 1
 
-# Input encoding (TICKS body).
-ESCAPE = 0x80  # in the aim stream: "read a full entry (flags, fields) from the extension stream"
-JUMP = 0x81  # in the aim stream: "aim-only change; the new aim is a u16 in the extension stream"
-RESIDUAL_MIN = -126  # aim-only residuals in -126..127 are stored as themselves
-EXT_BUTTONS = 0x10
-EXT_AIM_RESIDUAL = 0x20
-EXT_AIM_ABSOLUTE = 0x40
-_MOVE_ZERO = 4  # move code of (0, 0): (mx + 1) + 3 * (my + 1)
-RESET = _MOVE_ZERO  # packed input state of a slot after a join or a keyframe: no move, no buttons, aim 0
 
 
 class ReplayError(Exception):
@@ -199,7 +188,7 @@ class TickBlock:
     count: int
     n_slots: int
     masks: bytes  # count * ceil(n_slots / 8) bytes: bit j of a tick's mask = the j-th active slot changed
-    aims: bytes  # one byte per change
+    changes: bytes  # one byte per change (netcode/replay/inputs.py)
     ext: bytes  # extension stream
 
     @property
@@ -248,18 +237,17 @@ class Checksums:
 
 @attrs.frozen
 class Keyframe:
-    """The world right after the step that produced ``tick`` (``World.to_bytes()``), decompressed lazily."""
+    """The world right after the step that produced ``tick`` (the game's ``world_to_bytes``), decompressed lazily."""
 
     tick: int
     codec: int
     raw_len: int
     data: bytes
 
-    def world_bytes(self, expected_len: int | None = None) -> bytes:
-        """The ``World.to_bytes()`` blob; ``expected_len`` (the size for the replay's SimConfig)
-        is checked before anything is decompressed."""
-        if expected_len is not None and self.raw_len != expected_len:
-            raise FormatError(f"keyframe of {self.raw_len} bytes, the game's world is {expected_len}")
+    def world_bytes(self, limit: int | None = None) -> bytes:
+        """The world bytes; ``limit`` (the most a reader accepts) is checked before anything is decompressed."""
+        if limit is not None and self.raw_len > limit:
+            raise FormatError(f"keyframe of {self.raw_len} bytes, more than the {limit} this reader accepts")
         return decode_keyframe_data(self.codec, self.raw_len, self.data)
 
 
@@ -314,17 +302,17 @@ class Unknown:
 Record = TickBlock | Join | Leave | Checksums | Keyframe | Items | Views | End | Unknown
 
 
-def encode_ticks(first_tick: int, count: int, n_slots: int, masks: bytes, aims: bytes, ext: bytes) -> bytes:
-    """TICKS payload: header, masks (stored), aim stream (Huffman-coded when that is smaller), ext (stored).
+def encode_ticks(first_tick: int, count: int, n_slots: int, masks: bytes, changes: bytes, ext: bytes) -> bytes:
+    """TICKS payload: header, masks (stored), change stream (Huffman-coded when that is smaller), ext (stored).
 
     The masks and extension stream are close to random bits; deflate's Huffman stage (without
-    LZ matching, which only adds cost here) is what shrinks the skewed aim residuals.
+    LZ matching, which only adds cost here) is what shrinks the skewed residuals of the change stream.
     """
-    codec, data = STORED, aims
-    if len(aims) >= 32:
+    codec, data = STORED, changes
+    if len(changes) >= 32:
         c = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_HUFFMAN_ONLY)
-        z = c.compress(aims) + c.flush()
-        if len(z) < len(aims):
+        z = c.compress(changes) + c.flush()
+        if len(z) < len(changes):
             codec, data = DEFLATE, z
     return TICKS_HDR.pack(first_tick, count, n_slots, codec, len(data)) + masks + data + ext
 
@@ -343,22 +331,12 @@ def encode_checksums(first_tick: int, every: int, width: int, values: list[int])
     return CHECKSUM_HDR.pack(first_tick, every, len(values), width) + arr.tobytes()
 
 
-def keyframe_segments(raw_len: int, num_entities: int) -> list[tuple[int, int]]:
-    """How ``World.to_bytes()`` splits into arrays, for byte planes; any split is lossless."""
-    from ..sim.world import STATE_FIELDS
-
-    segs = []
-    for name, dt, shape in STATE_FIELDS:
-        if name == "kind":
-            continue
-        count = num_entities * int(np.prod(shape, dtype=np.int64))
-        size = (count + 7) // 8 if dt == "|b1" else count * np.dtype(dt).itemsize
-        segs.append((size, 1 if dt == "|b1" else np.dtype(dt).itemsize))
-    body = sum(s for s, _ in segs)
-    head = raw_len - body - 4  # 4 = the snapshot's crc32 trailer
-    if head < 0:
-        return [(raw_len, 1)]
-    return [(head, 1)] + segs + [(4, 1)]
+def keyframe_segments(raw_len: int, layout: list[tuple[int, int]] | None) -> list[tuple[int, int]]:
+    """How the world's bytes split into arrays, for byte planes: the game's ``world_layout`` when it gives one
+    that adds up, else one segment (any split is lossless)."""
+    if layout and sum(size for size, _ in layout) == raw_len and all(item >= 1 for _, item in layout):
+        return [(int(size), int(item)) for size, item in layout]
+    return [(raw_len, 1)]
 
 
 def _planes(data: bytes, segs: list[tuple[int, int]], inverse: bool) -> bytes:
@@ -379,8 +357,8 @@ def _planes(data: bytes, segs: list[tuple[int, int]], inverse: bool) -> bytes:
     return out.tobytes()
 
 
-def encode_keyframe(tick: int, world_bytes: bytes, num_entities: int) -> bytes:
-    segs = keyframe_segments(len(world_bytes), num_entities)
+def encode_keyframe(tick: int, world_bytes: bytes, layout: list[tuple[int, int]] | None = None) -> bytes:
+    segs = keyframe_segments(len(world_bytes), layout)
     table = struct.pack("<H", len(segs)) + b"".join(SEGMENT.pack(s, i) for s, i in segs)
     return KEYFRAME_HDR.pack(tick, DEFLATE_PLANES, len(world_bytes)) + table + deflate(
         _planes(world_bytes, segs, False), 9)
@@ -401,7 +379,10 @@ def decode_keyframe_data(codec: int, raw_len: int, data: bytes) -> bytes:
         segs = [SEGMENT.unpack_from(data, 2 + i * SEGMENT.size) for i in range(n)]
         if sum(s for s, _ in segs) != raw_len or any(i == 0 for _, i in segs):
             raise FormatError("keyframe segment table does not add up")
-        out = _planes(inflate(data[end:], raw_len), segs, True) if raw_len else b""
+        flat = inflate(data[end:], raw_len)
+        if len(flat) != raw_len:
+            raise FormatError("keyframe length mismatch")
+        out = _planes(flat, segs, True) if raw_len else b""
     else:
         raise FormatError(f"unknown keyframe codec {codec}")
     if len(out) != raw_len:
@@ -518,14 +499,14 @@ def decode_record(kind: int, payload: bytes) -> Record:
             changes = int(allbits.sum())
         else:
             changes = 0
-        aims = payload[a0:a0 + alen]
+        stream = payload[a0:a0 + alen]
         if codec == DEFLATE:
-            aims = inflate(aims, changes)
+            stream = inflate(stream, changes)
         elif codec != STORED:
             raise FormatError(f"unknown TICKS codec {codec}")
-        if len(aims) != changes:
-            raise FormatError("TICKS aim stream does not match its masks")
-        return TickBlock(first, count, n_slots, masks, bytes(aims), bytes(payload[a0 + alen:]))
+        if len(stream) != changes:
+            raise FormatError("TICKS change stream does not match its masks")
+        return TickBlock(first, count, n_slots, masks, bytes(stream), bytes(payload[a0 + alen:]))
     if kind == Kind.JOIN:
         _need(payload, JOIN_HDR.size, "JOIN")
         tick, slot = JOIN_HDR.unpack_from(payload)
@@ -562,217 +543,3 @@ def decode_record(kind: int, payload: bytes) -> Record:
         entries = tuple(END_ENTRY.unpack_from(payload, END_HDR.size + i * END_ENTRY.size) for i in range(n))
         return End(final, bool(flags & END_CLEAN), entries)
     return Unknown(kind, bytes(payload))
-
-
-# ---------------------------------------------------------------------------------------- inputs
-
-# A slot's input is packed in one int: move code (mx+1)+3*(my+1) in bits 0-3, buttons in bits 4-11,
-# aim (0..4095) in bits 12-23. For each tick a TICKS body holds a bitmask over the active slots
-# (in slot order) of those whose packed input changed; each change then takes one byte of the aim
-# stream: an aim-only change is the residual of its aim step against the slot's previous aim step
-# (bots and mice turn smoothly, so it is small), JUMP an aim-only change carried as an absolute
-# u16 in the extension stream, ESCAPE any other change (flags byte and fields in the extension stream).
-
-
-def _wrap(d: int) -> int:
-    return ((d + 2048) & 4095) - 2048
-
-
-def _encode_change(slot: int, c: int, p: int, last_da: list, aims: bytearray, ext: bytearray) -> None:
-    a = c >> 12
-    da = _wrap(a - (p >> 12))
-    if (c ^ p) & 0xFFF == 0:  # aim only (and it did change)
-        r = _wrap(da - last_da[slot])
-        last_da[slot] = da
-        if RESIDUAL_MIN <= r <= 127:
-            aims.append(r & 0xFF)
-        else:
-            aims.append(JUMP)
-            ext += a.to_bytes(2, "little")
-        return
-    aims.append(ESCAPE)
-    flags = c & 0xF
-    tail = b""
-    if (c ^ p) & 0xFF0:
-        flags |= EXT_BUTTONS
-        tail = bytes([(c >> 4) & 0xFF])
-    if da:
-        r = _wrap(da - last_da[slot])
-        if -128 <= r <= 127:
-            flags |= EXT_AIM_RESIDUAL
-            tail += bytes([r & 0xFF])
-        else:
-            flags |= EXT_AIM_ABSOLUTE
-            tail += a.to_bytes(2, "little")
-        last_da[slot] = da
-    ext.append(flags)
-    ext += tail
-
-
-class InputEncoder:
-    """The writer's half: appends one tick of an InputBatch to the current block's three streams."""
-
-    NUMPY_FROM = 48  # active slots from which whole-array numpy beats a Python loop
-
-    def __init__(self, max_players: int):
-        self.max_players = max_players
-        self.prev = [RESET] * max_players  # packed input per slot, as the reader will know it
-        self.last_da = [0] * max_players
-        self.slots: list[int] = []
-        self._idx = np.empty(0, dtype=np.intp)
-        self._contiguous = True
-        self.masks = bytearray()
-        self.aims = bytearray()
-        self.ext = bytearray()
-
-    def set_slots(self, slots) -> None:
-        self.slots = sorted(int(s) for s in slots)
-        self._idx = np.asarray(self.slots, dtype=np.intp)
-        self._contiguous = self.slots == list(range(len(self.slots)))
-
-    def reset_slot(self, slot: int) -> None:
-        self.prev[slot] = RESET
-        self.last_da[slot] = 0
-
-    def reset_all(self) -> None:
-        self.prev = [RESET] * self.max_players
-        self.last_da = [0] * self.max_players
-
-    def take(self) -> tuple[bytes, bytes, bytes]:
-        out = (bytes(self.masks), bytes(self.aims), bytes(self.ext))
-        self.masks.clear()
-        self.aims.clear()
-        self.ext.clear()
-        return out
-
-    def add(self, move: np.ndarray, aim: np.ndarray, buttons: np.ndarray) -> None:
-        n = len(self.slots)
-        if not n:
-            return
-        if n >= self.NUMPY_FROM:
-            return self._add_numpy(move, aim, buttons)
-        if self._contiguous:
-            mv, am, bt = move[:n].tolist(), aim[:n].tolist(), buttons[:n].tolist()
-        else:
-            idx = self._idx
-            mv, am, bt = move[idx].tolist(), aim[idx].tolist(), buttons[idx].tolist()
-        prev, last_da, aims, ext = self.prev, self.last_da, self.aims, self.ext
-        mask = 0
-        for i, slot in enumerate(self.slots):
-            x, y = mv[i]
-            c = ((x > 0) - (x < 0) + 1 + 3 * ((y > 0) - (y < 0) + 1)) | (bt[i] << 4) | ((am[i] & ANGLE_MASK) << 12)
-            p = prev[slot]
-            if c != p:
-                mask |= 1 << i
-                prev[slot] = c
-                _encode_change(slot, c, p, last_da, aims, ext)
-        self.masks += mask.to_bytes((n + 7) // 8, "little")
-
-    def _add_numpy(self, move, aim, buttons) -> None:
-        idx = self._idx
-        mv = move[idx]
-        cur = ((np.sign(mv[:, 0]).astype(np.int32) + 1) + 3 * (np.sign(mv[:, 1]).astype(np.int32) + 1)
-               | (buttons[idx].astype(np.int32) << 4) | ((aim[idx].astype(np.int32) & ANGLE_MASK) << 12))
-        prev_arr = np.fromiter((self.prev[s] for s in self.slots), dtype=np.int32, count=len(idx))
-        changed = cur != prev_arr
-        self.masks += np.packbits(changed, bitorder="little").tobytes()
-        if not changed.any():
-            return
-        prev, last_da, aims, ext = self.prev, self.last_da, self.aims, self.ext
-        where = np.flatnonzero(changed)
-        for slot, c, p in zip(idx[where].tolist(), cur[where].tolist(), prev_arr[where].tolist()):
-            prev[slot] = c
-            _encode_change(slot, c, p, last_da, aims, ext)
-
-
-class InputDecoder:
-    """The reader's half: the same state, turning TICKS bodies back into per-tick input changes."""
-
-    def __init__(self, max_players: int):
-        self.max_players = max_players
-        self.state: dict[int, list[int]] = {}  # slot -> [mx, my, buttons, aim, last_da]
-        self.slots: list[int] = []
-
-    def set_slots(self, slots) -> None:
-        self.slots = sorted(int(s) for s in slots)
-        self.state = {s: self.state.get(s, [0, 0, 0, 0, 0]) for s in self.slots}
-
-    def join(self, slot: int) -> None:
-        if slot not in self.state:
-            self.slots = sorted(self.slots + [slot])
-        self.state[slot] = [0, 0, 0, 0, 0]
-
-    def leave(self, slot: int) -> None:
-        if slot in self.state:
-            self.slots.remove(slot)
-            del self.state[slot]
-
-    def reset_all(self) -> None:
-        self.state = {s: [0, 0, 0, 0, 0] for s in self.slots}
-
-    def decode(self, block: TickBlock) -> list[list[tuple[int, int, int, int, int]]]:
-        """For each tick of the block, the changed slots as (slot, mx, my, buttons, aim)."""
-        slots = self.slots
-        n = len(slots)
-        if block.n_slots != n:
-            raise FormatError(f"TICKS record for {block.n_slots} slots, but {n} players are in the match")
-        per_tick = block.changed_rows()
-        aims, ext = block.aims, block.ext
-        ei = 0
-        ai = 0
-        out = []
-        state = self.state
-        for changed in per_tick:
-            tick_changes = []
-            for j in changed:
-                slot = slots[j]
-                st = state[slot]
-                b = aims[ai]
-                ai += 1
-                if b == JUMP:
-                    if ei + 2 > len(ext):
-                        raise FormatError("TICKS extension stream is truncated")
-                    a = ext[ei] | ext[ei + 1] << 8
-                    ei += 2
-                    if a > ANGLE_MASK:
-                        raise FormatError("TICKS aim out of range")
-                    st[4] = _wrap(a - st[3])
-                    st[3] = a
-                elif b != ESCAPE:
-                    da = _wrap(st[4] + (b - 256 if b > 127 else b))
-                    st[3] = (st[3] + da) & ANGLE_MASK
-                    st[4] = da
-                else:
-                    if ei >= len(ext):
-                        raise FormatError("TICKS extension stream is truncated")
-                    flags = ext[ei]
-                    ei += 1
-                    code = flags & 0xF
-                    if code > 8 or flags & 0x80 or (flags & EXT_AIM_RESIDUAL and flags & EXT_AIM_ABSOLUTE):
-                        raise FormatError("TICKS extension entry has bad flags")
-                    st[0], st[1] = code % 3 - 1, code // 3 - 1
-                    need = bool(flags & EXT_BUTTONS) + bool(flags & EXT_AIM_RESIDUAL) + 2 * bool(
-                        flags & EXT_AIM_ABSOLUTE)
-                    if ei + need > len(ext):
-                        raise FormatError("TICKS extension stream is truncated")
-                    if flags & EXT_BUTTONS:
-                        st[2] = ext[ei]
-                        ei += 1
-                    if flags & EXT_AIM_RESIDUAL:
-                        r = ext[ei]
-                        ei += 1
-                        da = _wrap(st[4] + (r - 256 if r > 127 else r))
-                        st[3] = (st[3] + da) & ANGLE_MASK
-                        st[4] = da
-                    elif flags & EXT_AIM_ABSOLUTE:
-                        a = ext[ei] | ext[ei + 1] << 8
-                        ei += 2
-                        if a > ANGLE_MASK:
-                            raise FormatError("TICKS aim out of range")
-                        st[4] = _wrap(a - st[3])
-                        st[3] = a
-                tick_changes.append((slot, st[0], st[1], st[2], st[3]))
-            out.append(tick_changes)
-        if ei != len(ext):
-            raise FormatError("TICKS extension stream has trailing bytes")
-        return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli import add_trust_option
 from .cli import _fail
 from .format import ReplayError
 
@@ -51,6 +52,7 @@ def add_play_parser(replay_subparsers) -> argparse.ArgumentParser:
                         "windowed until closed)")
     p.add_argument("--screenshot", metavar="PNG", help="save the last frame shown to this file")
     p.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH", help="window size (default 1280x720)")
+    add_trust_option(p)
     p.set_defaults(func=cmd_play)
     return p
 

@@ -17,7 +17,7 @@ from typing import Iterator
 import attrs
 import msgpack
 
-from ..sim import SIM_VERSION, SimConfig
+from ..game import GameNotFound, resolve
 from . import format as fmt
 from .format import FormatError, Kind, ReplayError
 
@@ -36,8 +36,9 @@ class RawRecord:
 class ReplayReader:
     """Opens ``path`` and parses its header (``ReplayError`` if it is not a usable replay).
 
-    Attributes: ``header`` (the msgpack map), ``version``, ``mode``, ``tick_rate``, ``sim``
-    (SimConfig), ``data_offset`` (first record), ``size``. After a full pass over ``records()``:
+    Attributes: ``header`` (the msgpack map), ``version``, ``mode``, ``tick_rate``, ``game`` (the recorded
+    game, loaded), ``sim`` (its config), ``seed``, ``data_offset`` (first record), ``size``. After a full
+    pass over ``records()``:
     ``warnings`` (list of str), ``clean`` (an END record saying clean, no damage), ``ended``
     (END present), ``unknown_kinds`` (Counter of skipped record kinds).
     """
@@ -84,10 +85,13 @@ class ReplayReader:
         if len(prefix) < 10:
             raise self._bad("truncated header")
         (version,) = struct.unpack_from("<H", prefix, 8)
-        if version > fmt.FORMAT_VERSION:
+        if version == 1:
+            raise self._bad("an old replay format (version 1, recorded before games were pluggable); this netcode "
+                            f"reads version {fmt.FORMAT_VERSION}: record the match again")
+        if version > fmt.FORMAT_VERSION and version < 0x100:
             raise self._bad(f"replay format version {version} is newer than this netcode ({fmt.FORMAT_VERSION})")
-        if version < 1:
-            raise self._bad(f"unsupported replay format version {version}")
+        if version != fmt.FORMAT_VERSION:
+            raise self._bad(f"corrupt header (format version field {version})")
         if len(prefix) < fmt.PREFIX.size:
             raise self._bad("truncated header")
         _, self.version, hlen = fmt.PREFIX.unpack(prefix)
@@ -106,24 +110,24 @@ class ReplayReader:
         if not isinstance(h, dict):
             raise self._bad("corrupt header (not a map)")
         self.header = h
-        mode, rate, sim = h.get("mode"), h.get("tick_rate"), h.get("sim")
-        if not isinstance(mode, str) or type(rate) is not int or not 1 <= rate <= 1000 or not isinstance(sim, dict):
-            raise self._bad("corrupt header (mode, tick_rate or sim missing)")
-        version_of_sim = sim.get("sim_version", SIM_VERSION)
-        if version_of_sim != SIM_VERSION:
-            raise self._bad(f"recorded with simulation version {version_of_sim!r}; this netcode runs version "
-                            f"{SIM_VERSION}")
+        mode, rate, config = h.get("mode"), h.get("tick_rate"), h.get("config")
+        if not isinstance(mode, str) or type(rate) is not int or not 1 <= rate <= 1000 or not isinstance(config, dict):
+            raise self._bad("corrupt header (mode, tick_rate or the game's config missing)")
+        if not isinstance(h.get("game"), str):
+            raise self._bad("corrupt header (no game named)")
         try:
-            self.sim = SimConfig.from_dict(sim)
-        except Exception as e:  # from_dict validates; any failure means the header is unusable
-            raise self._bad(f"the recorded game rules are invalid ({e})") from None
-        fp = h.get("sim_fingerprint")
-        if fp is not None and fp != self.sim.fingerprint():
-            raise self._bad("corrupt header (game rules do not match their fingerprint)")
+            self.game, self.sim = resolve(h, what="the replay")
+        except GameNotFound as e:
+            raise self._bad(str(e)) from None
+        except Exception as e:  # a game's config_from_dict validates; any failure means the header is unusable
+            raise self._bad(f"corrupt header ({e})") from None
+        seed, every = h.get("seed"), h.get("checksum_every", 1)
+        if type(seed) is not int or not 0 <= seed < 1 << 64:
+            raise self._bad("corrupt header (the seed is missing or out of range)")
+        if type(every) is not int or not 1 <= every <= 65535:
+            raise self._bad("corrupt header (checksum_every out of range)")
+        self.seed, self.checksum_every = seed, every
         self.mode, self.tick_rate = mode, rate
-        self.checksum_every = h.get("checksum_every") if type(h.get("checksum_every")) is int else 1
-        if not 1 <= self.checksum_every <= 65535:
-            self.checksum_every = 1
         self.data_offset = fmt.PREFIX.size + hlen + fmt.HEADER_CRC.size
 
     # ------------------------------------------------------------------ records

@@ -2,13 +2,13 @@
 events per tick), audit (the server's shot audit, re-derived) and info (no simulation).
 
 The replay holds only what the simulation cannot derive: joins, leaves, input changes and the
-views of rewound shots. Playing it means building ``World.new(SimConfig.from_dict(header["sim"]))``
-(or restoring the starting keyframe of a recording attached mid-match) and applying the records
-in file order.
+views of rewound shots. Playing it means loading the game the header names (netcode.game), building
+``game.new_world(game.config_from_dict(header["config"]), header["seed"])`` (or restoring the starting
+keyframe of a recording attached mid-match) and applying the records in file order.
 """
 from __future__ import annotations
 
-import time
+import struct
 from collections import Counter
 from typing import Any, Callable
 
@@ -16,15 +16,17 @@ import attrs
 import msgpack
 import numpy as np
 
-from ..sim import InputBatch, World, add_player, checksum, remove_player, resolve_shots, step
+from ..game import LagCompensated
 from . import format as fmt
 from .format import ReplayError
+from .inputs import InputDecoder
 from .reader import ReplayReader
 
 Progress = Callable[[int, int], None]  # (ticks done, ticks in the replay)
 
-# What the simulation raises when a (crc-valid but nonsensical) record asks for the impossible.
-_SIM_ERRORS = (ValueError, IndexError, KeyError, OverflowError, RuntimeError)
+# What a game's simulation raises when a (crc-valid but nonsensical) record asks for the impossible; the
+# game is any importable code, so anything it plainly signals is a bad replay, not a crash of verify.
+_SIM_ERRORS = (ValueError, TypeError, LookupError, ArithmeticError, RuntimeError, struct.error)
 
 
 @attrs.frozen
@@ -42,9 +44,9 @@ class VerifyResult:
     got: int | None
     first_tick: int
     last_tick: int
-    duration_s: float  # wall time of the verification
+    duration_s: float  # wall time of the verification (0 when verify() was given no clock)
     replay_s: float  # match time covered (ticks / tick rate)
-    speed: float  # replay_s / duration_s: multiple of real time
+    speed: float  # replay_s / duration_s: multiple of real time (0 without a clock)
     clean: bool  # END record present, no damage
     warnings: tuple[str, ...]
     detail: str = ""
@@ -56,22 +58,29 @@ class VerifyResult:
 class _Player:
     """Applies records to a world: the one place that knows how records change the game.
 
-    With ``rewind`` it also keeps a LagCompensator (hitbox history) so shots that the server
+    With ``rewind`` it also keeps a LagCompensator (hitbox history) so actions that the server
     resolved against a rewound view (VIEWS records) are resolved the same way; with ``audit``
-    every shot goes through its resolver, which regenerates the server's ShotAudit entries.
+    every action goes through the game's ``step_rewound``, which regenerates the server's ShotAudit entries.
     """
 
     def __init__(self, reader: ReplayReader, rewind: bool = False, audit: bool = False):
+        self.game = reader.game
         self.cfg = reader.sim
-        self.world: World | None = None
-        self.batch = InputBatch.empty(self.cfg)
-        self.decoder = fmt.InputDecoder(self.cfg.max_players)
+        self.seed = reader.seed
+        self.world = None
+        self.packed = np.zeros(self.cfg.max_players, dtype=np.uint64)
+        self.decoder = InputDecoder(self.game.inputs, self.cfg.max_players)
         self.start_tick = 0
-        self._world_len: int | None = None
+        self._world_limit: int | None = None
         self.audit = audit
         self.views: dict[int, dict] = {}  # tick -> {slot: (AppliedView, recorded hit)}
         self.recorded_outcomes = 0  # rewound shots resolved from their recorded hit (no history for them)
         self.comp = None
+        if not isinstance(self.game, LagCompensated):
+            if rewind:
+                raise ReplayError(f"the replay holds lag-compensation views, but {self.game.name} has no lag "
+                                  "compensation")
+            audit = self.audit = False  # nothing to audit: the game resolves no actions against a view
         if rewind or audit:
             from ..rewind import LagCompensator, RewindConfig
 
@@ -83,57 +92,57 @@ class _Player:
             window = lag.get("window")
             window = float(window) if isinstance(window, (int, float)) and 0 < window <= 1.0 else 1.0
             # A history at least as long as the server's: only availability depends on its length.
-            self.comp = LagCompensator(RewindConfig(enabled=True, window=window), reader.tick_rate, every,
-                                       self.cfg.num_entities)
+            n = len(self.game.entity_view(self.game.new_world(self.cfg, self.seed)).values)
+            self.comp = LagCompensator(RewindConfig(enabled=True, window=window), reader.tick_rate, every, n)
             self.history_ticks = self.comp.history.window_ticks
         else:
             self.history_ticks = 0
 
     @property
-    def world_len(self) -> int:
-        """Size of ``World.to_bytes()`` for this game (bounds what a keyframe may decompress to)."""
-        if self._world_len is None:
-            self._world_len = len(World.new(self.cfg).to_bytes())
-        return self._world_len
+    def world_limit(self) -> int:
+        """The most a keyframe may decompress to: 16× a fresh world's bytes and at least 16 MiB (worlds may grow
+        as a match goes on; the bound only stops a forged keyframe from claiming gigabytes)."""
+        if self._world_limit is None:
+            fresh = len(self.game.world_to_bytes(self.game.new_world(self.cfg, self.seed)))
+            self._world_limit = max(16 * fresh, 16 << 20)
+        return self._world_limit
 
     def keyframe_bytes(self, kf: fmt.Keyframe) -> bytes:
         try:
-            return kf.world_bytes(self.world_len)
+            return kf.world_bytes(self.world_limit)
         except fmt.FormatError as e:
             raise ReplayError(f"the keyframe at tick {kf.tick} is unusable ({e})") from None
 
     def start_new(self) -> None:
-        self.world = World.new(self.cfg)
+        self.world = self.game.new_world(self.cfg, self.seed)
         self.start_tick = 0
 
     def start_keyframe(self, kf: fmt.Keyframe) -> None:
         data = self.keyframe_bytes(kf)
         try:
-            self.world = World.from_bytes(self.cfg, data)
+            self.world = self.game.world_from_bytes(self.cfg, data)
         except ValueError as e:
             raise ReplayError(f"the keyframe at tick {kf.tick} is unusable ({e})") from None
         if self.world.tick != kf.tick:
             raise ReplayError(f"the keyframe at tick {kf.tick} holds tick {self.world.tick}")
         self.start_tick = kf.tick
-        self.decoder.set_slots(np.flatnonzero(self.world.active[: self.cfg.max_players]).tolist())
+        self.decoder.set_slots(np.flatnonzero(self.game.player_slots(self.world)).tolist())
         self.reset_inputs()
         if self.comp is not None:
-            self.comp.record(self.world)
+            self.comp.record(self.world.tick, *self.game.hitboxes(self.world))
 
     def reset_inputs(self) -> None:
         self.decoder.reset_all()
-        self.batch.move[:] = 0
-        self.batch.aim[:] = 0
-        self.batch.buttons[:] = 0
+        self.packed[:] = 0
 
     def inconsistent(self, what: str) -> ReplayError:
         return ReplayError(f"the replay is inconsistent at tick {self.world.tick}: {what}")
 
     def join(self, rec: fmt.Join) -> None:
-        self._seat(rec, "JOIN", "join", add_player, self.decoder.join)
+        self._seat(rec, "JOIN", "join", self.game.add_player, self.decoder.join)
 
     def leave(self, rec: fmt.Leave) -> None:
-        self._seat(rec, "LEAVE", "remove", remove_player, self.decoder.leave)
+        self._seat(rec, "LEAVE", "remove", self.game.remove_player, self.decoder.leave)
 
     def _seat(self, rec, kind: str, verb: str, change, decoder_change) -> None:
         """Apply a JOIN or LEAVE exactly where the server did: at its tick, to its slot."""
@@ -158,33 +167,15 @@ class _Player:
             view = AppliedView(e.view_tick, e.frac, e.span, rewind, e.status, e.tick, e.claimed)
             self.views.setdefault(e.tick, {})[e.slot] = (view, e.hit)
 
-    def _resolver(self, tick: int):
-        """The tick's ShotResolver: the LagCompensator's with the recorded views. A view older than this
-        re-simulation's hitbox history (it started at a keyframe or mid-match) gets the recorded outcome."""
-        entries = self.views.pop(tick, None)
-        if entries is None and not self.audit:
-            return None
-        entries = entries or {}
-        inner = self.comp.resolver({s: v for s, (v, _) in entries.items()})
-
-        def resolve(world, shooters, origins, aims):
-            try:
-                return inner(world, shooters, origins, aims)
-            except KeyError:  # a frame the history does not hold; resolving had no side effects yet
-                hit, dist = resolve_shots(world, shooters, origins, aims)
-                hit = np.array(hit, dtype=np.int64)
-                for i, s in enumerate(np.asarray(shooters).tolist()):
-                    if s in entries and entries[s][0].rewound and entries[s][1] is not None:
-                        hit[i] = entries[s][1]
-                        self.recorded_outcomes += 1
-                return hit, dist
-
-        return resolve
+    def _frame(self, tick: int):
+        """The tick's RewindFrame: the recorded views, and their recorded outcomes for views older than this
+        re-simulation's hitbox history (it started at a keyframe or mid-match)."""
+        entries = self.views.pop(tick, None) or {}
+        return self.comp.frame({s: v for s, (v, _) in entries.items()},
+                               {s: hit for s, (v, hit) in entries.items() if v.rewound and hit is not None})
 
     def _zero(self, slot: int) -> None:
-        self.batch.move[slot] = 0
-        self.batch.aim[slot] = 0
-        self.batch.buttons[slot] = 0
+        self.packed[slot] = 0
 
     def decode(self, block: fmt.TickBlock) -> list:
         if block.first_tick != self.world.tick + 1:
@@ -196,17 +187,17 @@ class _Player:
             raise self.inconsistent(str(e)) from None
 
     def step(self, changes) -> list:
-        move, aim, buttons = self.batch.move, self.batch.aim, self.batch.buttons
-        for slot, mx, my, b, a in changes:
-            move[slot, 0] = mx
-            move[slot, 1] = my
-            buttons[slot] = b
-            aim[slot] = a
+        packed = self.packed
+        for slot, value in changes:
+            packed[slot] = value
+        inputs = self.game.inputs.unpack_many(packed)
         comp = self.comp
         if comp is None:
-            return step(self.world, self.batch)
-        events = step(self.world, self.batch, self._resolver(self.world.tick + 1))
-        comp.record(self.world)
+            return self.game.step(self.world, inputs)
+        frame = self._frame(self.world.tick + 1)
+        events = self.game.step_rewound(self.world, inputs, frame)
+        self.recorded_outcomes += frame.used_outcomes
+        comp.record(self.world.tick, *self.game.hitboxes(self.world))
         return events
 
 
@@ -279,7 +270,7 @@ def _check(path, rewind: bool, has_audit: bool, start_offset: int | None = None,
                     for ch in changes:
                         p.step(ch)
                         if world.tick % every == 0 and world.tick > warm_until:
-                            computed[world.tick] = checksum(world)
+                            computed[world.tick] = p.game.checksum(world)
                 except _SIM_ERRORS as e:
                     raise p.inconsistent(f"the simulation rejected the recorded inputs or views ({e})") from None
                 checked = min(rec.count, max(0, world.tick - warm_until))
@@ -300,7 +291,7 @@ def _check(path, rewind: bool, has_audit: bool, start_offset: int | None = None,
                             raise p.inconsistent(f"a checksum for tick {tick}, which was not played yet")
                         if tick != p.world.tick:
                             continue  # a tick before the replay's start: nothing to compare
-                        c = checksum(p.world)
+                        c = p.game.checksum(p.world)
                     out["checks"] += 1
                     if c & rec.mask != value:
                         diverged(tick, value, c & rec.mask, f"state checksum differs at tick {tick}")
@@ -316,15 +307,15 @@ def _check(path, rewind: bool, has_audit: bool, start_offset: int | None = None,
                 if rec.tick != p.world.tick:
                     raise p.inconsistent(f"a keyframe for tick {rec.tick}")
                 if rec.tick > warm_until:
-                    mine = p.world.to_bytes()
+                    mine = p.game.world_to_bytes(p.world)
                     theirs = p.keyframe_bytes(rec)
                     out["keyframes"] += 1
                     if mine != theirs:
                         try:
-                            expected = checksum(World.from_bytes(p.cfg, theirs))
+                            expected = p.game.checksum(p.game.world_from_bytes(p.cfg, theirs))
                         except ValueError:
                             expected = None
-                        diverged(rec.tick, expected, checksum(p.world),
+                        diverged(rec.tick, expected, p.game.checksum(p.world),
                                  f"the world differs from the keyframe at tick {rec.tick}")
                 p.reset_inputs()
             elif t is fmt.Items and rec.kind == fmt.Kind.AUDIT and p.comp is not None:
@@ -376,16 +367,18 @@ def _chunks(keyframes: list[tuple[int, int]], first: int, last: int, workers: in
     return chunks
 
 
-def verify(path, progress: Progress | None = None, stop_at_first: bool = True, workers: int = 1) -> VerifyResult:
+def verify(path, progress: Progress | None = None, stop_at_first: bool = True, workers: int = 1,
+           clock: Callable[[], float] | None = None) -> VerifyResult:
     """Re-simulate the replay and compare every recorded checksum and keyframe (and the stored
     rewind audit, if the recording kept one).
 
     ``progress(done, total)`` is called as ticks are done. ``workers`` > 1 verifies runs between
     keyframes in that many processes at once: each keyframe is compared in full by the run that
     ends there, so by induction this proves what a single pass proves. ``ReplayError`` for a file
-    that is not a usable replay or whose records contradict each other.
+    that is not a usable replay or whose records contradict each other. ``clock`` (e.g. ``time.perf_counter``)
+    times the verification for ``duration_s`` and ``speed``.
     """
-    t0 = time.perf_counter()
+    t0 = clock() if clock is not None else 0.0
     with ReplayReader(path) as reader:
         kinds, first, last, keyframes = _prescan(reader)
         warnings = list(reader.warnings)
@@ -423,7 +416,7 @@ def verify(path, progress: Progress | None = None, stop_at_first: bool = True, w
         if part["divergence"] is not None:
             divergence = part
             break
-    duration = time.perf_counter() - t0
+    duration = clock() - t0 if clock is not None else 0.0
     replay_s = ticks / tick_rate
     if outcomes:
         warnings.append(f"{outcomes} rewound shots aimed at a view before the recording started; "
@@ -433,16 +426,16 @@ def verify(path, progress: Progress | None = None, stop_at_first: bool = True, w
         ok=divergence is None, ticks=ticks, checksums_checked=checks, keyframes_checked=kfs,
         first_divergence=d.get("divergence"), expected=d.get("expected"), got=d.get("got"),
         first_tick=parts[0]["first_tick"] or 0, last_tick=(divergence or parts[-1])["last_tick"] or 0,
-        duration_s=duration, replay_s=replay_s, speed=replay_s / duration if duration > 0 else float("inf"),
+        duration_s=duration, replay_s=replay_s, speed=replay_s / duration if duration > 0 else 0.0,
         clean=clean, warnings=tuple(warnings), detail=d.get("detail", ""))
 
 
 class Playback:
     """A replay played tick by tick, with seeking: what a viewer needs.
 
-    ``world`` is the current World (None before the first record that starts the game),
-    ``step()`` advances one tick and returns that step's game events (ShotFired, Hit, Kill,
-    Respawn) or None at the end, ``seek(tick)`` jumps (restoring the nearest keyframe at or
+    ``world`` is the current world of the replay's game (None before the first record that starts it),
+    ``step()`` advances one tick and returns that step's game events (whatever the game's ``step``
+    returns: the arena's ShotFired, Hit, Kill, Respawn; football's Kick, Goal) or None at the end, ``seek(tick)`` jumps (restoring the nearest keyframe at or
     before ``tick`` when that is shorter than stepping). ``players`` lists who joined and left,
     ``warnings`` what the reader found damaged. The file is read once (records stay compressed).
     """
@@ -452,6 +445,7 @@ class Playback:
             self.records: list = [rec for _, rec in reader.records()]
             self.header = reader.header
             self.tick_rate = reader.tick_rate
+            self.game = reader.game
             self.sim = reader.sim
             self.warnings = list(reader.warnings)
             self.clean = reader.clean
@@ -499,7 +493,7 @@ class Playback:
                 self._i += 1
 
     @property
-    def world(self) -> World | None:
+    def world(self):
         return self._p.world
 
     @property
@@ -532,7 +526,7 @@ class Playback:
         except _SIM_ERRORS as e:
             raise p.inconsistent(f"the simulation rejected the recorded inputs or views ({e})") from None
 
-    def seek(self, tick: int) -> World:
+    def seek(self, tick: int):
         """Go to the state right after the step that produced ``tick`` (before that tick's joins/leaves)."""
         tick = int(tick)
         if self._p.world is None:
@@ -555,7 +549,7 @@ class Playback:
         return self._p.world
 
 
-def seek(path, tick: int) -> World:
+def seek(path, tick: int):
     """The world right after the step that produced ``tick`` (before that tick's joins and leaves):
     restored from the nearest keyframe at or before ``tick`` and simulated forward.
 
@@ -620,10 +614,9 @@ def info(path) -> dict[str, Any]:
         cfg = reader.sim
         return {
             "file": str(reader.path), "size_bytes": reader.size, "format_version": reader.version,
-            "netcode": h.get("netcode"), "mode": reader.mode, "tick_rate": reader.tick_rate,
-            "created": h.get("created"), "seed": cfg.seed, "server": h.get("server"),
-            "sim": {"max_players": cfg.max_players, "npc_count": cfg.npc_count, "width": cfg.width,
-                    "height": cfg.height},
+            "netcode": h.get("netcode"), "game": h.get("game"), "game_version": h.get("game_version"),
+            "mode": reader.mode, "tick_rate": reader.tick_rate, "created": h.get("created"), "seed": reader.seed,
+            "server": h.get("server"), "max_players": cfg.max_players, "config": cfg.to_dict(),
             "start_tick": begin, "first_tick": first, "last_tick": last_tick, "ticks": ticks,
             "duration_s": ticks / reader.tick_rate,
             "players": players, "player_count": len(players),

@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import attrs
 import numpy as np
 
-from ..sim import Kill, ShotFired, SimConfig, checksum
+from ..game import EventFeed, announce, spec_of
 from . import format as fmt
 from .format import Kind
+from .inputs import InputEncoder
 
 log = logging.getLogger("netcode.replay")
 
@@ -46,7 +46,8 @@ class MatchRecorder:
 
     The server calls, in the order the world changes:
       ``on_join(tick, slot, name)`` right after ``add_player``; ``on_leave(tick, slot)`` right after
-      ``remove_player``; ``on_tick(world, batch, events)`` right after each ``step``.
+      ``remove_player``; ``on_tick(world, packed, events, actions)`` right after each ``step``
+      (``packed``: every player slot's input record; ``actions``: the tick's lag-compensated actions).
     Optional: ``on_event(kind, data, tick=None)`` (chat, ...), ``on_audit(list_of_dicts)``.
 
     ``checksum_every``: a state checksum every N ticks (1 = every tick, exact first divergence).
@@ -56,9 +57,9 @@ class MatchRecorder:
     keyframe of the 4096 px arena with 200 NPCs is ~2.5 KB, so K sets much of a small match's
     size: 20 s keeps an 8-bot match under 5 KB per player-minute with a seek simulating at most
     1200 ticks (~0.4 s); 5 s seeks in ~0.1 s but costs ~7.5 KB per player-minute.
-    ``record_kills``: which Kill events go into EVENT records: ``"players"`` (a player died, the
-    default), ``"all"`` (NPC kills too; ~11 bytes each) or ``"none"``. Kills are re-derivable by
-    re-simulation; they are stored so ``info`` and viewers can list them without simulating.
+    ``record_highlights``: store the game's highlights (``EventFeed.highlights``: the arena's player kills,
+    ~11 bytes each) in EVENT records. They are re-derivable by re-simulation; they are stored so ``info``
+    and viewers can list them without simulating.
     ``record_audit``: store what ``on_audit`` is given (AUDIT records). Off by default: the audit
     costs ~40 bytes per shot (twice the whole size budget in a bot match) and is re-derived
     exactly by re-simulation from the VIEWS records (``netcode.replay.audit(path)``).
@@ -69,41 +70,41 @@ class MatchRecorder:
     by default the recorder starts its own.
     """
 
-    def __init__(self, path, sim_config: SimConfig, mode: str = "state", tick_rate: int | None = None,
+    def __init__(self, path, game, game_config, mode: str = "state", tick_rate: int | None = None,
                  keyframe_every_s: float = 20, checksum_every: int = 1, flush_every_s: float = 1.0, *,
-                 checksum_width: int = 2, server_info: dict | None = None, record_kills: str = "players",
-                 record_audit: bool = False, lag_compensation: dict | None = None, exclusive: bool = False,
-                 writer: ReplayWriter | None = None):
+                 seed: int = 0, checksum_width: int = 2, server_info: dict | None = None,
+                 record_highlights: bool = True, record_audit: bool = False, lag_compensation: dict | None = None,
+                 exclusive: bool = False, writer: ReplayWriter | None = None, spec: str | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        tick_rate = sim_config.tick_rate if tick_rate is None else int(tick_rate)
-        if tick_rate != sim_config.tick_rate:
-            sim_config = attrs.evolve(sim_config, tick_rate=tick_rate)  # as StateSyncServer does
+        tick_rate = game_config.tick_rate if tick_rate is None else int(tick_rate)
+        if tick_rate != game_config.tick_rate:
+            raise ValueError(f"the game runs at {game_config.tick_rate} Hz, not {tick_rate} Hz")
         if not 1 <= checksum_every <= 65535:
             raise ValueError("checksum_every must be in 1..65535")
         if checksum_width not in (2, 4):
             raise ValueError("checksum_width must be 2 or 4")
-        if record_kills not in ("players", "all", "none"):
-            raise ValueError('record_kills must be "players", "all" or "none"')
         if keyframe_every_s < 0 or not 0 < flush_every_s <= 60:
             raise ValueError("keyframe_every_s must be >= 0 and flush_every_s in (0, 60]")
         self.path = Path(path)
-        self.sim = sim_config
+        self.game = game
+        self.sim = game_config
         self.mode = mode
         self.tick_rate = tick_rate
         self.checksum_every = int(checksum_every)
         self.checksum_width = checksum_width
         self.keyframe_ticks = max(1, round(keyframe_every_s * tick_rate)) if keyframe_every_s else 0
         self.flush_every_s = float(flush_every_s)
-        self._kill_limit = {"players": sim_config.max_players, "all": 1 << 62, "none": -1}[record_kills]
+        self._highlights = bool(record_highlights) and isinstance(game, EventFeed)
+        self._layout = getattr(game, "world_layout", None)
         self.record_audit = bool(record_audit)
         self.error: BaseException | None = None  # the writer thread's I/O error, if any
         self.bytes_written = 0
         self.closed = False
 
         header = {
-            "netcode": netcode_version(), "mode": mode, "tick_rate": tick_rate, "sim": sim_config.to_dict(),
-            "sim_fingerprint": sim_config.fingerprint(), "seed": sim_config.seed,
+            "netcode": netcode_version(), "mode": mode, "tick_rate": tick_rate,
+            **announce(game, game_config, spec or spec_of(game)), "seed": int(seed),
             "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "server": dict(server_info or {}), "keyframe_every": self.keyframe_ticks,
             "checksum_every": self.checksum_every, "checksum_width": checksum_width,
@@ -124,8 +125,8 @@ class MatchRecorder:
         self._offset = len(head)
         self._keyframe_index: list[tuple[int, int]] = []
 
-        self._max_players = sim_config.max_players
-        self._enc = fmt.InputEncoder(sim_config.max_players)
+        self._max_players = game_config.max_players
+        self._enc = InputEncoder(game.inputs, game_config.max_players)
         self._slots: set[int] = set()
         self._tick = 0  # the newest world tick recorded (a fresh match starts at 0)
         self._started = False  # any record that depends on the world's history written yet
@@ -142,34 +143,31 @@ class MatchRecorder:
         self._warned_gap = False
         self._warned_view = False
         self._history_start = 0  # tick of the newest keyframe: re-simulations may start there
-        self._config_checked = False
 
         self._own_writer = writer is None
         self._writer = ReplayWriter(f"replay-writer {self.path.name}") if writer is None else writer
         atexit.register(self._atexit)
 
     @classmethod
-    def for_server(cls, directory="replays", sim_config: SimConfig | None = None, mode: str = "state",
-                   tick_rate: int | None = None, label: str | None = None, **kwargs) -> MatchRecorder:
-        """A recorder writing ``<directory>/<mode>-<YYYYmmdd-HHMMSS>-<label or seed>.ncr`` (UTC time;
+    def for_server(cls, directory, game, game_config, mode: str = "state", tick_rate: int | None = None,
+                   label: str | None = None, **kwargs) -> MatchRecorder:
+        """A recorder writing ``<directory>/<game>-<mode>-<YYYYmmdd-HHMMSS>-<label or seed>.ncr`` (UTC time;
         created if missing; ``-2``, ``-3`` ... appended rather than overwrite an existing file)."""
-        if sim_config is None:
-            raise TypeError("for_server() needs sim_config")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-        base = f"{mode}-{stamp}-{sim_config.seed if label is None else label}"
+        base = f"{game.name}-{mode}-{stamp}-{kwargs.get('seed', 0) if label is None else label}"
         for n in range(1, 1000):
             path = d / (base + (f"-{n}" if n > 1 else "") + fmt.SUFFIX)
             try:
-                return cls(path, sim_config, mode, tick_rate, exclusive=True, **kwargs)
+                return cls(path, game, game_config, mode, tick_rate, exclusive=True, **kwargs)
             except FileExistsError:
                 continue
         raise FileExistsError(f"no free replay file name for {d / base}")
 
     @classmethod
     def attach(cls, server, directory="replays", path=None, **kwargs) -> MatchRecorder:
-        """Record ``server`` (a StateSyncServer): a recorder built from its own SimConfig, tick rate and
+        """Record ``server`` (a StateSyncServer): a recorder built from its own game, rules, tick rate and
         lag-compensation settings, set as ``server.recorder``. Attached after the first tick or
         join, the replay starts from a keyframe of the current world (see ``begin``).
 
@@ -184,13 +182,15 @@ class MatchRecorder:
                    "snapshot_every": int(c.snapshot_every)}
         kwargs.setdefault("lag_compensation", lag)
         kwargs.setdefault("server_info", {"snapshot_every": int(c.snapshot_every),
-                                          "max_clients": int(c.max_clients), "view_radius": int(c.view_radius)})
+                                          "max_clients": int(c.max_clients), "view_radius": int(server.view_radius)})
+        kwargs.setdefault("seed", server.seed)
+        kwargs.setdefault("spec", server.spec)
         mode = kwargs.pop("mode", "state")
         if path is not None:
-            rec = cls(path, server.sim, mode, c.tick_rate, **kwargs)
+            rec = cls(path, server.game, server.game_config, mode, c.tick_rate, **kwargs)
         else:
-            rec = cls.for_server(directory, server.sim, mode, c.tick_rate, **kwargs)
-        if server.world.tick != 0 or server.world.active[: server.sim.max_players].any():
+            rec = cls.for_server(directory, server.game, server.game_config, mode, c.tick_rate, **kwargs)
+        if server.world.tick != 0 or server.game.player_slots(server.world).any():
             rec.begin(server.world)
         server.recorder = rec
         return rec
@@ -201,13 +201,13 @@ class MatchRecorder:
         """Start recording a match already under way: stores ``world`` as the starting keyframe.
 
         Not needed for a recorder attached before the first step (the replay then starts from
-        ``World.new(sim_config)``). Called automatically if the first ``on_tick`` is not tick 1.
+        ``game.new_world(config, seed)``). Called automatically if the first ``on_tick`` is not tick 1.
         """
         if self.closed:
             return
         self._close_block(handoff=False)
         self._tick = world.tick
-        self._slots = set(np.flatnonzero(world.active[: self._max_players]).tolist())
+        self._slots = set(np.flatnonzero(self.game.player_slots(world)).tolist())
         self._enc.set_slots(self._slots)
         self._keyframe(world)
         self._started = True
@@ -234,8 +234,9 @@ class MatchRecorder:
         self._enc.set_slots(self._slots)
         self._enc.reset_slot(int(slot))
 
-    def on_tick(self, world, batch, events=(), applied_views: Any = None) -> None:
-        """After ``step(world, batch)``: the tick's inputs (changes only), checksum, kills."""
+    def on_tick(self, world, packed, events=(), actions: Any = None) -> None:
+        """After a step: the tick's inputs (``packed`` uint64 [P], changes only), checksum, highlights and the
+        views of its lag-compensated ``actions`` ((slot, AppliedView, outcome) each)."""
         if self.closed:
             return
         t = world.tick
@@ -248,31 +249,23 @@ class MatchRecorder:
                 self._warned_gap = True
                 log.warning("replay %s: the recorder missed ticks %d..%d; the replay will not verify",
                             self.path, self._tick + 1, t - 1)
-        if not self._config_checked:
-            self._config_checked = True
-            if world.config != self.sim:
-                log.error("replay %s: the world's SimConfig differs from the recorded one; "
-                          "pass the server's own config (server.sim)", self.path)
         self._started = True
         if self._block_first is None:
             self._block_first = t
             self._block_t0 = time.monotonic()
-        self._enc.add(batch.move, batch.aim, batch.buttons)
+        self._enc.add(np.asarray(packed, dtype=np.uint64))
         self._block_count += 1
         if t % self.checksum_every == 0:
             if not self._checks:
                 self._check_first = t
-            self._checks.append(checksum(world))
-        if events and self._kill_limit >= 0:
-            for ev in events:
-                if type(ev) is Kill and ev.victim < self._kill_limit:
-                    self._events.append([t, "kill", [ev.killer, ev.victim]])
-        if applied_views and events:
-            for ev in events:
-                if type(ev) is ShotFired:
-                    v = applied_views.get(ev.shooter)
-                    if v is not None and (v.status != "off" or v.claimed is not None):
-                        self._add_view(t, ev.shooter, v, ev.hit)
+            self._checks.append(self.game.checksum(world))
+        if events and self._highlights:
+            for item in self.game.highlights(world, events):
+                self._events.append([int(item[1]), str(item[0]), list(item[2:])])
+        if actions:
+            for slot, v, hit in actions:
+                if v.status != "off" or v.claimed is not None:
+                    self._add_view(t, slot, v, hit)
         self._tick = t
         if self.keyframe_ticks and t % self.keyframe_ticks == 0:
             self._close_block(handoff=False)
@@ -346,11 +339,12 @@ class MatchRecorder:
             self._pending = []
 
     def _keyframe(self, world) -> None:
-        active = set(np.flatnonzero(world.active[: self._max_players]).tolist())
+        active = set(np.flatnonzero(self.game.player_slots(world)).tolist())
         if active != self._slots:
             log.warning("replay %s: joins/leaves reported to the recorder (%s) differ from the world's players (%s)",
                         self.path, sorted(self._slots), sorted(active))
-        self._put(Kind.KEYFRAME, fmt.encode_keyframe, world.tick, world.to_bytes(), world.num_entities)
+        layout = self._layout(world) if self._layout is not None else None
+        self._put(Kind.KEYFRAME, fmt.encode_keyframe, world.tick, self.game.world_to_bytes(world), layout)
         self._history_start = world.tick
         self._enc.reset_all()
         self._handoff()

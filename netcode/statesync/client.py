@@ -1,6 +1,8 @@
 """A state-sync client, sans-IO: connect, send redundant inputs on the server's clock, decode snapshots.
 
-Bots use it headless; the pygame client adds prediction, reconciliation and interpolation on top.
+The server's WELCOME names its game (netcode.game); the client loads it (or says in one line that it
+can't) and speaks its input record. Bots use it headless; the pygame client adds prediction,
+reconciliation and interpolation on top.
 """
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ import attrs
 import msgpack
 import numpy as np
 
+from ..game import GameNotFound, LagCompensated, resolve
 from ..protocol import (Channel, ClientProtocol, ConnectFailed, Connected, Disconnected, LocalProtocolError,
                         MessageReceived, TransportConfig)
-from ..sim import PlayerInput
 from ..wire.errors import WireError
-from ..wire.snapshot import decode_snapshot
+from ..wire.snapshot import MissingBaseline, decode_snapshot
 from . import messages as msg
 from .events import ConnectionLost, GameEvents, Scoreboard, ShotResult, SnapshotReceived, Welcome
 from .inputs import ClockSync
@@ -42,14 +44,17 @@ class ClientCounters:
     bad_messages: int = 0
     inputs_sent: int = 0
     input_messages: int = 0
+    before_welcome: int = 0  # snapshots that came before the WELCOME (dropped: we don't know the game yet)
+    invalid_inputs: int = 0  # records our own code gave that the game's schema refuses: sent as "no input"
 
 
 class StateSyncClient:
-    """One player's connection to a state-sync server."""
+    """One player's connection to a state-sync server. ``game``: the game we expect (used when the server
+    names the same one; otherwise the client loads whatever the server announces)."""
 
     def __init__(self, server_addr, name: str = "player", token: int | None = None,
                  transport_config: TransportConfig | None = None, nonce: int | None = None,
-                 max_redundancy: int = 8, decode_every: int = 1):
+                 max_redundancy: int = 8, decode_every: int = 1, game=None):
         payload = {"name": name[:24]}
         if token is not None:
             payload["token"] = token
@@ -60,9 +65,12 @@ class StateSyncClient:
         # A load-testing client may decode only every n-th snapshot: it acks only those it decoded,
         # so the server keeps sending deltas it can decode (against an older baseline).
         self.decode_every = max(1, decode_every)
+        self.expected_game = game
         self.welcome: Welcome | None = None
+        self.game = None  # the server's game, once welcomed
+        self.codec: msg.InputCodec | None = None
         self.clock: ClockSync | None = None
-        self.next_input = PlayerInput()  # the application sets this; it is sampled once per input tick
+        self.next_input = 0  # the application sets this (a packed input record); it is sampled once per input tick
         self.view = (msg.NO_TICK, 0)  # (snapshot tick, fraction) the player sees, for shots
         self.tables: dict[int, object] = {}
         self.latest_tick = -1
@@ -70,12 +78,14 @@ class StateSyncClient:
         self.input_ack = -1  # newest input tick the server applied
         self.counters = ClientCounters()
         self.lost_reason: str | None = None
+        self._refused: str | None = None  # why we left at WELCOME (the disconnect that follows says no more)
         self.sent_inputs: deque[msg.TickInput] = deque(maxlen=256)  # for prediction replay
         self._events: list = []
 
     # ------------------------------------------------------------------ application side
 
     def connect(self, now: float) -> None:
+        self._refused = None
         self.transport.connect(now)
 
     @property
@@ -102,7 +112,8 @@ class StateSyncClient:
                 except WireError:
                     self.counters.bad_messages += 1
             elif isinstance(e, Disconnected):
-                self._lost(f"disconnected: {e.reason}")
+                if self._refused is None:
+                    self._lost(f"disconnected: {e.reason}")
             elif isinstance(e, ConnectFailed):
                 self._lost(f"could not connect: {e.reason}")
             elif isinstance(e, Connected):
@@ -117,15 +128,7 @@ class StateSyncClient:
         if kind == msg.SNAPSHOT:
             self._on_snapshot(data, now)
         elif kind == msg.WELCOME:
-            w = msg.decode_packed(data)
-            try:
-                self.welcome = Welcome(int(w["client_id"]), int(w["slot"]), int(w["token"]), int(w["tick"]),
-                                       int(w["tick_rate"]), int(w["snapshot_every"]), int(w["view_radius"]),
-                                       dict(w["sim"]))
-            except (KeyError, TypeError, ValueError):
-                raise WireError("bad welcome") from None
-            self.clock = ClockSync(self.welcome.tick_rate)
-            self._events.append(self.welcome)
+            self._on_welcome(msg.decode_packed(data))
         elif kind == msg.EVENTS:
             body = msg.decode_packed(data)
             if not isinstance(body, list):
@@ -146,18 +149,48 @@ class StateSyncClient:
         else:
             self.counters.bad_messages += 1
 
+    def _on_welcome(self, w) -> None:
+        if not isinstance(w, dict):
+            raise WireError("bad welcome")
+        try:
+            game, config = resolve(w, expected=self.expected_game)
+        except (GameNotFound, ValueError) as e:
+            if self.welcome is not None and not isinstance(e, GameNotFound):
+                raise WireError("bad welcome") from None  # a garbled repeat: we keep the session we have
+            # a game we can't play, or a first WELCOME we can't read: say so and leave (waiting would hang)
+            self._refused = str(e)
+            self.transport.disconnect()
+            self._lost(str(e))
+            return
+        try:
+            welcome = Welcome(int(w["client_id"]), int(w["slot"]), int(w["token"]), int(w["tick"]),
+                              int(w["tick_rate"]), int(w["snapshot_every"]), int(w["view_radius"]), game, config,
+                              str(w["game"]), tuple(str(c) for c in w.get("score_columns") or ()))
+        except (KeyError, TypeError, ValueError):
+            raise WireError("bad welcome") from None
+        self.welcome, self.game = welcome, game
+        self.codec = msg.InputCodec(game.inputs, game.action_field if isinstance(game, LagCompensated) else None)
+        self.clock = ClockSync(welcome.tick_rate)
+        self._events.append(welcome)
+
     def _on_snapshot(self, data: bytes, now: float) -> None:
         self.counters.arrived += 1
+        if self.game is None:  # the WELCOME (reliable) names the game and its columns: nothing to read it with
+            self.counters.before_welcome += 1
+            return
         if self.decode_every > 1 and self.counters.arrived % self.decode_every:
             return
         input_tick, margin, body = msg.decode_snapshot_message(data)
         try:
             tick, _, table = decode_snapshot(body, self.tables.get)
         except WireError as e:
-            if "baseline" in str(e):
+            if isinstance(e, MissingBaseline):
                 self.counters.missing_baseline += 1
                 return
             raise
+        if table.values.shape[1] != self.game.entities.n_fields:
+            raise WireError(f"snapshot of {table.values.shape[1]} fields, {self.game.name} has "
+                            f"{self.game.entities.n_fields}")
         if tick <= self.latest_tick:
             self.counters.stale_snapshots += 1
             return
@@ -211,15 +244,24 @@ class StateSyncClient:
         ticks = self.clock.due_ticks(now)
         if not ticks:
             return ticks
+        inp = self.next_input
+        if type(inp) is not int or not self.game.inputs.valid(inp):  # the server would drop the whole message
+            try:
+                inp = int(inp)
+            except (TypeError, ValueError):
+                inp = -1
+            if not self.game.inputs.valid(inp):
+                self.counters.invalid_inputs += 1
+                inp = 0
+        view_tick, view_frac = self.view
         for t in ticks:
-            view_tick, view_frac = self.view
-            self.sent_inputs.append(msg.TickInput(t, self.next_input, view_tick, view_frac))
+            self.sent_inputs.append(msg.TickInput(t, inp, view_tick, view_frac))
         unacked = [ti for ti in self.sent_inputs if ti.tick > self.input_ack][-self.max_redundancy:]
         # the INPUT message needs consecutive ticks: keep the newest contiguous run
         while len(unacked) > 1 and unacked[0].tick != unacked[-1].tick - len(unacked) + 1:
             unacked.pop(0)
         try:
-            self.transport.send(Channel.UNRELIABLE, msg.encode_inputs(self.latest_tick if self.latest_tick >= 0
+            self.transport.send(Channel.UNRELIABLE, self.codec.encode(self.latest_tick if self.latest_tick >= 0
                                                                       else msg.NO_TICK, unacked))
             self.counters.inputs_sent += len(ticks)
             self.counters.input_messages += 1

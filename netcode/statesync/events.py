@@ -7,9 +7,10 @@ import numpy as np
 from ..wire.snapshot import EntityTable
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class Welcome:
-    """The server accepted us: our player slot, reconnect token, rates and the game's rules."""
+    """The server accepted us: our player slot, reconnect token, rates, and the game with its rules
+    (``game``: the loaded Game, ``config``: its config, ``spec``: how the server named it)."""
 
     client_id: int
     slot: int
@@ -18,7 +19,10 @@ class Welcome:
     tick_rate: int
     snapshot_every: int
     view_radius: int
-    sim: dict
+    game: object
+    config: object
+    spec: str
+    score_columns: tuple = ()
 
 
 @attrs.frozen(eq=False)
@@ -35,14 +39,14 @@ class SnapshotReceived:
 
 @attrs.frozen
 class GameEvents:
-    """Kills, hits, respawns, joins, leaves, chat: [kind, tick, ...] lists, oldest first."""
+    """Joins, leaves, chat and the game's feed (``EventFeed``): [kind, tick, ...] lists, oldest first."""
 
     events: list
 
 
 @attrs.frozen
 class Scoreboard:
-    """[slot, name, kills, deaths] for every player."""
+    """[slot, name, *scores] for every player (the columns are the Welcome's ``score_columns``)."""
 
     rows: list
 

@@ -11,10 +11,7 @@ from collections import deque
 
 import attrs
 
-from ..sim import BUTTON_FIRE, PlayerInput
 from .messages import TickInput
-
-_IDLE = PlayerInput()
 
 
 @attrs.define
@@ -30,12 +27,16 @@ class InputCounters:
 
 
 class InputBuffer:
-    """The server's inputs for one client, keyed by tick; applies one per tick, never more."""
+    """The server's inputs (packed records) for one client, keyed by tick; applies one per tick, never more.
 
-    def __init__(self, max_ahead: int = 32, margin_window: int = 16):
+    A tick with no input repeats the last one with the schema's ``release`` fields cleared
+    (``InputSchema.repeat``: a held fire button must not fire shots the player never made)."""
+
+    def __init__(self, max_ahead: int = 32, margin_window: int = 16, release_mask: int = 0):
         self.max_ahead = max_ahead
+        self.release_mask = release_mask
         self.counters = InputCounters()
-        self.last = _IDLE
+        self.last = 0
         self.last_applied_tick = -1
         self._inputs: dict[int, TickInput] = {}
         self._newest = -1
@@ -80,9 +81,7 @@ class InputBuffer:
             return ti
         if self._newest >= 0:
             self.counters.missing += 1
-            if self.last.buttons & BUTTON_FIRE:
-                # a repeated input must not fire shots the player never made
-                self.last = PlayerInput(self.last.move_x, self.last.move_y, self.last.aim, self.last.buttons & ~BUTTON_FIRE)
+            self.last &= ~self.release_mask
         return None
 
     @property

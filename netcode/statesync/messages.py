@@ -9,9 +9,6 @@ import struct
 
 import msgpack
 
-from ..sim import BUTTON_FIRE, PlayerInput
-from ..sim.fixed import ANGLE_MASK
-from ..sim.inputs import KNOWN_BUTTONS
 from ..wire.errors import WireError
 
 # client -> server
@@ -30,17 +27,17 @@ MAX_CHAT = 200
 FRAC_ONE = 1 << 16  # interpolation fraction scale (u16 fraction of one tick)
 
 _INPUT_HDR = struct.Struct("<BIIB")  # type, newest snapshot tick decoded, tick of first input, count
-_INPUT_ENTRY = struct.Struct("<BBH")  # move (2 bits per axis), buttons, aim
 _VIEW = struct.Struct("<IH")  # snapshot tick interpolated from, fraction (of FRAC_ONE)
 _SNAP_HDR = struct.Struct("<BIh")  # type, newest input tick applied, input margin (0.1 ms units)
 
 
 class TickInput:
-    """One input for one server tick, plus what the client saw when it was made (for rewind)."""
+    """One input (the game's packed record) for one server tick, plus what the client saw when it was
+    made (for rewind; sent only with an action)."""
 
     __slots__ = ("tick", "input", "view_tick", "view_frac")
 
-    def __init__(self, tick: int, inp: PlayerInput, view_tick: int = NO_TICK, view_frac: int = 0):
+    def __init__(self, tick: int, inp: int, view_tick: int = NO_TICK, view_frac: int = 0):
         self.tick = tick
         self.input = inp
         self.view_tick = view_tick
@@ -51,55 +48,65 @@ class TickInput:
             other.tick, other.input, other.view_tick, other.view_frac)
 
     def __repr__(self):
-        return f"TickInput({self.tick}, {self.input}, view={self.view_tick}+{self.view_frac})"
+        return f"TickInput({self.tick}, {self.input:#x}, view={self.view_tick}+{self.view_frac})"
 
 
-def encode_inputs(snapshot_ack: int, inputs: list[TickInput]) -> bytes:
-    """INPUT: consecutive ticks, oldest first (the redundant tail repeats unacknowledged ones)."""
-    if not 0 < len(inputs) <= MAX_INPUTS_PER_MESSAGE:
-        raise ValueError(f"1..{MAX_INPUTS_PER_MESSAGE} inputs per message")
-    first = inputs[0].tick
-    parts = [_INPUT_HDR.pack(INPUT, snapshot_ack & 0xFFFFFFFF, first, len(inputs))]
-    for i, ti in enumerate(inputs):
-        if ti.tick != first + i:
-            raise ValueError("inputs must be for consecutive ticks")
-        inp = ti.input
-        move = (inp.move_x + 1) | ((inp.move_y + 1) << 2)
-        parts.append(_INPUT_ENTRY.pack(move, inp.buttons & 0xFF, inp.aim & 0xFFFF))
-        if inp.buttons & BUTTON_FIRE:
-            parts.append(_VIEW.pack(ti.view_tick & 0xFFFFFFFF, ti.view_frac & 0xFFFF))
-    return b"".join(parts)
+class InputCodec:
+    """INPUT messages of one game: each entry is the game's input record (``record_size`` bytes, see
+    netcode.game.inputs), followed by the view (u32 tick, u16 fraction) when the record is an action
+    (its ``action_field`` is non-zero; games without lag compensation never send one)."""
 
+    def __init__(self, schema, action_field: str | None = None):
+        self.schema = schema
+        self.size = schema.record_size
+        self.action_mask = 0
+        if action_field is not None:
+            i = schema.index(action_field)
+            f = schema.fields[i]
+            self.action_mask = ((1 << f.bits) - 1) << schema.offsets[i]
 
-def decode_inputs(data: bytes) -> tuple[int, list[TickInput]]:
-    """(snapshot ack, inputs), already sanitised (aim wrapped to 0..4095, unknown buttons dropped)."""
-    if len(data) < _INPUT_HDR.size:
-        raise WireError("short input message")
-    _, ack, first, count = _INPUT_HDR.unpack_from(data)
-    if not 0 < count <= MAX_INPUTS_PER_MESSAGE:
-        raise WireError("bad input count")
-    off = _INPUT_HDR.size
-    out = []
-    for i in range(count):
-        if off + _INPUT_ENTRY.size > len(data):
-            raise WireError("truncated input")
-        move, buttons, aim = _INPUT_ENTRY.unpack_from(data, off)
-        off += _INPUT_ENTRY.size
-        mx, my = (move & 3) - 1, ((move >> 2) & 3) - 1
-        if move > 15 or mx > 1 or my > 1:
-            raise WireError("bad move bits")
-        view_tick, view_frac = NO_TICK, 0
-        if buttons & BUTTON_FIRE:
-            if off + _VIEW.size > len(data):
-                raise WireError("truncated view")
-            view_tick, view_frac = _VIEW.unpack_from(data, off)
-            off += _VIEW.size
-        # sanitised here, once: in range by construction for the simulation
-        out.append(TickInput((first + i) & 0xFFFFFFFF, PlayerInput(mx, my, aim & ANGLE_MASK, buttons & KNOWN_BUTTONS),
-                             view_tick, view_frac))
-    if off != len(data):
-        raise WireError("trailing bytes after inputs")
-    return ack, out
+    def encode(self, snapshot_ack: int, inputs: list[TickInput]) -> bytes:
+        """INPUT: consecutive ticks, oldest first (the redundant tail repeats unacknowledged ones)."""
+        if not 0 < len(inputs) <= MAX_INPUTS_PER_MESSAGE:
+            raise ValueError(f"1..{MAX_INPUTS_PER_MESSAGE} inputs per message")
+        first = inputs[0].tick
+        parts = [_INPUT_HDR.pack(INPUT, snapshot_ack & 0xFFFFFFFF, first, len(inputs))]
+        size, action = self.size, self.action_mask
+        for i, ti in enumerate(inputs):
+            if ti.tick != first + i:
+                raise ValueError("inputs must be for consecutive ticks")
+            parts.append(ti.input.to_bytes(size, "little"))
+            if ti.input & action:
+                parts.append(_VIEW.pack(ti.view_tick & 0xFFFFFFFF, ti.view_frac & 0xFFFF))
+        return b"".join(parts)
+
+    def decode(self, data: bytes) -> tuple[int, list[TickInput]]:
+        """(snapshot ack, inputs); a record with a field out of range is malformed (WireError)."""
+        if len(data) < _INPUT_HDR.size:
+            raise WireError("short input message")
+        _, ack, first, count = _INPUT_HDR.unpack_from(data)
+        if not 0 < count <= MAX_INPUTS_PER_MESSAGE:
+            raise WireError("bad input count")
+        off = _INPUT_HDR.size
+        size, action, valid = self.size, self.action_mask, self.schema.valid
+        out = []
+        for i in range(count):
+            if off + size > len(data):
+                raise WireError("truncated input")
+            packed = int.from_bytes(data[off:off + size], "little")
+            off += size
+            if not valid(packed):
+                raise WireError("input record out of range")
+            view_tick, view_frac = NO_TICK, 0
+            if packed & action:
+                if off + _VIEW.size > len(data):
+                    raise WireError("truncated view")
+                view_tick, view_frac = _VIEW.unpack_from(data, off)
+                off += _VIEW.size
+            out.append(TickInput((first + i) & 0xFFFFFFFF, packed, view_tick, view_frac))
+        if off != len(data):
+            raise WireError("trailing bytes after inputs")
+        return ack, out
 
 
 NO_MARGIN = -32768

@@ -1,7 +1,9 @@
 """The state-sync match, sans-IO: inputs in, one simulation tick, AOI-filtered delta snapshots out.
 
-The asyncio front (netcode/aio/serve.py) calls `update(now)` when a tick is due and pumps
-`transport` (a ServerProtocol) over a socket; tests call both in virtual time.
+It serves any game of the Game interface (netcode.game): the game steps the world and gives a whole-array
+entity view once per tick; AOI, budgeted delta snapshots, clock sync and (for ``LagCompensated`` games)
+server-side rewind are the netcode's. The asyncio front (netcode/aio/serve.py) calls `update(now)` when
+a tick is due and pumps `transport` (a ServerProtocol) over a socket; tests call both in virtual time.
 """
 from __future__ import annotations
 
@@ -13,11 +15,9 @@ import msgpack
 import numpy as np
 
 from ..aoi import GridAOI
+from ..game import EventFeed, LagCompensated, Scored, announce, spec_of
 from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
 from ..protocol.events import LocalProtocolError
-from ..sim import (BUTTON_FIRE, KIND_NPC, SUBPX, InputBatch, Kill, SimConfig, World, WorldFullError, add_player, remove_player,
-                   step)
-from ..sim.events import Hit, Respawn, ShotFired
 from ..tick import FixedTicker
 from ..wire import packet as wp
 from ..wire.errors import WireError
@@ -27,7 +27,6 @@ from . import messages as msg
 from .inputs import InputBuffer
 from ..rewind import LagCompensator, RewindConfig
 from .priority import PriorityTable, pair_costs
-from .schema import FLAG_ALIVE, FLAG_FIRED, FLAG_NPC
 
 # Largest snapshot message that still fits one datagram on the sequenced channel.
 MAX_SNAPSHOT_MESSAGE = wp.MAX_MESSAGES_BYTES - wp.MSG_SEQUENCED_HDR.size
@@ -40,12 +39,12 @@ def _check_rate(inst, attr, value):
 
 @attrs.frozen(kw_only=True)
 class ServerConfig:
-    """How the state-sync server runs the match (the game rules are SimConfig)."""
+    """How the state-sync server runs the match (the game's rules are the game's config)."""
 
     tick_rate: int = attrs.field(default=60, validator=_check_rate)
     snapshot_rate: int = 0  # 0 = every tick
     max_clients: int = 64
-    view_radius: int = 600  # pixels: an entity enters a client's view inside this
+    view_radius: int | None = None  # pixels: an entity enters a client's view inside this (None: the game's default)
     leave_margin: int = 60  # pixels more before it leaves (hysteresis, no border flicker)
     budget_bps: int = 256_000  # per client, snapshot payload bits per second (Fiedler's target)
     snapshot_ring: int = 32  # snapshots kept per client as delta baselines (Quake 3 keeps 32)
@@ -91,20 +90,38 @@ class ClientState:
 
 
 class StateSyncServer:
-    """Hosts one state-sync match: ServerProtocol + World + AOI + per-client snapshots."""
+    """Hosts one state-sync match of ``game``: ServerProtocol + the game's world + AOI + per-client snapshots."""
 
-    def __init__(self, sim: SimConfig, config: ServerConfig | None = None, *, now: float = 0.0,
-                 transport_config: TransportConfig | None = None, secret: bytes | None = None):
-        self.config = config or ServerConfig()
-        if sim.tick_rate != self.config.tick_rate:
-            sim = attrs.evolve(sim, tick_rate=self.config.tick_rate)
-        if self.config.max_clients > sim.max_players:
-            raise ValueError(f"max_clients {self.config.max_clients} > the game's max_players {sim.max_players}")
-        self.sim = sim
-        self.world = World.new(sim)
-        self.transport = ServerProtocol(max_clients=self.config.max_clients, config=transport_config, secret=secret,
-                                        accept_payload=msgpack.packb({"mode": "state", "tick_rate": sim.tick_rate}))
-        self.ticker = FixedTicker(rate=self.config.tick_rate, start=now, max_catchup=self.config.max_catchup)
+    def __init__(self, game, game_config, config: ServerConfig | None = None, *, seed: int = 0, now: float = 0.0,
+                 transport_config: TransportConfig | None = None, secret: bytes | None = None,
+                 spec: str | None = None):
+        self.config = c = config or ServerConfig()
+        if "state" not in game.modes:
+            raise ValueError(f"{game.name} does not support state sync (modes: {', '.join(game.modes)})")
+        if game_config.tick_rate != c.tick_rate:
+            raise ValueError(f"the game runs at {game_config.tick_rate} Hz, the server at {c.tick_rate} Hz")
+        if c.max_clients > game_config.max_players:
+            raise ValueError(f"max_clients {c.max_clients} > the game's {game_config.max_players} player slots")
+        self.game = game
+        self.game_config = game_config
+        self.spec = spec or spec_of(game)
+        self.seed = seed
+        self.world = game.new_world(game_config, seed)
+        self.schema = game.inputs
+        self.units = game.entities.units_per_px
+        self.view_radius = c.view_radius if c.view_radius is not None else game.entities.view_radius
+        # capabilities the game has, checked once
+        # with rewind disabled actions still go through the compensator: resolved at the present, audited
+        # and reported to the shooter (SHOT_RESULT "off"), so the two can be compared
+        self.lag = isinstance(game, LagCompensated)
+        self.feed = isinstance(game, EventFeed)
+        self.scored = isinstance(game, Scored)
+        self.codec = msg.InputCodec(self.schema, game.action_field if isinstance(game, LagCompensated) else None)
+        self.transport = ServerProtocol(max_clients=c.max_clients, config=transport_config, secret=secret,
+                                        accept_payload=msgpack.packb({"mode": "state", "tick_rate": c.tick_rate,
+                                                                      "game": self.spec,
+                                                                      "game_version": int(game.version)}))
+        self.ticker = FixedTicker(rate=c.tick_rate, start=now, max_catchup=c.max_catchup)
         self.clients: dict[int, ClientState] = {}  # by client_id, connected only
         self.away: dict[int, ClientState] = {}  # by token, waiting for a reconnect
         self.counters: Counter[str] = Counter()
@@ -114,18 +131,47 @@ class StateSyncServer:
         self.snapshot_observer = None
         # A MatchRecorder (netcode/replay) or None: told every change to the world, in order.
         self.recorder = None
-        c = self.config
-        self._aoi = GridAOI(cell_size=max(64, (c.view_radius + c.leave_margin) // 4) * SUBPX,
-                            world_size=(sim.width * SUBPX, sim.height * SUBPX))
-        self._inputs = InputBatch.empty(sim)
-        self.priority = PriorityTable(sim.max_players, len(self.world.pos))  # rows are player slots
-        self.lagcomp = LagCompensator(c.rewind, c.tick_rate, c.snapshot_every, len(self.world.pos))
-        self._fire_views: dict[int, tuple[int, int]] = {}
-        self._fired = np.zeros(len(self.world.pos), dtype=bool)
+        p = game_config.max_players
+        view = game.entity_view(self.world)
+        n = len(view.values)
+        size = self._world_size(view)
+        self._aoi = GridAOI(cell_size=max(64, (self.view_radius + c.leave_margin) // 4) * self.units, world_size=size)
+        self._packed = np.zeros(p, dtype=np.uint64)  # each slot's input of the tick being built
+        self.priority = PriorityTable(p, n)  # rows are player slots
+        self.lagcomp = LagCompensator(c.rewind, c.tick_rate, c.snapshot_every, n)
         self._pending_events: list = []
         self._next_scoreboard = now + c.scoreboard_interval
         self._snapshot_budget = min(c.budget_bps / (c.tick_rate / c.snapshot_every) / 8, MAX_SNAPSHOT_MESSAGE - 8)
         self._tokens = np.random.default_rng(int.from_bytes(secret or os.urandom(16), "little"))
+        self._welcome_info = {"tick_rate": c.tick_rate, "snapshot_every": c.snapshot_every,
+                              "view_radius": self.view_radius,
+                              "score_columns": list(game.score_columns) if self.scored else [],
+                              **announce(game, game_config, self.spec)}
+
+    @classmethod
+    def for_game(cls, game, config: ServerConfig | None = None, *, seed: int = 0, options: dict | None = None,
+                 **kwargs) -> StateSyncServer:
+        """A server whose game config is ``game.make_config`` for this server: a player slot for every seat and
+        one parked player per seat (``2 * max_clients``), the server's tick rate, ``options`` for the game."""
+        config = config or ServerConfig()
+        game_config = game.make_config(mode="state", max_players=2 * config.max_clients, tick_rate=config.tick_rate,
+                                       **(options or {}))
+        return cls(game, game_config, config, seed=seed, **kwargs)
+
+    def start_clock(self, now: float) -> None:
+        """Anchor the tick schedule at ``now`` (a server built before its socket was bound); only before the
+        first tick."""
+        if self.ticker.tick == 0:
+            self.ticker.start = now
+            self._next_scoreboard = now + self.config.scoreboard_interval
+
+    @staticmethod
+    def _world_size(view) -> tuple[int, int]:
+        """The extent AOI cells cover (entities beyond it are still handled, in the edge cells)."""
+        if view.extent is not None:
+            return (max(1, int(view.extent[0])), max(1, int(view.extent[1])))
+        hi = int(np.asarray(view.pos).max()) + 1 if len(view.pos) else 1
+        return (max(hi, 1 << 14), max(hi, 1 << 14))
 
     # ------------------------------------------------------------------ network input
 
@@ -145,7 +191,7 @@ class StateSyncServer:
         try:
             kind = msg.message_type(data)
             if kind == msg.INPUT:
-                ack, inputs = msg.decode_inputs(data)
+                ack, inputs = self.codec.decode(data)
                 self._on_inputs(cs, ack, inputs, now)
             elif kind == msg.CHAT and channel == Channel.RELIABLE:
                 self._pending_events.append(["chat", self.world.tick, cs.slot, msg.decode_chat(data)])
@@ -160,7 +206,7 @@ class StateSyncServer:
         if ack != msg.NO_TICK and ack in cs.sent and ack > cs.acked:
             cs.acked = ack
         next_tick = self.world.tick + 1
-        for ti in inputs:  # decode_inputs sanitised them
+        for ti in inputs:  # the codec checked every field's range
             cs.inputs.add(ti, next_tick, self.tick_time(ti.tick) - now)
 
     def tick_time(self, tick: int) -> float:
@@ -181,28 +227,31 @@ class StateSyncServer:
             cs.client_id, cs.connected, cs.name, cs.addr = e.client_id, True, name, e.addr
             cs.sent.clear()
             cs.acked = -1
-            cs.inputs = InputBuffer(self.config.max_input_ahead)  # the old session's inputs and margins are void
+            cs.inputs = self._input_buffer()  # the old session's inputs and margins are void
             self.counters["rejoins"] += 1
         else:
             try:
-                slot = add_player(self.world)
-                self.lagcomp.forget_slot(slot)
-                if self.recorder is not None:
-                    self.recorder.on_join(self.world.tick, slot, name)
-            except WorldFullError:
+                slot = self.game.add_player(self.world)
+            except RuntimeError:  # the game's world is full
                 self.transport.disconnect(e.client_id)
                 self.counters["denied: world full"] += 1
                 return
-            cs = ClientState(e.client_id, name, slot, int(self._tokens.integers(1, 2**62)),
-                             InputBuffer(self.config.max_input_ahead), addr=e.addr)
+            self.lagcomp.forget_slot(slot)
+            self._packed[slot] = 0
+            if self.recorder is not None:
+                self.recorder.on_join(self.world.tick, slot, name)
+            cs = ClientState(e.client_id, name, slot, int(self._tokens.integers(1, 2**62)), self._input_buffer(),
+                             addr=e.addr)
             self.priority.settle(np.array([slot]))
             self.counters["joins"] += 1
         self.clients[e.client_id] = cs
         welcome = {"client_id": e.client_id, "slot": cs.slot, "token": cs.token, "tick": self.world.tick,
-                   "tick_rate": self.config.tick_rate, "snapshot_every": self.config.snapshot_every,
-                   "view_radius": self.config.view_radius, "sim": self.sim.to_dict()}
+                   **self._welcome_info}
         self.transport.send(e.client_id, Channel.RELIABLE, msg.encode_packed(msg.WELCOME, welcome))
         self._pending_events.append(["join", self.world.tick, cs.slot, name])
+
+    def _input_buffer(self) -> InputBuffer:
+        return InputBuffer(self.config.max_input_ahead, release_mask=self.schema.release_mask)
 
     def _reclaim(self, token, addr) -> ClientState | None:
         """The player a joining client may take back: by its token (from a parked player, or from a
@@ -287,7 +336,8 @@ class StateSyncServer:
 
     def _remove_away(self, cs: ClientState) -> None:
         del self.away[cs.token]
-        remove_player(self.world, cs.slot)
+        self.game.remove_player(self.world, cs.slot)
+        self._packed[cs.slot] = 0  # a free slot steps with no input (Game.step's contract; replays agree)
         self.lagcomp.forget_slot(cs.slot)
         if self.recorder is not None:
             self.recorder.on_leave(self.world.tick, cs.slot)
@@ -297,34 +347,32 @@ class StateSyncServer:
         """One simulation tick, then snapshots if one is due. Returns the game events."""
         world = self.world
         t = world.tick + 1
-        batch = self._inputs
-        move, aim, buttons = batch.move, batch.aim, batch.buttons
+        packed = self._packed
         applied = {}
+        action = self.codec.action_mask if self.lag else 0
         for cs in self.clients.values():
             ti = cs.inputs.take(t)
             inp = ti.input if ti is not None else cs.inputs.last
             slot = cs.slot
-            move[slot, 0], move[slot, 1], aim[slot], buttons[slot] = inp.move_x, inp.move_y, inp.aim, inp.buttons
-            if ti is not None and inp.buttons & BUTTON_FIRE and ti.view_tick != msg.NO_TICK:
+            packed[slot] = inp
+            if inp & action and ti is not None and ti.view_tick != msg.NO_TICK:
                 applied[slot] = self.lagcomp.apply_limits(slot, ti.view_tick, ti.view_frac, self._rtt(cs), t)
+        fill = self.schema.hold_mask
         for cs in self.away.values():
-            move[cs.slot] = 0  # an absent player stands still
-            buttons[cs.slot] = 0
-        events = step(world, batch, self.lagcomp.resolver(applied))
-        self.lagcomp.record(world)
+            packed[cs.slot] = int(packed[cs.slot]) & fill  # an absent player gives no input (its aim stays)
+        inputs = self.schema.unpack_many(packed)
+        if self.lag:
+            events = self.game.step_rewound(world, inputs, self.lagcomp.frame(applied))
+            self.lagcomp.record(world.tick, *self.game.hitboxes(world))
+        else:
+            events = self.game.step(world, inputs)
+        shots = self._audits_of(t) if self.lag else []
         if self.recorder is not None:
-            self.recorder.on_tick(world, batch, events, applied_views=applied)
-        self._send_shot_results(t)
-        self._fired[:] = False
-        for ev in events:
-            if type(ev) is ShotFired:
-                self._fired[ev.shooter] = True
-            elif type(ev) is Kill:
-                self._pending_events.append(["kill", ev.tick, ev.killer, ev.victim])
-            elif type(ev) is Hit:
-                self._pending_events.append(["hit", ev.tick, ev.shooter, ev.target, ev.damage])
-            elif type(ev) is Respawn and ev.entity < self.sim.max_players:
-                self._pending_events.append(["respawn", ev.tick, ev.entity])
+            self.recorder.on_tick(world, packed, events, [(a.shooter, a.applied, a.hit) for a in shots])
+        if shots:
+            self._send_shot_results(shots)
+        if self.feed:
+            self._pending_events.extend(self.game.feed(world, events))
         self.recent_events = events
         if self._pending_events:
             data = msg.encode_packed(msg.EVENTS, self._pending_events)
@@ -339,16 +387,18 @@ class StateSyncServer:
         conn = self.transport.connections.get(cs.client_id)
         return conn.stats.rtt if conn is not None else 0.0
 
-    def _send_shot_results(self, tick: int) -> None:
-        """Tell each shooter what the server made of its shots this tick (hit or miss, rewind applied)."""
+    def _audits_of(self, tick: int) -> list:
+        """The audits of this tick's lag-compensated actions (the newest entries), oldest first."""
         shots = []
-        for a in reversed(self.lagcomp.audit):  # this tick's shots are the newest entries
+        for a in reversed(self.lagcomp.audit):
             if a.tick != tick:
                 break
             shots.append(a)
-        if not shots:
-            return
         shots.reverse()
+        return shots
+
+    def _send_shot_results(self, shots: list) -> None:
+        """Tell each shooter what the server made of its shots this tick (hit or miss, rewind applied)."""
         by_slot = {cs.slot: cs for cs in self.clients.values()}
         for a in shots:
             cs = by_slot.get(a.shooter)
@@ -367,11 +417,11 @@ class StateSyncServer:
             self.transport.disconnect(client_id)
 
     def _send_scoreboard(self) -> None:
-        if not self.clients:
+        if not self.clients or not self.scored:
             return
-        w = self.world
-        rows = [[cs.slot, cs.name, int(w.score[cs.slot]), int(w.deaths[cs.slot])]
-                for cs in list(self.clients.values()) + list(self.away.values())]
+        players = list(self.clients.values()) + list(self.away.values())
+        scores = self.game.scores(self.world, [cs.slot for cs in players])
+        rows = [[cs.slot, cs.name, *(int(v) for v in row)] for cs, row in zip(players, scores)]
         data = msg.encode_packed(msg.SCOREBOARD, rows)
         for cid in list(self.clients):
             self._send_reliable(cid, data)
@@ -379,26 +429,24 @@ class StateSyncServer:
     # ------------------------------------------------------------------ snapshots
 
     def entity_values(self) -> np.ndarray:
-        """All entities' snapshot fields, computed once per tick and shared by every client."""
-        w = self.world
-        flags = (w.alive.astype(np.int32) * FLAG_ALIVE) | ((w.kind == KIND_NPC) * FLAG_NPC) | (self._fired * FLAG_FIRED)
-        return np.column_stack([w.pos[:, 0], w.pos[:, 1], w.aim.astype(np.int32), w.hp.astype(np.int32),
-                                flags.astype(np.int32)]).astype(np.int32, copy=False)
+        """All entities' snapshot rows (the game's entity view), computed once per tick and shared by every client."""
+        return self.game.entity_view(self.world).values
 
-    def _update_aoi(self):
-        w = self.world
+    def _update_aoi(self, view):
         c = self.config
+        u = self.units
         slots = np.fromiter((cs.slot for cs in self.clients.values()), dtype=np.int64, count=len(self.clients))
-        pos = w.pos[slots]
-        self._aoi.set_viewers(slots, pos[:, 0], pos[:, 1], c.view_radius * SUBPX,
-                              (c.view_radius + c.leave_margin) * SUBPX, slots)
-        return self._aoi.update(w.pos, w.alive & w.active)
+        pos = view.pos[slots]
+        self._aoi.set_viewers(slots, pos[:, 0], pos[:, 1], self.view_radius * u, (self.view_radius + c.leave_margin) * u,
+                              slots)
+        return self._aoi.update(view.pos, view.present)
 
     def _send_snapshots(self) -> None:
         """Every client's snapshot for this tick, aligned, budgeted and encoded as one batch."""
         tick = self.world.tick
-        aoi = self._update_aoi()
-        values = self.entity_values()
+        view = self.game.entity_view(self.world)
+        aoi = self._update_aoi(view)
+        values = view.values
         by_slot = {cs.slot: cs for cs in self.clients.values()}
         clients = [by_slot[slot] for slot in aoi.viewer_ids.tolist()]  # AOI rows are in slot order
         cur_offsets, cur_ids = aoi.offsets, aoi.pairs_entity
@@ -417,7 +465,7 @@ class StateSyncServer:
         base_values = (np.concatenate([b.values for b in present]) if present
                        else np.empty((0, values.shape[1]), np.int32))
         batch = SnapshotBatch(cur_offsets, cur_ids, values[cur_ids], base_offsets, base_ids, base_values)
-        update = self._budget(batch, clients, bases)
+        update = self._budget(batch, clients, view.pos)
         datas, sent_offsets, sent_ids, sent_values = batch.encode(tick, base_ticks, update)
         for i, cs in enumerate(clients):
             data = datas[i]
@@ -442,7 +490,7 @@ class StateSyncServer:
             cs.counters.snapshots += 1
             cs.counters.snapshot_bytes += len(message)
 
-    def _budget(self, batch: SnapshotBatch, clients: list, bases: list) -> np.ndarray | None:
+    def _budget(self, batch: SnapshotBatch, clients: list, pos: np.ndarray) -> np.ndarray | None:
         """The update mask over all pairs, or None when every client's snapshot fits its budget."""
         cost = pair_costs(batch.in_base, batch.changed_fields, batch.n_fields)
         totals = np.bincount(batch.client, weights=cost, minlength=len(clients))
@@ -455,9 +503,8 @@ class StateSyncServer:
         pairs = np.flatnonzero(over[batch.client])  # only clients over budget are rationed
         ids = batch.cur_ids[pairs].astype(np.int64)
         viewer = slots[batch.client[pairs]]
-        pos = self.world.pos
-        d = np.abs(pos[ids] - pos[viewer]).sum(axis=1)
-        weights = (1.0 / (1.0 + d / (100 * SUBPX))).astype(np.float32)
+        d = np.abs(pos[ids].astype(np.int64) - pos[viewer]).sum(axis=1)
+        weights = (1.0 / (1.0 + d / (100 * self.units))).astype(np.float32)
         update[pairs] = self.priority.choose(viewer, ids, cost[pairs], batch.changed_fields[pairs] > 0, weights,
                                              self._snapshot_budget, always=ids == viewer)
         return update

@@ -26,9 +26,9 @@ from netcode.wire.errors import WireError
 
 __all__ = [
     "FORMAT_VERSION",
-    "GAME_SCHEMA",
     "MAX_ENTITIES",
     "MAX_FIELDS",
+    "MissingBaseline",
     "NO_BASELINE",
     "DecodedSnapshot",
     "EntityTable",
@@ -84,6 +84,11 @@ _ONES_I32 = np.ones(MAX_ENTITIES + 1, dtype=np.int32)
 _ONES_U8 = np.ones(MAX_ENTITIES + 1, dtype=np.uint8)
 _EMPTY_U8 = np.zeros(0, dtype=np.uint8)
 _EMPTY_U32 = np.zeros(0, dtype=np.uint32)
+
+
+class MissingBaseline(WireError):
+    """A delta snapshot whose baseline the decoder does not hold (lost, or already forgotten): not
+    malformed, just undecodable here; the sender resends against an older baseline or in full."""
 
 
 # ---------------------------------------------------------------------------
@@ -257,12 +262,6 @@ class SnapshotSchema:
     def column(self, table: EntityTable, name: str) -> np.ndarray:
         """The column of ``table`` for field ``name`` (a read-only view)."""
         return table.values[:, self.index(name)]
-
-
-#: The game's entity schema: x, y are sub-pixel positions (about 0..131072, slightly
-#: negative near edges), aim is 0..4095, hp 0..255, flags 0..255 (alive, kind,
-#: firing bits...).
-GAME_SCHEMA = SnapshotSchema(("x", "y", "aim", "hp", "flags"))
 
 
 class SnapshotHeader(NamedTuple):
@@ -589,7 +588,7 @@ def decode_snapshot(
     else:
         base = get_baseline(bt)
         if base is None:
-            raise WireError(f"baseline tick {bt} is not available")
+            raise MissingBaseline(f"baseline tick {bt} is not available")
         if base.values.shape[1] != F:
             raise WireError(f"snapshot has {F} fields, baseline {base.values.shape[1]}")
         nb = base.ids.shape[0]

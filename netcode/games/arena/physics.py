@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fixed import isqrt
+from ...game.fixed import isqrt
 from .geometry import CELL_SHIFT, Geometry
 
 # Two walls meeting in a concave corner need two push-outs; more passes only

@@ -13,11 +13,8 @@ _GOLDEN = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
 
-# Purposes: distinct streams so e.g. a spawn roll never correlates with a wander roll.
-SPAWN = 1
-NPC_INIT = 2
-NPC_WANDER = 3
-JOIN = 4
+# A "purpose" is a small integer a game picks per kind of roll (spawn, wander, ...): distinct
+# purposes are independent streams, so e.g. a spawn roll never correlates with a wander roll.
 
 
 def _mix_int(z: int) -> int:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import rng
+from . import rolls
 from .combat import ShotResolver, resolve_shots
 from .config import SimConfig
 from .events import GameEvent, Hit, Kill, Respawn, ShotFired
-from .fixed import DIAG_FACTOR, SUBPX, TRIG_SHIFT, direction, per_tick
+from ...game.fixed import DIAG_FACTOR, SUBPX, TRIG_SHIFT, direction, per_tick
 from .geometry import geometry, spawn_positions
-from .inputs import BUTTON_FIRE, InputBatch, sanitize
+from .inputs import AIM, FIRE, MOVE_X, MOVE_Y, as_array
 from .npc import pause_ticks, wander
 from .physics import collide
 from .world import World
@@ -44,7 +44,7 @@ def _respawn(world: World, tick: int, events: list[GameEvent]) -> None:
     ready = waiting[world.respawn[waiting] <= 0]
     if not len(ready):
         return
-    world.pos[ready] = spawn_positions(cfg, tick, ready)
+    world.pos[ready] = spawn_positions(cfg, world.seed, tick, ready)
     world.hp[ready] = geom.max_hp[ready]
     world.alive[ready] = True
     world.respawn[ready] = 0
@@ -52,7 +52,7 @@ def _respawn(world: World, tick: int, events: list[GameEvent]) -> None:
     npcs = ready[ready >= cfg.max_players]
     if len(npcs):
         world.wander_dir[npcs] = -1
-        world.wander_timer[npcs] = pause_ticks(world, tick, npcs, rng.NPC_INIT)
+        world.wander_timer[npcs] = pause_ticks(world, tick, npcs, rolls.NPC_INIT)
     events.extend(Respawn(tick, e) for e in ready.tolist())
 
 
@@ -89,20 +89,19 @@ def _fire(world: World, tick: int, shooters: np.ndarray, resolver: ShotResolver,
         world.hp[target] = hp
 
 
-def step(world: World, inputs: InputBatch | None = None, shot_resolver: ShotResolver | None = None) -> list[GameEvent]:
+def step(world: World, inputs=None, shot_resolver: ShotResolver | None = None) -> list[GameEvent]:
     """Advance ``world`` one tick in place and return the tick's events.
 
-    ``inputs`` holds one entry per player slot (inactive/dead slots ignored; values
-    are sanitised here too).  ``shot_resolver`` (see combat.ShotResolver) decides
-    what each shot hits; the default casts against current positions.
+    ``inputs``: int ``[max_players, 4]`` (move_x, move_y, fire, aim; see inputs.INPUTS) or an InputBatch,
+    one row per player slot (inactive/dead slots ignored; values are sanitised here too).
+    ``shot_resolver`` (see combat.ShotResolver) decides what each shot hits; the default casts
+    against current positions.
     """
     cfg, geom = world.config, geometry(world.config)
     p = cfg.max_players
     if inputs is None:
-        inputs = InputBatch.empty(cfg)
-    if len(inputs.aim) != p:
-        raise ValueError(f"InputBatch has {len(inputs.aim)} slots, config has {p}")
-    inputs = sanitize(inputs)
+        inputs = np.zeros((p, 4), dtype=np.int64)
+    inputs = as_array(inputs, p)
     world.tick += 1
     tick = world.tick
     events: list[GameEvent] = []
@@ -111,10 +110,10 @@ def step(world: World, inputs: InputBatch | None = None, shot_resolver: ShotReso
 
     straight, diagonal, npc_amount = step_lengths(cfg, tick)
     playing = world.active[:p] & world.alive[:p]
-    move = inputs.move.astype(np.int32) * playing[:, None]
+    move = inputs[:, MOVE_X:MOVE_Y + 1].astype(np.int32) * playing[:, None]
     is_diag = (move != 0).all(axis=1)
     player_delta = move * np.where(is_diag, diagonal, straight)[:, None].astype(np.int32)
-    np.copyto(world.aim[:p], inputs.aim, where=playing)
+    np.copyto(world.aim[:p], inputs[:, AIM], where=playing)
     npc_delta, npc_moving = wander(world, tick, npc_amount)
 
     old = world.pos.copy()
@@ -128,8 +127,10 @@ def step(world: World, inputs: InputBatch | None = None, shot_resolver: ShotReso
 
     cooldown = world.cooldown[:p]
     np.subtract(cooldown, 1, out=cooldown, where=cooldown > 0)
-    firing = playing & ((inputs.buttons & BUTTON_FIRE) != 0) & (cooldown == 0)
+    firing = playing & (inputs[:, FIRE] != 0) & (cooldown == 0)
     shooters = np.flatnonzero(firing)
+    world.fired[:] = False
     if len(shooters):
+        world.fired[shooters] = True
         _fire(world, tick, shooters, shot_resolver or resolve_shots, events)
     return events

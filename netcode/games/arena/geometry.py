@@ -7,9 +7,10 @@ import functools
 import attrs
 import numpy as np
 
-from . import rng
+from ...game import rng
+from . import rolls
 from .config import SimConfig
-from .fixed import SUBPX
+from ...game.fixed import SUBPX
 
 KIND_PLAYER = 0
 KIND_NPC = 1
@@ -115,8 +116,8 @@ def geometry(config: SimConfig) -> Geometry:
     )
 
 
-def spawn_positions(config: SimConfig, tick: int, indices, purpose: int = rng.SPAWN) -> np.ndarray:
-    """Deterministic spawn centres (int32 ``[E, 2]`` sub-px) for entity ``indices`` at ``tick``."""
+def spawn_positions(config: SimConfig, seed: int, tick: int, indices, purpose: int = rolls.SPAWN) -> np.ndarray:
+    """Deterministic spawn centres (int32 ``[E, 2]`` sub-px) for entity ``indices`` at ``tick`` of a match seeded ``seed``."""
     pts = geometry(config).spawn_points
-    pick = rng.randint(config.seed, tick, indices, purpose, 0, len(pts))
+    pick = rng.randint(seed, tick, indices, purpose, 0, len(pts))
     return pts[pick]

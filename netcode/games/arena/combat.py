@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .fixed import SUBPX, TRIG_SHIFT, direction, isqrt
+from ...game.fixed import SUBPX, TRIG_SHIFT, direction, isqrt
 from .geometry import geometry
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def wall_distance(origins: np.ndarray, dirs: np.ndarray, walls: np.ndarray) -> n
     return np.where(hit, np.maximum(enter, 0), _FAR).min(axis=1)
 
 
-def _bounds_distance(origins: np.ndarray, dirs: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
+def bounds_distance(origins: np.ndarray, dirs: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
     _, fx = _slab(origins[:, 0], dirs[:, 0], np.int64(0), np.int64(bounds[0]))
     _, fy = _slab(origins[:, 1], dirs[:, 1], np.int64(0), np.int64(bounds[1]))
     return np.maximum(np.minimum(fx, fy), 0)
@@ -83,7 +83,7 @@ def cast_rays(origins, aims, max_range, centers, radii, candidate_mask=None, wal
     if s_count and (int(limit.min()) < 0 or int(limit.max()) >= _MAX_LEN):
         raise ValueError("max_range must be in [0, 2**24) sub-px")
     if bounds is not None:
-        limit = np.minimum(limit, _bounds_distance(o, d, bounds))
+        limit = np.minimum(limit, bounds_distance(o, d, bounds))
     wall_d = wall_distance(o, d, walls)
     stop = np.minimum(limit, wall_d)
     hit = np.full(s_count, NO_HIT, dtype=np.int64)
@@ -117,13 +117,25 @@ def cast_rays(origins, aims, max_range, centers, radii, candidate_mask=None, wal
     if not len(si):
         return hit, stop
 
+    narrow_phase(o, d, limit, wall_d, si, ni, c[ni].astype(np.int64), r[ni], n, hit, stop)
+    return hit, stop
+
+
+def narrow_phase(o, d, limit, wall_d, si, ni, centres, radii, n: int, hit: np.ndarray, stop: np.ndarray) -> None:
+    """THE ray-vs-circle test, shared by ``cast_rays`` and the rewound resolver (lagcomp.py): a divergence
+    between the two would change who gets hit.
+
+    For (ray ``si``, circle ``ni``) pairs with centres int64 ``[K, 2]`` and radii ``[K]`` (sub-px, below
+    2**24): the entry distance along each ray; every ray takes its nearest valid circle (lowest index on
+    ties) into ``hit`` and ``stop`` (edited in place). ``n`` bounds the circle indices.
+    """
     # Narrow phase in int64: along-ray distance t and perpendicular offset of each centre,
     # both scaled back to sub-px (floor) so squares stay far below 2**63.
-    rel = c[ni].astype(np.int64) - o[si]
+    rel = centres - o[si]
     ds = d[si]
     t = (rel[:, 0] * ds[:, 0] + rel[:, 1] * ds[:, 1]) >> TRIG_SHIFT
     perp = (rel[:, 0] * ds[:, 1] - rel[:, 1] * ds[:, 0]) >> TRIG_SHIFT
-    rs = r[ni]
+    rs = radii.astype(np.int64, copy=False)
     gap = rs * rs - perp * perp
     crosses = gap >= 0
     half = np.zeros_like(gap)
@@ -131,15 +143,14 @@ def cast_rays(origins, aims, max_range, centers, radii, candidate_mask=None, wal
     entry = np.maximum(t - half, 0)
     valid = crosses & (t + half >= 0) & (entry <= limit[si]) & (entry < wall_d[si])
     if not valid.any():
-        return hit, stop
+        return
     si, ni, entry = si[valid], ni[valid], entry[valid]
     # One int64 key orders by (distance, index), so a per-ray minimum picks nearest-then-lowest.
-    best = np.full(s_count, np.iinfo(np.int64).max, dtype=np.int64)
+    best = np.full(len(o), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(best, si, entry * n + ni)
     found = best != np.iinfo(np.int64).max
     hit[found] = best[found] % n
     stop[found] = best[found] // n
-    return hit, stop
 
 
 def cast_ray(origin_xy, aim, max_range, centers, radii, candidate_mask=None, walls=None, *,
@@ -157,8 +168,3 @@ def resolve_shots(world: World, shooters: np.ndarray, origins: np.ndarray, aims:
     return cast_rays(origins, aims, cfg.weapon_range * SUBPX, world.pos, geom.radii,
                      world.alive & world.active, geom.walls, exclude=shooters, bounds=geom.bounds)
 
-
-def ray_point(origin, aim: int, dist: int) -> tuple[int, int]:
-    """The sub-px point ``dist`` along the ray (used for ShotFired.end)."""
-    dx, dy = direction(aim).tolist()
-    return (int(origin[0]) + ((dx * dist) >> TRIG_SHIFT), int(origin[1]) + ((dy * dist) >> TRIG_SHIFT))

@@ -6,8 +6,9 @@ import functools
 
 import numpy as np
 
-from . import rng
-from .fixed import ANGLE_FULL, ANGLE_MASK, SIN_TABLE, TRIG_SHIFT
+from ...game import rng
+from . import rolls
+from ...game.fixed import ANGLE_FULL, ANGLE_MASK, SIN_TABLE, TRIG_SHIFT
 from .world import World
 
 # Headings are indexed with `heading & _IDLE_MASK`: an idle -1 lands in the all-zero
@@ -32,7 +33,7 @@ def _displacements(amount: int) -> np.ndarray:
 def pause_ticks(world: World, tick: int, idx: np.ndarray, purpose: int) -> np.ndarray:
     """Deterministic pause lengths for NPC entity indices ``idx``."""
     lo, hi = world.config.npc_idle_ticks
-    return rng.randint(world.config.seed, tick, idx, purpose, lo, hi + 1)
+    return rng.randint(world.seed, tick, idx, purpose, lo, hi + 1)
 
 
 def wander(world: World, tick: int, amount: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +51,7 @@ def wander(world: World, tick: int, amount: int) -> tuple[np.ndarray, np.ndarray
     np.subtract(timer, 1, out=timer, where=alive)
     expired = np.flatnonzero(alive & (timer <= 0))
     if len(expired):
-        h = rng.hash64(cfg.seed, tick, expired + p, rng.NPC_WANDER)
+        h = rng.hash64(world.seed, tick, expired + p, rolls.NPC_WANDER)
         walking = heading[expired] >= 0
         # Heading from the low bits, duration from the high bits of one hash; only one
         # of walk/pause length is used per NPC, so they may share those bits.

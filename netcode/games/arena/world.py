@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 
 import attrs
 import numpy as np
 
-from . import rng
+from ...game import rng
+from ...game.fixed import ANGLE_FULL, ANGLE_MASK
+from ...game.state import StateCodec
+from . import rolls
 from .config import SimConfig
-from .fixed import ANGLE_FULL, ANGLE_MASK
 from .geometry import geometry, spawn_positions
 
 # Every state array, its on-wire dtype and per-entity shape, in the fixed order
@@ -31,10 +31,8 @@ STATE_FIELDS: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("wander_dir", "<i2", ()),
     ("wander_timer", "<i2", ()),
 )
-_MAGIC = b"NCSW"
-_FORMAT = 1
-_HEADER = struct.Struct("<4sHIQI")  # magic, format, config fingerprint, tick, entity count
-_TRAILER = struct.Struct("<I")       # crc32 of everything before it
+# "kind" is derived from the config: not serialised
+CODEC = StateCodec(b"NCSW", 2, [f for f in STATE_FIELDS if f[0] != "kind"])
 
 
 class WorldFullError(RuntimeError):
@@ -48,11 +46,14 @@ class World:
     pos/vel int32 [N, 2] sub-px (vel = displacement applied last tick), aim int16 angle,
     hp int16, alive/active bool, kind uint8 (0 player, 1 npc), cooldown/respawn int16
     ticks remaining, score/deaths int32, wander_dir int16 (NPC heading, -1 = idle),
-    wander_timer int16 (ticks left in the current NPC walk/pause).  ``tick`` counts steps.
+    wander_timer int16 (ticks left in the current NPC walk/pause).  ``tick`` counts steps; ``seed``
+    drives every random roll of the match.  ``fired`` (bool [N], who shot in the last step) is for
+    snapshots only: it is not part of the state, the checksum or ``to_bytes``.
     """
 
     config: SimConfig
     tick: int
+    seed: int
     pos: np.ndarray
     vel: np.ndarray
     aim: np.ndarray
@@ -66,28 +67,36 @@ class World:
     deaths: np.ndarray
     wander_dir: np.ndarray
     wander_timer: np.ndarray
+    fired: np.ndarray = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.fired is None:
+            self.fired = np.zeros(len(self.alive), dtype=bool)
 
     @classmethod
-    def _zeros(cls, config: SimConfig, tick: int = 0) -> World:
+    def _zeros(cls, config: SimConfig, seed: int, tick: int = 0) -> World:
         n = config.num_entities
         arrays = {name: np.zeros((n,) + shape, dtype=np.dtype(dt).newbyteorder("="))
                   for name, dt, shape in STATE_FIELDS}
         arrays["kind"][:] = geometry(config).kind
-        return cls(config=config, tick=tick, **arrays)
+        return cls(config=config, tick=tick, seed=seed, **arrays)
 
     @classmethod
-    def new(cls, config: SimConfig) -> World:
-        """Fresh world at tick 0: no players, every NPC alive at a seeded spawn point."""
-        w = cls._zeros(config)
+    def new(cls, config: SimConfig, seed: int = 0) -> World:
+        """Fresh world at tick 0: no players, every NPC alive at a spawn point drawn from ``seed``."""
+        seed = int(seed)
+        if not 0 <= seed < 1 << 64:
+            raise ValueError("seed must be in [0, 2**64)")
+        w = cls._zeros(config, seed)
         p, n = config.max_players, config.num_entities
         if n > p:
             idx = np.arange(p, n)
-            w.pos[p:] = spawn_positions(config, 0, idx)
+            w.pos[p:] = spawn_positions(config, seed, 0, idx)
             w.alive[p:] = True
             w.active[p:] = True
             w.hp[p:] = config.npc_hp
             # Random phase per drone so walks/pauses are desynchronised from tick 1.
-            h = rng.hash64(config.seed, 0, idx, rng.NPC_INIT)
+            h = rng.hash64(seed, 0, idx, rolls.NPC_INIT)
             moving = (h & np.uint64(1)).astype(bool)
             heading = ((h >> np.uint64(1)) & np.uint64(ANGLE_MASK)).astype(np.int16)
             move_t = 1 + rng.below(h, config.npc_move_ticks[1])
@@ -103,56 +112,22 @@ class World:
 
     def copy(self) -> World:
         """Deep copy (arrays copied, config shared since it is immutable)."""
-        return attrs.evolve(self, **{name: getattr(self, name).copy() for name, _, _ in STATE_FIELDS})
+        return attrs.evolve(self, fired=self.fired.copy(),
+                            **{name: getattr(self, name).copy() for name, _, _ in STATE_FIELDS})
 
     def to_bytes(self) -> bytes:
-        """Exact, compact little-endian snapshot (bools bit-packed, crc32 trailer)."""
-        parts = [_HEADER.pack(_MAGIC, _FORMAT, self.config.fingerprint(), self.tick, self.num_entities)]
-        for name, dt, _ in STATE_FIELDS:
-            if name == "kind":
-                continue
-            a = getattr(self, name)
-            parts.append(np.packbits(a).tobytes() if dt == "|b1" else a.astype(dt, copy=False).tobytes())
-        body = b"".join(parts)
-        return body + _TRAILER.pack(zlib.crc32(body))
+        """Exact, compact little-endian snapshot (bools bit-packed, crc32 trailer; netcode.game.state)."""
+        return CODEC.encode(self, fingerprint=self.config.fingerprint(), seed=self.seed, tick=self.tick,
+                            rows=self.num_entities)
 
     @classmethod
     def from_bytes(cls, config: SimConfig, data: bytes) -> World:
         """Inverse of ``to_bytes`` for the same config; anything malformed raises ValueError."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise ValueError(f"world snapshot must be bytes, not {type(data).__name__}")
-        data = bytes(data)
-        n = config.num_entities
-        sizes = []
-        for name, dt, shape in STATE_FIELDS:
-            if name == "kind":
-                continue
-            count = n * int(np.prod(shape, dtype=np.int64))
-            sizes.append((name, dt, shape, (count + 7) // 8 if dt == "|b1" else count * np.dtype(dt).itemsize))
-        expected = _HEADER.size + sum(s[3] for s in sizes) + _TRAILER.size
-        if len(data) != expected:
-            raise ValueError(f"world snapshot is {len(data)} bytes, expected {expected}")
-        body, (crc,) = data[: -_TRAILER.size], _TRAILER.unpack(data[-_TRAILER.size :])
-        if zlib.crc32(body) != crc:
-            raise ValueError("world snapshot crc mismatch")
-        magic, fmt, fingerprint, tick, count = _HEADER.unpack_from(body)
-        if magic != _MAGIC or fmt != _FORMAT:
-            raise ValueError("not a world snapshot of this format")
-        if fingerprint != config.fingerprint() or count != n:
-            raise ValueError("world snapshot was made with a different SimConfig")
-        w = cls._zeros(config, tick)
-        off = _HEADER.size
-        for name, dt, shape, size in sizes:
-            if dt == "|b1":
-                chunk = np.frombuffer(body, dtype=np.uint8, count=size, offset=off)
-                bits = np.unpackbits(chunk)
-                if bits[n:].any():
-                    raise ValueError(f"{name}: padding bits set")
-                getattr(w, name)[:] = bits[:n].astype(bool)
-            else:
-                chunk = np.frombuffer(body, dtype=dt, count=size // np.dtype(dt).itemsize, offset=off)
-                getattr(w, name)[:] = chunk.reshape((n,) + shape)
-            off += size
+        seed, tick, arrays, _ = CODEC.decode(data, fingerprint=config.fingerprint(), rows=config.num_entities,
+                                             rules="a different SimConfig")
+        w = cls._zeros(config, seed, tick)
+        for name, a in arrays.items():
+            getattr(w, name)[:] = a
         _validate(w)
         return w
 
@@ -199,7 +174,7 @@ def add_player(world: World, slot: int | None = None) -> int:
     world.active[slot] = True
     world.alive[slot] = True
     world.hp[slot] = world.config.player_hp
-    world.pos[slot] = spawn_positions(world.config, world.tick, [slot], rng.JOIN)[0]
+    world.pos[slot] = spawn_positions(world.config, world.seed, world.tick, [slot], rolls.JOIN)[0]
     return slot
 
 
@@ -211,3 +186,9 @@ def remove_player(world: World, slot: int) -> None:
         raise ValueError(f"player slot {slot} is not in use")
     _reset_slot(world, slot)
 
+
+
+def layout(num_entities: int) -> list[tuple[int, int]]:
+    """How ``World.to_bytes()`` splits into its header, arrays and trailer: (size, item size) per part.
+    Replay keyframes store each array as byte planes (all low bytes, then all high bytes), which deflate well."""
+    return CODEC.layout(num_entities)

@@ -1,15 +1,14 @@
-"""SimConfig: every rule of the game, in integer units, plus its plain-dict form."""
+"""SimConfig: every rule of the arena, in integer units, plus its plain-dict form (the match seed is the world's)."""
 
 from __future__ import annotations
 
-import json
 import operator
-import zlib
 from typing import Any
 
 import attrs
 
-from .fixed import SUBPX, max_per_tick
+from ...game.fixed import SUBPX, max_per_tick
+from ...game.registry import fingerprint
 
 # Bumped whenever step() semantics change, so replays/handshakes from another
 # simulation version are rejected instead of desyncing.
@@ -65,7 +64,6 @@ class SimConfig:
     )
     max_players: int = attrs.field(default=256, converter=_int)
     npc_count: int = attrs.field(default=0, converter=_int)
-    seed: int = attrs.field(default=0, converter=_int)
     tick_rate: int = attrs.field(default=60, converter=_int)
     player_speed: int = attrs.field(default=240, converter=_int)
     npc_speed: int = attrs.field(default=96, converter=_int)
@@ -90,7 +88,6 @@ class SimConfig:
         check(256 <= self.width <= 32768 and 256 <= self.height <= 32768, "width/height must be in [256, 32768] px")
         check(1 <= self.max_players <= 4096, "max_players must be in [1, 4096]")
         check(0 <= self.npc_count <= 1_000_000, "npc_count must be in [0, 1_000_000]")
-        check(0 <= self.seed < 1 << 64, "seed must be in [0, 2**64)")
         check(1 <= self.tick_rate <= 1000, "tick_rate must be in [1, 1000]")
         check(1 <= self.player_radius <= 256 and 1 <= self.npc_radius <= 256, "radii must be in [1, 256] px")
         for name, radius in (("player", self.player_radius), ("npc", self.npc_radius)):
@@ -118,16 +115,16 @@ class SimConfig:
         return self.max_players + self.npc_count
 
     @classmethod
-    def arena(cls, npc_count: int = 0, seed: int = 0, **overrides: Any) -> SimConfig:
+    def arena(cls, npc_count: int = 0, **overrides: Any) -> SimConfig:
         """The standard 4096x4096 arena."""
-        return cls(npc_count=npc_count, seed=seed, **overrides)
+        return cls(npc_count=npc_count, **overrides)
 
     @classmethod
-    def bench(cls, npc_count: int = 10_000, seed: int = 0, **overrides: Any) -> SimConfig:
+    def bench(cls, npc_count: int = 10_000, **overrides: Any) -> SimConfig:
         """Benchmark world: 10,000 drones on an 8192x8192 map."""
         overrides.setdefault("width", 8192)
         overrides.setdefault("height", 8192)
-        return cls(npc_count=npc_count, seed=seed, **overrides)
+        return cls(npc_count=npc_count, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain ints and lists (msgpack/json safe), tagged with ``sim_version``."""
@@ -161,5 +158,4 @@ class SimConfig:
 
     def fingerprint(self) -> int:
         """crc32 of the canonical dict form; equal configs give equal fingerprints on any machine."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
-        return zlib.crc32(blob)
+        return fingerprint(self)
