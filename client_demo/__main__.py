@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from netcode.cli import add_trust_option, host_port, trust_all
+from netcode.cli.options import add_trust_option, host_port, trust_all
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -71,14 +71,15 @@ def main(argv=None) -> int:
     from netcode.aio.driver import run
 
     from .app import run_client
+    from .options import ClientOptions
 
-    duration = args.duration or (10.0 if args.headless else 0.0)
+    opts = ClientOptions(server=args.server, name=args.name, headless=args.headless,
+                         duration=args.duration or (10.0 if args.headless else 0.0), lag=args.lag, jitter=args.jitter,
+                         loss=args.loss, dup=args.dup, json_path=args.json, screenshot=args.screenshot, size=args.size,
+                         net_graph=args.net_graph, fps=args.fps, seed=args.seed,
+                         connect_timeout=max(0.1, args.connect_timeout), bot=args.bot, mode=args.mode)
     try:
-        stats = run(run_client(args.server, args.name, headless=args.headless, duration=duration, lag=args.lag,
-                               jitter=args.jitter, loss=args.loss, dup=args.dup, json_path=args.json,
-                               screenshot=args.screenshot, size=args.size, net_graph=args.net_graph,
-                               fps=max(1, args.fps), seed=args.seed, connect_timeout=max(0.1, args.connect_timeout),
-                               bot=args.bot, mode=args.mode))
+        stats = run(run_client(opts))
     except KeyboardInterrupt:
         return 130
     return 1 if stats.get("error") else 0

@@ -1,7 +1,7 @@
 """The pygame demo client: a window (or a headless dummy surface), keyboard and mouse, the frame loop.
 
-`run_client(...)` is a coroutine: it binds a UDP socket with the project's DatagramDriver, pumps a
-`ClientSession` through it and renders until the window closes or `duration` runs out, then
+`run_client(ClientOptions(...))` is a coroutine: it binds a UDP socket with the project's DatagramDriver, pumps
+a `ClientSession` through it and renders until the window closes or `duration` runs out, then
 returns what it measured. `netcode demo` can await it next to its own server.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from netcode.bots import LockstepBrain, NoBots, make_brain
 
 from .games.base import Controls, angle_of
 from .modes import MODE_NAMES, new_session, settle
+from .options import ClientOptions
 from .scene import Toggles
 
 _pygame = None
@@ -51,20 +52,19 @@ def resolve(host: str, port: int) -> tuple[str, int]:
 class ClientApp:
     """One run of the client: a session, its driver, a surface and the input devices (or a bot)."""
 
-    def __init__(self, server_addr, name: str = "player", *, headless: bool = False, size=(1280, 720),
-                 lag: float = 0.0, jitter: float = 0.0, loss: float = 0.0, dup: float = 0.0, seed: int | None = None,
-                 fps: int = 60, net_graph: bool = False, connect_timeout: float = 5.0, bot: str | None = None,
-                 quiet: bool = False, render: bool = True, mode: str = "auto"):
-        self.server_addr = server_addr
-        self.headless = headless
-        self.size = size
-        self.fps = fps
-        self.quiet = quiet
-        self.render = render
-        self.session = new_session(mode, server_addr, name, lag_ms=lag, jitter_ms=jitter, loss_pct=loss, dup_pct=dup,
-                                   seed=seed, connect_timeout=connect_timeout, toggles=Toggles(net_graph=net_graph))
-        self.bot_kind = bot
-        self.bot_seed = seed or 1
+    def __init__(self, opts: ClientOptions):
+        self.opts = opts
+        self.server_addr = opts.server
+        self.headless = opts.headless
+        self.size = opts.size
+        self.fps = max(1, opts.fps)
+        self.quiet = opts.quiet
+        self.render = opts.render
+        self.session = new_session(opts.mode, opts.server, opts.name, lag_ms=opts.lag, jitter_ms=opts.jitter,
+                                   loss_pct=opts.loss, dup_pct=opts.dup, seed=opts.seed,
+                                   connect_timeout=opts.connect_timeout, toggles=Toggles(net_graph=opts.net_graph))
+        self.bot_kind = opts.bot
+        self.bot_seed = opts.seed or 1
         self.bot = None  # the game's brain, once the server named its game
         self._attach_bot()
         self.driver: DatagramDriver | None = None
@@ -318,41 +318,39 @@ def print_lockstep_summary(stats: dict) -> None:
           flush=True)
 
 
-async def run_client(server_addr, name: str = "player", *, headless: bool = False, duration: float = 0.0,
-                     lag: float = 0.0, jitter: float = 0.0, loss: float = 0.0, dup: float = 0.0,
-                     json_path: str | None = None, screenshot: str | None = None, size=(1280, 720),
-                     net_graph: bool = False, fps: int = 60, seed: int | None = None, connect_timeout: float = 5.0,
-                     bot: str | None = None, quiet: bool = False, render: bool = True, mode: str = "auto") -> dict:
-    """Play (or, headless, let a bot play) on `server_addr` = (host, port); returns the measurements.
-
-    `mode` "auto" learns from the server's ACCEPT whether it runs state sync or lockstep (client_demo/modes.py);
-    "state" or "lockstep" is played when the server names no mode and refused when it names the other.
+async def run_client(opts: ClientOptions) -> dict:
+    """Play (or, headless, let a bot play) as ``opts`` says; returns the measurements.
 
     With no display (no DISPLAY/WAYLAND_DISPLAY on Linux, or pygame can't open a window) it runs
     headless with a bot and prints its measurements instead. A connection that fails or drops is
     reported in one line, never a traceback; `stats["error"]` says what went wrong.
     """
     def say(text):
-        if not quiet:
+        if not opts.quiet:
             print(f"client: {text}", flush=True)
 
     try:
-        addr = resolve(*server_addr)
+        addr = resolve(*opts.server)
     except (OSError, UnicodeError) as e:
-        say(f"cannot resolve {server_addr[0]!r}: {getattr(e, 'strerror', None) or e}")
-        return {"error": f"cannot resolve {server_addr[0]}", "connected": False}
-    if not headless and not has_display():
+        say(f"cannot resolve {opts.server[0]!r}: {getattr(e, 'strerror', None) or e}")
+        return {"error": f"cannot resolve {opts.server[0]}", "connected": False}
+    if not opts.headless and not has_display():
         say("no display found (no DISPLAY or WAYLAND_DISPLAY): running headless with a bot")
-        headless = True
-    if headless and bot is None:
-        bot = "auto"  # the game's most active behaviour
-    app = ClientApp(addr, name, headless=headless, size=size, lag=lag, jitter=jitter, loss=loss, dup=dup, seed=seed,
-                    fps=fps, net_graph=net_graph, connect_timeout=connect_timeout, bot=bot, quiet=quiet,
-                    render=render, mode=mode)
+        opts = opts.evolve(headless=True)
+    if opts.headless and opts.bot is None:
+        opts = opts.evolve(bot="auto")  # the game's most active behaviour
+    app = ClientApp(opts.evolve(server=addr))
     try:
         app.open_display()
+    except ImportError as e:  # installed without the client extra
+        say(f"pygame is not installed ({e}): pip install 'netcode[client]' for the window; "
+            "playing headless without pictures")
+        app.headless, app.render, app.renderer, app.surface = True, False, None, None
+        if opts.bot is None:
+            opts = opts.evolve(headless=True, bot="auto", duration=opts.duration or 10.0)
+            app.bot_kind = "auto"
     except Exception as e:  # pygame.error, or no usable video driver at all
-        if headless:
+        if opts.headless:
             say(f"cannot render even to a dummy surface ({e}); running without pictures")
             app.render = False
             app.renderer = None
@@ -361,39 +359,41 @@ async def run_client(server_addr, name: str = "player", *, headless: bool = Fals
             say(f"cannot open a window ({e}): running headless with a bot")
             if _pygame is not None:
                 _pygame.display.quit()
-            return await run_client(server_addr, name, headless=True, duration=duration or 10.0, lag=lag,
-                                    jitter=jitter, loss=loss, dup=dup, json_path=json_path, screenshot=screenshot,
-                                    size=size, net_graph=net_graph, fps=fps, seed=seed,
-                                    connect_timeout=connect_timeout, bot=bot, quiet=quiet, render=render, mode=mode)
+            return await run_client(opts.evolve(headless=True, duration=opts.duration or 10.0))
     try:
         await app.connect()
     except OSError as e:
         say(f"cannot open a UDP socket: {e.strerror or e}")
         return {"error": "no socket", "connected": False}
-    say(f"connecting to {addr[0]}:{addr[1]} as {name!r}" + (f" ({app.session.lag_label()})" if lag or jitter or loss
-                                                           or dup else ""))
-    if headless and duration <= 0:
+    say(f"connecting to {addr[0]}:{addr[1]} as {opts.name!r}" + (f" ({app.session.lag_label()})" if opts.lagged
+                                                                else ""))
+    if opts.headless and opts.duration <= 0:
         say("running until interrupted (Ctrl-C); measurements follow")
     interrupted = False
     try:
-        stats = await app.run(duration)
+        stats = await app.run(opts.duration)
     except asyncio.CancelledError:  # Ctrl-C, or the caller cancelled us: still report what we measured
         stats = app.session.summary(time.monotonic())
         interrupted = True
     finally:
-        if screenshot and app.surface is not None:
-            app.save_screenshot(screenshot)
+        if opts.screenshot and app.surface is not None:
+            app.save_screenshot(opts.screenshot)
         await app.close()
         if _pygame is not None:
             _pygame.display.quit()
     if app.session.status == "lost":
         stats["error"] = app.session.lost_reason
-    if headless and not quiet and stats.get("snapshots"):
+    elif not stats.get("connected") and not interrupted:
+        # the run ended before the handshake could fail by itself: say so rather than print nothing
+        when = f"within {opts.duration:g} s" if opts.duration else "before the window closed"
+        stats["error"] = f"no answer from {addr[0]}:{addr[1]} {when} (is the server running?)"
+        say(stats["error"])
+    if opts.headless and not opts.quiet and stats.get("snapshots"):
         print_summary(stats)
-    elif headless and not quiet and stats.get("frames_played"):
+    elif opts.headless and not opts.quiet and stats.get("frames_played"):
         print_lockstep_summary(stats)
-    if json_path:
-        with open(json_path, "w") as f:
+    if opts.json_path:
+        with open(opts.json_path, "w") as f:
             json.dump(stats, f, indent=2)
     if interrupted:
         raise asyncio.CancelledError

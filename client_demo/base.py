@@ -12,8 +12,8 @@ from collections import deque
 import attrs
 import numpy as np
 
-from netcode.lagged import LaggedEndpoint, symmetric_links
-from netcode.protocol import TransportConfig
+from netcode.netsim.lagged import LaggedEndpoint, symmetric_links
+from netcode.protocol import ConnectError, DisconnectReason, TransportConfig
 
 from .games.base import Controls
 from .scene import Toggles
@@ -96,6 +96,7 @@ class SessionBase(abc.ABC):
         self._closing = False
         self.message: str | None = f"connecting to {self._addr_text()} …"
         self.lost_reason: str | None = None
+        self.lost_code = None  # the transport's DisconnectReason or ConnectError, when it ended the session
         self._rates = {k: Rate() for k in ("in", "out", "frames")}
         self._rate_values = dict.fromkeys(self._rates, 0.0)
         self._reset()
@@ -129,20 +130,22 @@ class SessionBase(abc.ABC):
         self.endpoint.set_links(*symmetric_links())
         self.client.disconnect()
 
-    def _on_lost(self, reason: str) -> None:
+    def _on_lost(self, reason: str, code=None) -> None:
         if self.status == "lost" or self._closing:
             return
         self.status = "lost"
         self.lost_reason = reason
-        self.message = f"{self.explain(reason)} — press C to reconnect"
+        self.lost_code = code
+        self.message = f"{self.explain(reason, code)} — press C to reconnect"
 
-    def explain(self, reason: str) -> str:
-        """A transport reason in words for the player."""
-        if reason.startswith("could not connect") and "timed out" in reason:
+    def explain(self, reason: str, code=None) -> str:
+        """Why we lost the server, in words for the player (``code``: the transport's DisconnectReason or
+        ConnectError, when the transport ended it)."""
+        if code is ConnectError.TIMED_OUT:
             return f"no answer from {self._addr_text()} (is the server running?)"
-        if "closed by peer" in reason:
+        if code is DisconnectReason.REMOTE_CLOSED:
             return f"the server closed the connection ({reason})"
-        if reason.endswith("timed out"):
+        if code is DisconnectReason.TIMEOUT:
             return f"the server stopped answering ({reason})"
         return reason
 

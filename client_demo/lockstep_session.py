@@ -126,7 +126,7 @@ class LockstepSession(SessionBase):
                 self._on_match_over(e.result)
             elif kind is ConnectionLost:
                 connected_once = self.client.welcome is not None or self.client.transport.connection is not None
-                self._on_lost(f"{'disconnected' if connected_once else 'could not connect'}: {e.reason}")
+                self._on_lost(f"{'disconnected' if connected_once else 'could not connect'}: {e.reason}", e.code)
 
     def _on_welcome(self, e: Welcomed) -> None:
         w = self.client.welcome
@@ -156,11 +156,11 @@ class LockstepSession(SessionBase):
         why = f" ({reason})" if isinstance(reason, str) and reason != "frames" else ""  # "frames": its set length
         self.message = f"match over after {result.get('frames', '?')} frames{why}{top} — C: new match"
 
-    def _on_lost(self, reason: str) -> None:
+    def _on_lost(self, reason: str, code=None) -> None:
         if self.status == "ended":
             self.lost_reason = reason  # the match is over anyway: keep its results on screen
             return
-        super()._on_lost(reason)
+        super()._on_lost(reason, code)
 
     def _on_frame(self, client: LockstepClient, f: int) -> None:
         """Called by the client after it stepped frame f: collect what the picture and the measurements need."""
@@ -184,7 +184,7 @@ class LockstepSession(SessionBase):
             self._sent = {g: v for g, v in self._sent.items() if g > f}
         total = client.counters.bytes_in
         if f > client.live_frame + 1:  # the frame right after a welcome would show the welcome's bytes
-            self._bars.append((total - self._bytes_seen, int(replaced)))
+            self._bars.append((total - self._bytes_seen, int(replaced or f in client.filled_frames)))
         self._bytes_seen = total
         mt = self.metrics
         if events and isinstance(game, EventFeed):
@@ -310,8 +310,9 @@ class LockstepSession(SessionBase):
         lines = [(f"frame {c.frame}  input delay {c.delay} fr = {c.delay * c.interval * 1000:.0f} ms  "
                   f"buffer {jb:.0f} ms", False),
                  (f"checksums sent {c.counters.checksums_sent}  {self.desync_text()}", diverged)]
-        recent = list(self._bars)[-LATE_WINDOW:]
-        if len(recent) == LATE_WINDOW and sum(filled for _, filled in recent) > LATE_WINDOW // 4:
+        # the server's own word (each bundle marks whose input it had to fill), whatever keys were pressed
+        late = sum(1 for f in c.filled_frames if f > c.have - LATE_WINDOW)
+        if c.frame >= LATE_WINDOW and late > LATE_WINDOW // 4:
             # the server never waits: an input later than its frame is replaced by "no input"
             lines.append(("your inputs arrive after their frames (input delay < round trip): the server fills them",
                           True))

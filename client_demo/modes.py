@@ -16,6 +16,8 @@ import msgpack
 from netcode.game import GameNotFound
 from netcode.game.registry import load_announced
 from netcode.protocol import ClientProtocol, ConnectFailed, Disconnected, TransportConfig
+from netcode.protocol.endpoint import TransportEndpoint
+from netcode.wire.accept import MODE_NAMES, accept_info
 
 from .base import SessionBase
 from .lockstep_session import LockstepSession
@@ -23,26 +25,17 @@ from .scene import Scene
 from .session import ClientSession
 
 SESSIONS = {"state": ClientSession, "lockstep": LockstepSession}
-MODE_NAMES = {"state": "state sync", "lockstep": "lockstep frame sync"}
-
-
-def _accept_info(accept_payload: bytes) -> dict:
-    try:
-        info = msgpack.unpackb(accept_payload, raw=False)
-    except Exception:  # msgpack raises several types for garbage
-        return {}
-    return info if isinstance(info, dict) else {}
 
 
 def detect_mode(accept_payload: bytes) -> str | None:
     """"state", "lockstep", or None when the payload names neither."""
-    mode = _accept_info(accept_payload).get("mode")
+    mode = accept_info(accept_payload).get("mode")
     return mode if mode in SESSIONS else None
 
 
 def game_problem(accept_payload: bytes) -> str | None:
     """Why we can't play the game the server's ACCEPT names (None: we can, or it names none)."""
-    info = _accept_info(accept_payload)
+    info = accept_info(accept_payload)
     spec = info.get("game")
     if not isinstance(spec, str):
         return None
@@ -66,12 +59,13 @@ class ModeDetected:
 
 @attrs.frozen
 class ProbeLost:
-    """The probe's connection failed before the server said its mode."""
+    """The probe's connection failed before the server said its mode (``code``: the transport's reason)."""
 
     reason: str
+    code: object = None
 
 
-class ModeProbe:
+class ModeProbe(TransportEndpoint):
     """A sans-IO endpoint: a transport connection that has not chosen its game client yet."""
 
     def __init__(self, server_addr, name: str, token: int | None = None,
@@ -90,9 +84,6 @@ class ModeProbe:
     def disconnect(self) -> None:
         self.transport.disconnect()
 
-    def receive_datagram(self, data: bytes, addr, now: float) -> None:
-        self.transport.receive_datagram(data, addr, now)
-
     def update(self, now: float) -> None:
         t = self.transport
         t.update(now)
@@ -104,19 +95,10 @@ class ModeProbe:
             return  # Connected and whatever followed it stay queued for the game client
         for e in t.events():
             if isinstance(e, ConnectFailed):
-                self._events.append(ProbeLost(f"could not connect: {e.reason}"))
+                self._events.append(ProbeLost(f"could not connect: {e.reason}", e.reason))
             elif isinstance(e, Disconnected):
-                self._events.append(ProbeLost(f"disconnected: {e.reason}"))
+                self._events.append(ProbeLost(f"disconnected: {e.reason}", e.reason))
 
-    def datagrams_to_send(self, now: float) -> list:
-        return self.transport.datagrams_to_send(now)
-
-    def events(self) -> list:
-        ev, self._events = self._events, []
-        return ev
-
-    def get_timer(self) -> float | None:
-        return self.transport.get_timer()
 
 
 class ProbeSession(SessionBase):
@@ -146,7 +128,7 @@ class ProbeSession(SessionBase):
                     continue
                 self._on_detected(e.mode)
             elif type(e) is ProbeLost:
-                self._on_lost(e.reason)
+                self._on_lost(e.reason, e.code)
 
     def _on_detected(self, named: str | None) -> None:
         if named is not None and self.expect is not None and named != self.expect:

@@ -216,7 +216,10 @@ class Renderer:
         if not sc.my_alive:
             msg = dead_text + (f" — respawn in {sc.respawn_in:.1f} s" if sc.respawn_in is not None else "")
             t = self.text(msg, WARN, self.big)
-            surf.blit(t, (w // 2 - t.get_width() // 2, h // 2 - 90))
+            # on its own panel, a third of the way down: clear of the name labels over the players around us
+            x, y = w // 2 - t.get_width() // 2, h // 3 - t.get_height()
+            surf.blit(self.panel(t.get_width() + 24, t.get_height() + 12), (x - 12, y - 6))
+            surf.blit(t, (x, y))
         if sc.max_hp <= 0:
             return  # the game has no health
         bw = 240

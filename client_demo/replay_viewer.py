@@ -484,9 +484,10 @@ class ReplayViewer:
         r = self.renderer
         w, h = surf.get_size()
         v = last.applied
-        view = f"view at tick {v.time_q / 65536:.2f}"
+        ms_per_tick = 1000.0 / self.rate
+        view = f"the shooter saw the world {(last.tick - v.time_q / 65536) * ms_per_tick:.0f} ms before the shot"
         claim = ("no view claimed" if last.claimed is None else
-                 f"claimed tick {last.claimed[0]} + {last.claimed[1]}/65536")
+                 f"claimed {(last.tick - last.claimed[0] - last.claimed[1] / 65536) * ms_per_tick:.0f} ms back")
         age = (self.tick - last.tick) / self.rate
         lines = [
             (f"last shot of {self.name(self.follow)}: tick {last.tick} ({age:.1f} s ago)", DIM),

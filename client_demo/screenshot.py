@@ -44,10 +44,11 @@ async def _shoot(port: int, path: str, duration: float, size) -> None:
     from netcode.games.arena import F_FLAGS, FLAG_NPC
 
     from .app import ClientApp, _import_pygame
+    from .options import ClientOptions
     from .session import Toggles
 
-    app = ClientApp(("127.0.0.1", port), "you", headless=True, size=size, lag=150, jitter=20, loss=2, seed=5,
-                    net_graph=True, bot="fight", quiet=True)
+    app = ClientApp(ClientOptions(server=("127.0.0.1", port), name="you", headless=True, size=size, lag=150, jitter=20,
+                                  loss=2, seed=5, net_graph=True, bot="fight", quiet=True))
     app.session.toggles = Toggles(net_graph=True, ghost=True)
     app.open_display()
     await app.connect()

@@ -27,6 +27,8 @@ from .base import FrameTimes, Rate, SessionBase
 from .games import view_for
 from .scene import FEED_TIME, MARKER_TIME, TRACER_TIME, HitMarker, Scene, Toggles, Tracer, top_rows
 
+FEED_SUMMARY_EVERY = 3.0  # seconds between the lines that sum up what the feed held back (drone kills)
+
 __all__ = ["FEED_TIME", "MARKER_TIME", "TRACER_TIME", "ClientSession", "HitMarker", "Measurements", "Scene", "Toggles",
            "Tracer"]
 
@@ -73,6 +75,7 @@ class ClientSession(SessionBase):
         self.names: dict[int, str] = {}
         self.scores: list = []
         self.feed: deque[tuple[float, str]] = deque(maxlen=6)
+        self._next_feed_summary = 0.0
         self._local_shots: dict[int, int] = {}  # tick -> what our local test hit (-1 = nothing)
         self._drawn: dict[tuple[int, int], Frame] = {}  # view -> the others we drew with it (recent frames)
         self._seen_input = -1
@@ -101,7 +104,7 @@ class ClientSession(SessionBase):
             elif kind is Welcome:
                 self._on_welcome(e)
             elif kind is ConnectionLost:
-                self._on_lost(e.reason)
+                self._on_lost(e.reason, e.code)
 
     def _on_shot_result(self, r: ShotResult) -> None:
         m = self.metrics
@@ -249,6 +252,11 @@ class ClientSession(SessionBase):
         sc = Scene(now, self.status, self.message, t, lag_label=self.lag_label())
         while self.feed and now - self.feed[0][0] > FEED_TIME:
             self.feed.popleft()
+        if self.view is not None and now >= self._next_feed_summary:
+            self._next_feed_summary = now + FEED_SUMMARY_EVERY
+            line = self.view.feed_summary(self._name)
+            if line:
+                self.feed.append((now, line))
         view, p, interp = self.view, self.predictor, self.interp
         if view is None or interp is None:
             sc.net_lines = self._net_lines(now, None)

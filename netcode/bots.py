@@ -126,7 +126,7 @@ class LockstepBrain:
 
 def add_virtual_bots(net, server_addr, count: int, seed: int = 0, prefix: str = "bot", behaviour=None) -> list:
     """`count` bot players (StateSyncClient + the server's game's brain) joined to a server in a
-    netcode.virtual.VirtualNetwork; each decides once per network step. Returns the clients."""
+    netcode.netsim.virtual.VirtualNetwork; each decides once per network step. Returns the clients."""
     from .statesync.client import StateSyncClient
 
     bots = []

@@ -10,7 +10,7 @@ import sys
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from netcode.lagsim_cli import main  # noqa: E402
+from netcode.cli.lagsim import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

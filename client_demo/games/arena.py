@@ -7,7 +7,7 @@ carried (what the server rewinds to), and the server's verdict comes back as a c
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class ArenaView(GameView):
     def __init__(self, game, config):
         super().__init__(game, config)
         self._pending_fire: deque = deque()  # (tick, ids, xs, ys, aims) of others' shots not drawn yet
+        self._drone_kills: Counter = Counter()  # killer -> drones downed since the last feed summary
 
     # ------------------------------------------------------------------ input, HUD
 
@@ -74,8 +75,21 @@ class ArenaView(GameView):
 
     def feed_line(self, item: list, name) -> str | None:
         if item[0] == "kill" and len(item) >= 4:
-            return f"{name(int(item[2]))} > {name(int(item[3]))}"
+            killer, victim = int(item[2]), int(item[3])
+            if victim >= self.config.max_players:  # a drone: hundreds of these would bury the players' kills
+                self._drone_kills[killer] += 1
+                return None
+            return f"{name(killer)} > {name(victim)}"
         return None
+
+    def feed_summary(self, name) -> str | None:
+        if not self._drone_kills:
+            return None
+        top = self._drone_kills.most_common(3)
+        total = sum(self._drone_kills.values())
+        self._drone_kills.clear()
+        return f"drones down: {total} (" + ", ".join(f"{name(k)} {n}" for k, n in top) + (
+            ", ..." if len(top) == 3 and total > sum(n for _, n in top) else "") + ")"
 
     def on_feed(self, item: list, now: float, me: int, drawn_at) -> None:
         kind = item[0]
@@ -141,6 +155,7 @@ class ArenaView(GameView):
     def world_effects(self, recent, now: float, follow: int | None, pos, name):
         """Tracers, our hit markers and the kill feed from ``recent`` = (time the step was shown, its events)."""
         tracers, feed = [], []
+        drones: Counter = Counter()  # drone kills in the feed window, summed up in one line
         hits: dict[tuple[int, int], HitMarker] = {}
         recent = list(recent)
         kills = {(t, e.killer, e.victim) for t, events in recent for e in events or () if type(e) is Kill}
@@ -151,7 +166,10 @@ class ArenaView(GameView):
                 if k is ShotFired and age < TRACER_TIME:
                     tracers.append(Tracer(e.origin[0], e.origin[1], e.end[0], e.end[1], t, own=e.shooter == follow))
                 elif k is Kill and age <= FEED_TIME:
-                    feed.append(f"{name(e.killer)} > {name(e.victim)}")
+                    if e.victim >= self.config.max_players:
+                        drones[e.killer] += 1
+                    else:
+                        feed.append(f"{name(e.killer)} > {name(e.victim)}")
                 elif k is Hit and age < MARKER_TIME and (follow is None or e.shooter == follow):
                     # one marker per target: a burst of hits reads as one growing number
                     key = (e.shooter, e.target)
@@ -161,4 +179,7 @@ class ArenaView(GameView):
                     hits[key] = HitMarker(x, y, t, True, e.damage + (old.damage if old else 0),
                                           kill=(t, e.shooter, e.target) in kills or bool(old and old.kill),
                                           target=e.target)
+        if drones:
+            self._drone_kills = drones
+            feed.append(self.feed_summary(name))
         return tracers, list(hits.values()), feed[-6:]

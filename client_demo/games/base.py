@@ -147,6 +147,11 @@ class GameView:
         """The kill-feed line of one of the game's feed items ([kind, tick, ...]); None: not shown."""
         return " ".join(str(v) for v in [item[0], *item[2:]])
 
+    def feed_summary(self, name) -> str | None:
+        """One line summing up the feed items ``feed_line`` held back since the last call (None: nothing);
+        the sessions ask every few seconds."""
+        return None
+
     def on_feed(self, item: list, now: float, me: int, drawn_at) -> None:
         """A feed item arrived (state sync): leave effects on screen (``drawn_at(entity)`` is where it is drawn)."""
 

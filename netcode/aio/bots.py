@@ -2,7 +2,7 @@
 
 Options beyond a plain swarm (all keyword arguments of ``run_bots`` / ``Swarm``):
 
-- ``through="wifi"``: an in-process lag proxy (``netcode.aio.lagsim``) with that ``netsim`` profile
+- ``through="wifi"``: an in-process lag proxy (``netcode.aio.lagproxy``) with that ``netsim`` profile
   sits in front of the server and every bot connects through it. The proxy opens one upstream
   socket per bot, so the server still sees one distinct peer per bot.
 - ``mix={"idle": 1, "wander": 2, "fight": 5}`` (or ``behaviour="mixed"``): behaviours in proportion. The
@@ -221,8 +221,8 @@ class Swarm:
 
     async def start(self) -> None:
         if self.through:
-            from ..lagsim import LagProxy, profile
-            from .lagsim import LagProxyServer
+            from ..netsim.proxy import LagProxy, profile
+            from .lagproxy import LagProxyServer
             proxy = LagProxy(self.server, up=profile(self.through), seed=self.proxy_seed,
                              max_clients=max(1024, 8 * self.count))
             self.proxy_server = LagProxyServer(proxy, self.server)
@@ -256,12 +256,13 @@ class Swarm:
 
     async def run(self, duration: float, quiet: bool = True, stop: asyncio.Event | None = None,
                   print_every: float = 2.0) -> float:
-        """Play for ``duration`` seconds (or until ``stop`` is set); returns the time played."""
+        """Play for ``duration`` seconds (0: until ``stop`` is set or we are cancelled); returns the time played."""
         start = time.monotonic()
         next_print = start + print_every
+        forever = duration <= 0
         # no new churn in the last 3 s: a bot then has time to come back before the end
-        churn_until = start + max(0.0, duration - 3.0)
-        while time.monotonic() - start < duration and not (stop is not None and stop.is_set()):
+        churn_until = float("inf") if forever else start + max(0.0, duration - 3.0)
+        while (forever or time.monotonic() - start < duration) and not (stop is not None and stop.is_set()):
             before = time.monotonic()
             await asyncio.sleep(0.1)
             now = time.monotonic()
@@ -362,13 +363,17 @@ async def run_bots(server: tuple[str, int], count: int, duration: float, behavio
     ``churn``: leave-and-rejoin events per minute across the swarm; ``stop``: end early when set.
     """
     swarm = Swarm(server, count, behaviour, seed, decode_every, through=through, mix=mix, churn=churn)
-    played = 0.0
+    started = time.monotonic()
+    interrupted = False
     try:
         await swarm.start()
-        played = await swarm.run(duration, quiet=quiet, stop=stop)
-    finally:
-        summary = await swarm.finish(played or duration)
+        await swarm.run(duration, quiet=quiet, stop=stop)
+    except asyncio.CancelledError:  # Ctrl-C: the measurements so far are still the point of the run
+        interrupted = True
+    played = time.monotonic() - started
+    summary = await swarm.finish(played)
     summary["duration_s"] = played
+    summary["interrupted"] = interrupted
     if not quiet:
         print_summary(summary)
     if json_path:

@@ -22,8 +22,11 @@ class ServerRunner:
     @classmethod
     async def start(cls, core: StateSyncServer, host: str, port: int, record_dir: str | None = None) -> "ServerRunner":
         """Serve ``core`` (its clock restarts now) on ``host:port``, recording to ``record_dir`` if given."""
-        core.start_clock(time.monotonic())
         runner = cls(core)
+        # bind first: a port in use must not leave an empty replay behind
+        runner.driver = await DatagramDriver.bind(runner.core, host, port, flush_on_receive=False,
+                                                  on_flush=runner._timed)
+        core.start_clock(time.monotonic())
         if record_dir:
             from ..replay.writer import MatchRecorder
             MatchRecorder.attach(runner.core, directory=record_dir)
@@ -31,8 +34,6 @@ class ServerRunner:
         # generations so a full collection never walks them mid-tick.
         gc.collect()
         gc.freeze()
-        runner.driver = await DatagramDriver.bind(runner.core, host, port, flush_on_receive=False,
-                                                  on_flush=runner._timed)
         runner.driver.start()
         return runner
 

@@ -9,7 +9,8 @@ SUITES = {
     "statesync": "netcode.bench.statesync",
     "rewind": "netcode.bench.rewind",
     "lockstep": "netcode.bench.lockstep",
-    "replay": "netcode.replay.bench",
+    "replay": "netcode.bench.replay",
+    "football": "netcode.bench.football",
 }
 
 

@@ -1,7 +1,7 @@
 """`netcode bench lockstep`: ONE server process hosting many 10-player lockstep matches at 15 Hz, all the bots
 in a second process, real loopback UDP.
 
-Most bots are light load bots (netcode.lockstep.loadbot): the wire traffic of a non-simulating client — they
+Most bots are light load bots (netcode.aio.loadbot): the wire traffic of a non-simulating client — they
 acknowledge every bundle and send their inputs on the client's schedule (the whole network load) — without
 decoding bundles or stepping a World; the first ``SIMULATING`` bots are full clients that simulate and report
 checksums, so desync detection is live in every run. A client count passes when the frame send jitter
@@ -29,10 +29,10 @@ def run_load(clients: int, seconds: float, warmup: float, frame_rate: int = 15, 
     port = free_port()
     matches = -(-clients // players)
     s, b, bots_exit = run_server_and_bots(
-        ["netcode.lockstep.aio", "serve", "--port", str(port), "--matches", str(matches),
+        ["netcode", "serve", "--mode", "lockstep", "--no-record", "--port", str(port), "--matches", str(matches),
          "--players", str(players), "--frame-rate", str(frame_rate), "--duration", str(warmup + seconds + 60),
          "--warmup", str(warmup), "--stats", "3600", "--until-empty"] + ([] if simulate else ["--no-simulate"]),
-        ["netcode.lockstep.aio", "bots", "--server", f"127.0.0.1:{port}",
+        ["netcode", "bots", "--mode", "lockstep", "--server", f"127.0.0.1:{port}",
          "--count", str(clients), "--simulating", str(SIMULATING), "--duration", str(warmup + seconds),
          "--warmup", str(warmup), "--quiet"],
         timeout=warmup + seconds + 120)

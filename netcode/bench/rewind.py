@@ -24,13 +24,13 @@ import numpy as np
 from ..bots import make_brain
 from ..game import load_game
 from ..interpolation import Interpolator
-from ..netsim import LinkConfig
+from ..netsim.link import LinkConfig
 from ..prediction import Predictor
 from ..rewind import FRAC_ONE, FRAC_SHIFT, LagCompensator, RewindConfig
 from ..statesync.client import StateSyncClient
 from ..statesync.events import ShotResult, SnapshotReceived, Welcome
 from ..statesync.server import ServerConfig, StateSyncServer
-from ..virtual import VirtualNetwork
+from ..netsim.virtual import VirtualNetwork
 
 RTTS_MS = (0, 50, 150, 300)
 ARENA_OPTIONS = {"npcs": 0, "width": 1600, "height": 1600, "weapon_damage": 0}

@@ -10,18 +10,19 @@ import numpy as np
 
 from .aoi import bench_aoi
 from ..game import load_game
-from ..netsim import LinkConfig
-from ..virtual import VirtualNetwork
+from ..netsim.link import LinkConfig
+from ..netsim.virtual import VirtualNetwork
 from ..wire.snapshot import naive_snapshot_bytes
 from .processes import free_port, run_server_and_bots
 
 
-def run_match(clients: int, npcs: int, seconds: float, warmup: float, tick: int = 60,
-              decode_every: int = 3) -> dict:
+def run_match(clients: int, npcs: int | None, seconds: float, warmup: float, tick: int = 60,
+              decode_every: int = 3, game: str = "arena") -> dict:
     """One server process + one bots process; returns server tick stats and bot traffic."""
     port = free_port()
     s, b, bots_exit = run_server_and_bots(
-        ["netcode", "serve", "--port", str(port), "--npcs", str(npcs), "--tick", str(tick),
+        ["netcode", "serve", "--game", game, "--port", str(port), *(["--npcs", str(npcs)] if npcs is not None else []),
+         "--tick", str(tick),
          "--max-clients", str(clients), "--duration", str(warmup + seconds), "--warmup", str(warmup),
          "--stats", "3600", "--no-record"],
         ["netcode", "bots", "--server", f"127.0.0.1:{port}", "--count", str(clients),

@@ -13,8 +13,11 @@ import attrs
 import msgpack
 
 from ..game import GameNotFound, resolve
-from ..protocol import Channel, ClientProtocol, ConnectFailed, Disconnected, MessageReceived, TransportConfig
+from ..protocol import (Channel, ClientProtocol, ConnectFailed, Connected, Disconnected, MessageReceived,
+                        TransportConfig)
+from ..protocol.endpoint import TransportEndpoint
 from ..protocol.events import LocalProtocolError
+from ..wire.accept import other_mode
 from ..wire.errors import WireError
 from . import messages as m
 from .events import ConnectionLost, MatchOver, Synced, Welcomed
@@ -57,9 +60,10 @@ class ClientCounters:
     checksums_sent: int = 0
     resyncs: int = 0
     invalid_inputs: int = 0  # records our own brain gave that the schema refuses: sent as "no input"
+    inputs_filled: int = 0  # frames whose bundle says the server filled our input (it arrived too late)
 
 
-class LockstepClient:
+class LockstepClient(TransportEndpoint):
     """One player: a ClientProtocol plus the lockstep frame pipeline. ``brain(client)`` (or
     ``next_input``) gives the input (a packed record of the game's schema) to send each frame.
     ``game``: the game we expect (used when the server names the same one; otherwise the client loads
@@ -116,6 +120,7 @@ class LockstepClient:
         self._jb = self.config.jitter_buffer or 0.0
         self._last_advance: float | None = None
         self._events: list = []
+        self.filled_frames: deque = deque(maxlen=64)  # the latest frames the server filled our input in
         self._refused = False  # we left at WELCOME, having said why (the disconnect that follows says no more)
 
     # ------------------------------------------------------------------ endpoint
@@ -136,21 +141,20 @@ class LockstepClient:
     def disconnect(self) -> None:
         self.transport.disconnect()
 
-    def receive_datagram(self, data: bytes, addr, now: float) -> None:
-        self.transport.receive_datagram(data, addr, now)
-
-    def events(self) -> list:
-        ev, self._events = self._events, []
-        return ev
-
     def update(self, now: float) -> None:
         t = self.transport
         t.update(now)
         for e in t.events():
             if type(e) is MessageReceived:
                 self._on_message(e.channel, e.data, now)
+            elif isinstance(e, Connected):
+                wrong = other_mode(t.accept_payload, "lockstep")
+                if wrong is not None:  # a state-sync server: say so rather than wait for a WELCOME that won't come
+                    self._refused = True
+                    t.disconnect()
+                    self._events.append(ConnectionLost(wrong))
             elif isinstance(e, (Disconnected, ConnectFailed)) and not self._refused:
-                self._events.append(ConnectionLost(e.reason))
+                self._events.append(ConnectionLost(str(e.reason), e.reason))
         if self.welcome is None or not t.connected or self._finished():
             return
         self._play(now)
@@ -167,9 +171,6 @@ class LockstepClient:
             return False
         last = self.ended.get("frames")
         return not isinstance(last, int) or self.frame >= last
-
-    def datagrams_to_send(self, now: float) -> list:
-        return self.transport.datagrams_to_send(now)
 
     def get_timer(self) -> float | None:
         t = self.transport.get_timer()
@@ -313,8 +314,11 @@ class LockstepClient:
             self._maybe_request(now, gap=True)
 
     def _decode(self, f: int, blob: bytes, n: int) -> None:
-        records, join, leave = self.codec.decode_bundle(blob, n, self._base)
+        records, join, leave, filled = self.codec.decode_bundle(blob, n, self._base)
         self._decoded[f] = (records, join, leave)
+        if self.slot >= 0 and filled >> self.slot & 1:  # the server had no input from us in time for this frame
+            self.counters.inputs_filled += 1
+            self.filled_frames.append(f)
         self._base = records
         self.have = f
         self.counters.bundles += 1

@@ -85,4 +85,8 @@ class MatchOver:
 
 @attrs.frozen
 class ConnectionLost:
+    """The connection ended or never started: ``reason`` in words, ``code`` the transport's DisconnectReason or
+    ConnectError (None: the client left by itself)."""
+
     reason: str
+    code: object = None

@@ -37,6 +37,7 @@ _MASKS = struct.Struct("<HH")
 
 F_MEMBERS = 1   # bundle flag: join and leave masks follow
 F_KEY = 2       # bundle flag: entries are absolute (absent slot = no input), not changes vs the previous frame
+F_FILLED = 4    # bundle flag: a u16 mask follows of the slots whose input the server filled (it came too late)
 
 
 def unwrap(lo: int, ref: int) -> int:
@@ -120,9 +121,12 @@ class FrameCodec:
 
     # ------------------------------------------------------------------ bundles
 
-    def encode_bundle(self, records: bytes, prev: bytes | None, join: int = 0, leave: int = 0) -> bytes:
+    def encode_bundle(self, records: bytes, prev: bytes | None, join: int = 0, leave: int = 0,
+                      filled: int = 0) -> bytes:
         """One frame's records for every slot (``n * size`` bytes). With the previous frame's records: only the
-        slots that changed (delta); without: a keyframe listing every slot whose record is not "no input"."""
+        slots that changed (delta); without: a keyframe listing every slot whose record is not "no input".
+        ``filled``: the slots whose input missed the frame and was filled by the server (each client learns
+        when its own inputs arrive too late, whatever it pressed)."""
         size = self.size
         n = len(records) // size
         mask = 0
@@ -133,10 +137,12 @@ class FrameCodec:
             if rec != (zero if prev is None else prev[s * size:(s + 1) * size]):
                 mask |= 1 << s
                 parts.append(rec)
-        flags = F_KEY if prev is None else 0
-        head = bytes([flags | (F_MEMBERS if join or leave else 0)])
+        flags = (F_KEY if prev is None else 0) | (F_MEMBERS if join or leave else 0) | (F_FILLED if filled else 0)
+        head = bytes([flags])
         if join or leave:
             head += _MASKS.pack(join, leave)
+        if filled:
+            head += _U16.pack(filled)
         return head + _U16.pack(mask) + b"".join(parts)
 
     def bundle_size(self, data: bytes, off: int) -> int:
@@ -144,9 +150,9 @@ class FrameCodec:
         if off >= len(data):
             raise WireError("truncated bundle")
         flags = data[off]
-        if flags & ~(F_MEMBERS | F_KEY):
+        if flags & ~(F_MEMBERS | F_KEY | F_FILLED):
             raise WireError("bad bundle flags")
-        head = 1 + (4 if flags & F_MEMBERS else 0)
+        head = 1 + (4 if flags & F_MEMBERS else 0) + (2 if flags & F_FILLED else 0)
         if off + head + 2 > len(data):
             raise WireError("truncated bundle")
         (mask,) = _U16.unpack_from(data, off + head)
@@ -155,17 +161,21 @@ class FrameCodec:
             raise WireError("truncated bundle")
         return size
 
-    def decode_bundle(self, blob: bytes, n: int, prev: bytes | None) -> tuple[bytes, int, int]:
-        """-> (records bytes[n * size], join mask, leave mask). A delta needs the previous frame's records."""
+    def decode_bundle(self, blob: bytes, n: int, prev: bytes | None) -> tuple[bytes, int, int, int]:
+        """-> (records bytes[n * size], join mask, leave mask, filled mask). A delta needs the previous frame's
+        records."""
         flags = blob[0]
         off = 1
-        join = leave = 0
+        join = leave = filled = 0
         if flags & F_MEMBERS:
             join, leave = _MASKS.unpack_from(blob, 1)
             off = 5
+        if flags & F_FILLED:
+            (filled,) = _U16.unpack_from(blob, off)
+            off += 2
         (mask,) = _U16.unpack_from(blob, off)
         off += 2
-        if mask >> n or join >> n or leave >> n:
+        if mask >> n or join >> n or leave >> n or filled >> n:
             raise WireError("slot out of range")
         size = self.size
         if flags & F_KEY:
@@ -185,7 +195,7 @@ class FrameCodec:
                 off += size
             mask >>= 1
             s += 1
-        return bytes(out), join, leave
+        return bytes(out), join, leave, filled
 
     def split_frames(self, data: bytes) -> tuple[int, int, list[bytes]]:
         """-> (input ack lo16, first frame lo16, [bundle blobs]) — bundles are split, not decoded."""

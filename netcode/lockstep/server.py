@@ -23,6 +23,7 @@ import numpy as np
 
 from ..game import Scored, announce, load_game, spec_of
 from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
+from ..protocol.endpoint import TransportEndpoint
 from ..protocol.events import LocalProtocolError
 from ..wire import packet as wp
 from ..wire.errors import WireError
@@ -182,7 +183,7 @@ class Match:
         return bytes(self.log[(f - 1) * k:f * k])
 
 
-class LockstepServer:
+class LockstepServer(TransportEndpoint):
     """Hosts lockstep matches over one ServerProtocol; an endpoint (receive_datagram / update /
     datagrams_to_send / events / get_timer) for VirtualNetwork or DatagramDriver."""
 
@@ -241,10 +242,6 @@ class LockstepServer:
             self._flush_all = True  # handshake and DISCONNECT replies should not wait for a frame
             if self.wake is not None:
                 self.wake()
-
-    def events(self) -> list:
-        ev, self._events = self._events, []
-        return ev
 
     def get_timer(self) -> float | None:
         if self._flush_all or self._dirty or self._sim_pending:
@@ -333,7 +330,7 @@ class LockstepServer:
             elif isinstance(e, Connected):
                 self._on_join(e, now)
             elif isinstance(e, Disconnected):
-                self._on_leave(e.client_id, e.reason, now)
+                self._on_leave(e.client_id, str(e.reason), now)
 
     def _send(self, p: Player, channel: int, data: bytes) -> None:
         try:
@@ -494,6 +491,8 @@ class LockstepServer:
                 if g in p.missed:
                     p.missed.discard(g)
                     c.late += 1
+                if p.first_input < 0:  # a player whose every input is late is playing too: count from here
+                    p.first_input = g
                 continue
             if g >= f0 + match.r:
                 c.ahead += 1
@@ -619,6 +618,7 @@ class LockstepServer:
         records = bytearray(n * size)
         prev = match.prev
         keep = self.schema.release_mask if c.fill == "repeat" else ~self.schema.hold_mask
+        filled = 0
         for s in range(n):
             if not active >> s & 1:
                 continue
@@ -631,13 +631,14 @@ class LockstepServer:
                 records[a:b] = (int.from_bytes(prev[a:b], "little") & ~keep).to_bytes(size, "little")
             p = match.slots[s]
             if p is not None and p.connected and 0 <= p.first_input <= f:
+                filled |= 1 << s
                 p.counters.missing += 1
                 p.missed.add(f)
                 if len(p.missed) > 256:
                     p.missed = {g for g in p.missed if g > f - match.r}
         match.ring_has[row] = 0
         records = bytes(records)
-        blob = self.codec.encode_bundle(records, prev, join, leave)
+        blob = self.codec.encode_bundle(records, prev, join, leave, filled)
         match.log += records
         if join or leave:
             match.members[f] = (join, leave)

@@ -7,7 +7,7 @@ from ..wire import packet as wp
 from ..wire.errors import WireError
 from .config import TransportConfig
 from .connection import Connection, receive_if_payload
-from .events import ConnectFailed, Connected, Disconnected, DisconnectReason, LocalProtocolError
+from .events import ConnectError, ConnectFailed, Connected, Disconnected, DisconnectReason, LocalProtocolError
 from collections import Counter
 
 
@@ -126,8 +126,10 @@ class ClientProtocol:
                     self.dropped["wrong nonce"] += 1
                     return
                 self.state = ClientState.DENIED
-                self.deny_reason = wp.DENY_REASONS.get(reason, f"denied ({reason})")
-                self._events.append(ConnectFailed(self.deny_reason))
+                known = reason in ConnectError._value2member_map_ and reason != ConnectError.TIMED_OUT
+                code = ConnectError(reason) if known else ConnectError.DENIED  # 0 is ours, never a DENY code
+                self.deny_reason = str(code)
+                self._events.append(ConnectFailed(code))
             elif ptype == wp.DISCONNECT and conn is not None and self.state == ClientState.CONNECTED:
                 wp.decode_disconnect(data, conn.recv_key)
                 conn.receive_disconnect()
@@ -139,7 +141,7 @@ class ClientProtocol:
 
     def _finish(self, reason: int) -> None:
         self.state = ClientState.DISCONNECTED
-        self._events.append(Disconnected(self.client_id, DisconnectReason.NAMES.get(reason, "closed")))
+        self._events.append(Disconnected(self.client_id, DisconnectReason.of(reason)))
 
     # ------------------------------------------------------------------ time
 
@@ -148,7 +150,7 @@ class ClientProtocol:
         if self.state in (ClientState.REQUESTING, ClientState.RESPONDING):
             if now - self._started > self.config.connect_timeout:
                 self.state = ClientState.CONNECT_TIMED_OUT
-                self._events.append(ConnectFailed("connect timed out"))
+                self._events.append(ConnectFailed(ConnectError.TIMED_OUT))
         elif self.state == ClientState.CONNECTED:
             conn = self.connection
             if conn.closed:

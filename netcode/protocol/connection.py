@@ -150,11 +150,6 @@ class Connection:
         """False when a reliable send would raise SendQueueFull."""
         return len(self._waiting) < self.config.send_queue_limit and self._waiting_bytes < self.config.send_queue_bytes
 
-    @property
-    def reliable_backlog(self) -> int:
-        """Reliable messages queued or in flight, not yet acknowledged."""
-        return len(self._open_ids) + len(self._waiting)
-
     def close(self, reason: int = DisconnectReason.CLOSED) -> None:
         """Start closing: the next flushes carry DISCONNECT a few times."""
         if self.closed:

@@ -1,6 +1,7 @@
 """Events the sans-IO endpoints hand to the application."""
 from __future__ import annotations
 
+import enum
 from typing import NamedTuple
 
 import attrs
@@ -32,30 +33,64 @@ class Connected:
     payload: bytes
 
 
-@attrs.frozen
-class Disconnected:
-    """A connection ended (timeout, closed by either side, replaced) — terminal for that client_id."""
-
-    client_id: int
-    reason: str
-
-
-@attrs.frozen
-class ConnectFailed:
-    """The client's handshake failed: denied by the server (with its reason) or timed out."""
-
-    reason: str
-
-
-class DisconnectReason:
-    """Reasons carried by Disconnected and the DISCONNECT packet."""
+class DisconnectReason(enum.IntEnum):
+    """Why a connection ended (the Disconnected event; codes as on the wire). ``str()`` gives it in words."""
 
     CLOSED = 1  # the local application closed
     REMOTE_CLOSED = 2
     TIMEOUT = 3
     REPLACED = 4  # the same address connected again with a new nonce
     PROTOCOL = 5  # the peer broke the protocol (e.g. an oversized reassembly)
-    NAMES = {1: "closed", 2: "closed by peer", 3: "timed out", 4: "replaced by a new connection", 5: "protocol error"}
+
+    def __str__(self) -> str:
+        return _DISCONNECT_WORDS[self]
+
+    @classmethod
+    def of(cls, code: int) -> DisconnectReason:
+        """The reason for a code (an unknown one reads as CLOSED)."""
+        try:
+            return cls(code)
+        except ValueError:
+            return cls.CLOSED
+
+
+_DISCONNECT_WORDS = {DisconnectReason.CLOSED: "closed", DisconnectReason.REMOTE_CLOSED: "closed by peer",
+                     DisconnectReason.TIMEOUT: "timed out", DisconnectReason.REPLACED: "replaced by a new connection",
+                     DisconnectReason.PROTOCOL: "protocol error"}
+
+
+class ConnectError(enum.IntEnum):
+    """Why a handshake failed (the ConnectFailed event): timed out, or the server's DENY code (wire values)."""
+
+    TIMED_OUT = 0
+    SERVER_FULL = 1
+    WRONG_VERSION = 2
+    BAD_COOKIE = 3
+    DENIED = 255  # a DENY code this side does not know
+
+    def __str__(self) -> str:
+        return _CONNECT_WORDS[self]
+
+
+_CONNECT_WORDS = {ConnectError.TIMED_OUT: "connect timed out", ConnectError.SERVER_FULL: "server full",
+                  ConnectError.WRONG_VERSION: "wrong protocol version",
+                  ConnectError.BAD_COOKIE: "bad or expired cookie", ConnectError.DENIED: "denied"}
+
+
+@attrs.frozen
+class Disconnected:
+    """A connection ended (timeout, closed by either side, replaced) — terminal for that client_id.
+    Compare ``reason`` with DisconnectReason members; ``str(reason)`` says it in words."""
+
+    client_id: int
+    reason: DisconnectReason
+
+
+@attrs.frozen
+class ConnectFailed:
+    """The client's handshake failed: denied by the server or timed out. ``str(reason)`` in words."""
+
+    reason: ConnectError
 
 
 class LocalProtocolError(Exception):

@@ -155,7 +155,7 @@ class ServerProtocol:
         del self._by_addr[conn.addr]
         del self._nonce_of[conn.client_id]
         self._free_ids.append(conn.client_id)
-        self._events.append(Disconnected(conn.client_id, DisconnectReason.NAMES.get(reason, "closed")))
+        self._events.append(Disconnected(conn.client_id, DisconnectReason.of(reason)))
         if conn._disconnects_left:
             self._closing.append(conn)
 

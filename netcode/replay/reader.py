@@ -8,7 +8,6 @@ in ``warnings``; everything before it is returned. No other exception escapes fo
 from __future__ import annotations
 
 import os
-import struct
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -82,19 +81,11 @@ class ReplayReader:
             raise self._bad("not a netcode replay")
         if len(magic) < len(fmt.MAGIC):
             raise self._bad("truncated header (the file ends inside the magic bytes)")
-        if len(prefix) < 10:
-            raise self._bad("truncated header")
-        (version,) = struct.unpack_from("<H", prefix, 8)
-        if version == 1:
-            raise self._bad("an old replay format (version 1, recorded before games were pluggable); this netcode "
-                            f"reads version {fmt.FORMAT_VERSION}: record the match again")
-        if version > fmt.FORMAT_VERSION and version < 0x100:
-            raise self._bad(f"replay format version {version} is newer than this netcode ({fmt.FORMAT_VERSION})")
-        if version != fmt.FORMAT_VERSION:
-            raise self._bad(f"corrupt header (format version field {version})")
         if len(prefix) < fmt.PREFIX.size:
             raise self._bad("truncated header")
-        _, self.version, hlen = fmt.PREFIX.unpack(prefix)
+        # Every format version keeps this prefix (magic, u16 version, u32 length, map, crc32), so the crc is
+        # checked before the version is believed: garbage after the magic is corrupt, not "a newer version".
+        _, version, hlen = fmt.PREFIX.unpack(prefix)
         if hlen > fmt.MAX_HEADER:
             raise self._bad("corrupt header (implausible length)")
         body = f.read(hlen)
@@ -103,6 +94,14 @@ class ReplayReader:
             raise self._bad("truncated header")
         if fmt.HEADER_CRC.unpack(crc)[0] != zlib.crc32(body):
             raise self._bad("corrupt header (checksum mismatch)")
+        if version == 1:
+            raise self._bad("an old replay format (version 1, recorded before games were pluggable); this netcode "
+                            f"reads version {fmt.FORMAT_VERSION}: record the match again")
+        if fmt.FORMAT_VERSION < version < 0x100:  # plausible: a later netcode wrote it
+            raise self._bad(f"replay format version {version} is newer than this netcode ({fmt.FORMAT_VERSION})")
+        if version != fmt.FORMAT_VERSION:
+            raise self._bad(f"corrupt header (format version field {version})")
+        self.version = version
         try:
             h = msgpack.unpackb(body, raw=False)
         except Exception:  # msgpack raises many exception types for bad bytes

@@ -15,6 +15,8 @@ import numpy as np
 from ..game import GameNotFound, LagCompensated, resolve
 from ..protocol import (Channel, ClientProtocol, ConnectFailed, Connected, Disconnected, LocalProtocolError,
                         MessageReceived, TransportConfig)
+from ..protocol.endpoint import TransportEndpoint
+from ..wire.accept import other_mode
 from ..wire.errors import WireError
 from ..wire.snapshot import MissingBaseline, decode_snapshot
 from . import messages as msg
@@ -48,7 +50,7 @@ class ClientCounters:
     invalid_inputs: int = 0  # records our own code gave that the game's schema refuses: sent as "no input"
 
 
-class StateSyncClient:
+class StateSyncClient(TransportEndpoint):
     """One player's connection to a state-sync server. ``game``: the game we expect (used when the server
     names the same one; otherwise the client loads whatever the server announces)."""
 
@@ -92,9 +94,6 @@ class StateSyncClient:
     def connected(self) -> bool:
         return self.transport.connected and self.welcome is not None
 
-    def events(self) -> list:
-        ev, self._events = self._events, []
-        return ev
 
     def send_chat(self, text: str) -> None:
         self.transport.send(Channel.RELIABLE, msg.encode_chat(text))
@@ -113,15 +112,20 @@ class StateSyncClient:
                     self.counters.bad_messages += 1
             elif isinstance(e, Disconnected):
                 if self._refused is None:
-                    self._lost(f"disconnected: {e.reason}")
+                    self._lost(f"disconnected: {e.reason}", e.reason)
             elif isinstance(e, ConnectFailed):
-                self._lost(f"could not connect: {e.reason}")
+                self._lost(f"could not connect: {e.reason}", e.reason)
             elif isinstance(e, Connected):
-                pass  # WELCOME follows on the reliable channel
+                wrong = other_mode(self.transport.accept_payload, "state")
+                if wrong is not None:  # a lockstep server: its messages would read as garbage here
+                    self._refused = wrong
+                    self.transport.disconnect()
+                    self._lost(wrong)
+                # otherwise the WELCOME follows on the reliable channel
 
-    def _lost(self, reason: str) -> None:
+    def _lost(self, reason: str, code=None) -> None:
         self.lost_reason = reason
-        self._events.append(ConnectionLost(reason))
+        self._events.append(ConnectionLost(reason, code))
 
     def _on_message(self, channel: int, data: bytes, now: float) -> None:
         kind = msg.message_type(data)
@@ -216,13 +220,7 @@ class StateSyncClient:
 
     # ------------------------------------------------------------------ time
 
-    # Also a sans-IO endpoint, pumped like a ClientProtocol.
-
-    def receive_datagram(self, data: bytes, addr, now: float) -> None:
-        self.transport.receive_datagram(data, addr, now)
-
-    def datagrams_to_send(self, now: float) -> list:
-        return self.transport.datagrams_to_send(now)
+    # A sans-IO endpoint (netcode.protocol.endpoint): datagrams go through the transport.
 
     def get_timer(self) -> float | None:
         t = self.transport.get_timer()

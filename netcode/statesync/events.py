@@ -53,9 +53,11 @@ class Scoreboard:
 
 @attrs.frozen
 class ConnectionLost:
-    """The connection ended or never started; `reason` says why, in words for a user."""
+    """The connection ended or never started; ``reason`` says why, in words for a user; ``code`` is the
+    transport's DisconnectReason or ConnectError (None: the client left by itself, e.g. a game it can't play)."""
 
     reason: str
+    code: object = None
 
 
 @attrs.frozen

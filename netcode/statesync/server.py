@@ -17,6 +17,7 @@ import numpy as np
 from ..aoi import GridAOI
 from ..game import EventFeed, LagCompensated, Scored, announce, spec_of
 from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
+from ..protocol.endpoint import TransportEndpoint
 from ..protocol.events import LocalProtocolError
 from ..tick import FixedTicker
 from ..wire import packet as wp
@@ -89,7 +90,7 @@ class ClientState:
     addr: object = None
 
 
-class StateSyncServer:
+class StateSyncServer(TransportEndpoint):
     """Hosts one state-sync match of ``game``: ServerProtocol + the game's world + AOI + per-client snapshots."""
 
     def __init__(self, game, game_config, config: ServerConfig | None = None, *, seed: int = 0, now: float = 0.0,
@@ -126,6 +127,7 @@ class StateSyncServer:
         self.away: dict[int, ClientState] = {}  # by token, waiting for a reconnect
         self.counters: Counter[str] = Counter()
         self.recent_events: list = []  # game events of the last tick (for recorders and tests)
+        self._events: list = []  # for the application (the Endpoint interface); the server keeps none today
         self.ticks_ran = 0  # by the last update(), so a driver can attribute its time to ticks
         # called as observer(client_state, full_view_table, message) per snapshot, for measurements
         self.snapshot_observer = None
@@ -185,7 +187,7 @@ class StateSyncServer:
             elif isinstance(e, Connected):
                 self._on_join(e, now)
             elif isinstance(e, Disconnected):
-                self._on_leave(e.client_id, e.reason, now)
+                self._on_leave(e.client_id, str(e.reason), now)
 
     def _on_message(self, cs: ClientState, channel: int, data: bytes, now: float) -> None:
         try:
@@ -303,12 +305,6 @@ class StateSyncServer:
         events = self.transport.events()
         if events:
             self.on_events(events, now)
-
-    def datagrams_to_send(self, now: float) -> list:
-        return self.transport.datagrams_to_send(now)
-
-    def events(self) -> list:
-        return []
 
     def get_timer(self) -> float:
         # Tick-driven: handshake replies, acks, resends and keep-alives all go out with the next

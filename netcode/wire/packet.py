@@ -33,11 +33,10 @@ MSG_FRAGMENT = 1
 MSG_SEQUENCED = 2
 MSG_UNRELIABLE = 3
 
-# deny reasons
+# deny reasons (netcode.protocol.ConnectError names them for the application)
 DENY_FULL = 1
 DENY_VERSION = 2
 DENY_BAD_COOKIE = 3
-DENY_REASONS = {DENY_FULL: "server full", DENY_VERSION: "wrong protocol version", DENY_BAD_COOKIE: "bad or expired cookie"}
 
 PREFIX = struct.Struct("<HBB")  # protocol id, version, packet type
 NONCE = struct.Struct("<Q")

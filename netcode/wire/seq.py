@@ -9,7 +9,3 @@ def seq_diff(a: int, b: int) -> int:
     d = (a - b) & 0xFFFF
     return d - SEQ_MOD if d > HALF else d
 
-
-def seq_greater(a: int, b: int) -> bool:
-    """True when serial a is newer than serial b."""
-    return 0 < ((a - b) & 0xFFFF) < HALF

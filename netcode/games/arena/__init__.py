@@ -62,10 +62,10 @@ class ArenaGame:
     inputs = INPUTS
     entities = ENTITIES
     options = {
-        "npcs": "NPC drones (state sync default 200, lockstep 0); above 2000 the map grows to 8192 px",
+        "npcs": "NPC drones (state sync default 200, lockstep 0); in state sync above 2000 the map grows to 8192 px",
         "width": "arena width in px (state sync 4096, lockstep 2048)",
         "height": "arena height in px",
-        "...": "any other SimConfig rule by name, e.g. weapon_damage=50 or player_speed=200",
+        "...": "any other rule by name (netcode/games/arena/config.py), e.g. weapon_damage=50 or player_speed=200",
     }
     # LagCompensated
     action_field = "fire"
@@ -85,7 +85,7 @@ class ArenaGame:
         unknown = sorted(set(rules) - _FIELDS - {"max_players", "tick_rate"})
         if unknown:
             raise ValueError(f"the arena has no option {unknown[0]!r} (options: npcs, width, height or any "
-                             f"rule of SimConfig)")
+                             f"rule listed by `netcode games arena --json`)")
         for k in ("max_players", "tick_rate"):
             rules.pop(k, None)
         try:

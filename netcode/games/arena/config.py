@@ -82,7 +82,7 @@ class SimConfig:
     def __attrs_post_init__(self) -> None:
         def check(ok: bool, msg: str) -> None:
             if not ok:
-                raise ValueError(f"SimConfig: {msg}")
+                raise ValueError(f"the arena's rules: {msg}")
 
         # Coordinates stay below 2**20 sub-px so int32 state and int64 ray math never overflow.
         check(256 <= self.width <= 32768 and 256 <= self.height <= 32768, "width/height must be in [256, 32768] px")
@@ -142,7 +142,7 @@ class SimConfig:
     def from_dict(cls, data: Any) -> SimConfig:
         """Inverse of ``to_dict``; missing keys take defaults, anything malformed raises ValueError."""
         if not isinstance(data, dict):
-            raise ValueError("SimConfig.from_dict expects a dict")
+            raise ValueError("the arena's rules must be a map")
         data = dict(data)
         version = data.pop("sim_version", SIM_VERSION)
         if version != SIM_VERSION:
@@ -150,11 +150,11 @@ class SimConfig:
         names = {f.name for f in attrs.fields(SimConfig)}
         unknown = set(data) - names
         if unknown:
-            raise ValueError(f"unknown SimConfig keys: {sorted(map(str, unknown))}")
+            raise ValueError(f"unknown arena rules: {sorted(map(str, unknown))}")
         try:
             return cls(**data)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"invalid SimConfig: {exc}") from exc
+            raise ValueError(f"invalid arena rules: {exc}") from exc
 
     def fingerprint(self) -> int:
         """crc32 of the canonical dict form; equal configs give equal fingerprints on any machine."""

@@ -42,7 +42,7 @@ class FootballGame:
     entities = ENTITIES
     options = {"width": "pitch width in px (1600)", "height": "pitch height in px (1000)",
                "goal_width": "goal mouth in px (260)",
-               "...": "any other FootballConfig rule by name, e.g. kick_max=1500 or sprint_speed=200"}
+               "...": "any other rule by name (netcode/games/football/config.py), e.g. kick_max=1500 or sprint_speed=200"}
     bot_behaviours = BEHAVIOURS
     score_columns = ("goals", "team")
 

@@ -48,7 +48,7 @@ class FootballConfig:
     def __attrs_post_init__(self) -> None:
         def check(ok: bool, msg: str) -> None:
             if not ok:
-                raise ValueError(f"FootballConfig: {msg}")
+                raise ValueError(f"football's rules: {msg}")
 
         check(1 <= self.max_players <= 256, "max_players must be in 1..256")
         check(1 <= self.tick_rate <= 1000, "tick_rate must be in 1..1000")
@@ -82,7 +82,7 @@ class FootballConfig:
     @classmethod
     def from_dict(cls, data: Any) -> FootballConfig:
         if not isinstance(data, dict):
-            raise ValueError("FootballConfig.from_dict expects a dict")
+            raise ValueError("football's rules must be a map")
         data = dict(data)
         if data.pop("football_version", FOOTBALL_VERSION) != FOOTBALL_VERSION:
             raise ValueError("football rules of another version")

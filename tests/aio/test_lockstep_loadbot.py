@@ -1,0 +1,32 @@
+"""Light lockstep load bots (netcode.aio.loadbot) over loopback: they play like non-simulating clients."""
+import asyncio
+
+from netcode.aio.driver import run
+from netcode.aio.lockstep import run_lockstep_bots, serve_lockstep
+
+
+def _play(light: bool) -> tuple[dict, dict]:
+    async def main():
+        ready = asyncio.get_running_loop().create_future()
+        server = asyncio.create_task(serve_lockstep("127.0.0.1", 0, frame_rate=30, input_delay=2, players_per_match=4,
+                                                   matches=2, duration=8.0, stats_every=60, ready=ready.set_result,
+                                                   until_empty=True, warmup=1.0))
+        runner = await ready
+        bots = await run_lockstep_bots(runner.address, 8, 3.0, simulating=1, quiet=True, warmup=1.0, light=light)
+        return bots, await server
+
+    return run(main(), loop="asyncio")
+
+
+def test_load_bots_play_and_cost_the_server_what_clients_do():
+    bots, stats = _play(light=True)
+    assert bots["connected_throughout"] == 8 and bots["light_load_bots"] == 7
+    assert stats["desyncs"] == 0 and stats["frames"] > 80
+    load = [c for c in stats["per_client"] if c["name"] != "bot0"]
+    # every load bot sent its inputs in time and acknowledged the bundles (the server's redundancy stays low)
+    assert all(c["messages_in"] > 60 for c in load)
+    assert stats["missing_inputs"] <= 0.02 * stats["frames"] * 4
+    full, _ = _play(light=False)
+    # the same lockstep traffic as full (non-simulating) clients, within run-to-run noise
+    for key in ("up_bits_per_s_per_client", "down_bits_per_s_per_client"):
+        assert 0.7 < bots[key] / full[key] < 1.3, key

@@ -1,0 +1,236 @@
+"""Transport over the seeded simulator, in virtual time."""
+import pytest
+
+from netcode.netsim.link import LinkConfig
+from netcode.protocol import (Channel, ClientProtocol, ClientState, ConnectError, ConnectFailed, Connected,
+                              Disconnected, DisconnectReason, LocalProtocolError, MessageReceived, SendQueueFull,
+                              ServerProtocol, TransportConfig)
+from netcode.netsim.virtual import VirtualNetwork
+from netcode.wire import packet as wp
+
+SERVER = ("10.0.0.1", 9000)
+SECRET = b"s" * 32
+
+
+def client_addr(i):
+    return ("10.0.1.%d" % (i + 1), 5000 + i)
+
+
+class Collector:
+    """Wraps an endpoint and keeps its events."""
+
+    def __init__(self, ep):
+        self.ep = ep
+        self.log = []
+
+    def __getattr__(self, name):
+        return getattr(self.ep, name)
+
+    def update(self, now):
+        self.ep.update(now)
+        self.log.extend(self.ep.events())
+
+    def messages(self, channel=None):
+        return [e.data for e in self.log if isinstance(e, MessageReceived) and (channel is None or e.channel == channel)]
+
+
+def setup(n_clients=1, link=None, seed=1, max_clients=8, config=None, version=wp.PROTOCOL_VERSION):
+    net = VirtualNetwork(link or LinkConfig(latency=0.01), seed=seed)
+    server = Collector(ServerProtocol(max_clients=max_clients, config=config, secret=SECRET, accept_payload=b"hello"))
+    net.add(SERVER, server)
+    clients = []
+    for i in range(n_clients):
+        c = Collector(ClientProtocol(SERVER, config=config, payload=b"c%d" % i, nonce=1000 + i, version=version))
+        c.connect(net.now)
+        net.add(client_addr(i), c)
+        clients.append(c)
+    return net, server, clients
+
+
+def test_handshake_connects_and_carries_payloads():
+    net, server, (c,) = setup()
+    assert net.run_until(lambda: c.connected, 1.0)
+    assert c.accept_payload == b"hello"
+    joined = [e for e in server.log if isinstance(e, Connected)]
+    assert len(joined) == 1 and joined[0].payload == b"c0" and joined[0].addr == client_addr(0)
+    assert c.client_id == joined[0].client_id
+
+
+def test_deny_when_full():
+    net, server, clients = setup(n_clients=3, max_clients=2)
+    net.advance(1.0)
+    states = sorted(c.state for c in clients)
+    assert states == [ClientState.DENIED, ClientState.CONNECTED, ClientState.CONNECTED]
+    denied = [c for c in clients if c.state == ClientState.DENIED][0]
+    assert any(isinstance(e, ConnectFailed) and e.reason is ConnectError.SERVER_FULL for e in denied.log)
+
+
+def test_deny_on_version_mismatch():
+    net, server, (c,) = setup(version=wp.PROTOCOL_VERSION + 1)
+    net.advance(0.5)
+    assert c.state == ClientState.DENIED
+    assert c.deny_reason == "wrong protocol version"
+    assert not server.connections
+
+
+def test_handshake_survives_loss():
+    net, server, clients = setup(n_clients=4, link=LinkConfig(latency=0.02, loss=0.3), seed=7)
+    assert net.run_until(lambda: all(c.connected for c in clients), 5.0)
+    assert len(server.connections) == 4
+
+
+def test_reliable_10000_exactly_once_in_order_under_loss_dup_reorder():
+    link = LinkConfig(latency=0.03, jitter=0.01, loss=0.2, duplicate=0.1, reorder=0.1, reorder_delay=0.02)
+    net, server, (c,) = setup(link=link, seed=3)
+    assert net.run_until(lambda: c.connected, 5.0)
+    cid = c.client_id
+    sent = [b"m%05d" % i + bytes(i % 40) for i in range(10000)]
+    pending = list(reversed(sent))
+    sent_back = list(reversed(sent))
+
+    def pump(now):
+        # push as fast as backpressure allows, in both directions
+        while pending and c.connection.can_send_reliable():
+            c.send(Channel.RELIABLE, pending.pop())
+        while sent_back and server.connections[cid].can_send_reliable():
+            server.send(cid, Channel.RELIABLE, sent_back.pop())
+
+    net.on_step.append(pump)
+    assert net.run_until(lambda: len(server.messages()) == 10000 and len(c.messages()) == 10000, 120.0)
+    assert server.messages() == sent
+    assert c.messages() == sent
+    stats = c.connection.stats
+    assert stats.duplicate_packets > 0 and stats.resent > 0
+    assert 0.1 < stats.loss < 0.3
+
+
+def test_large_message_fragmented_under_loss():
+    net, server, (c,) = setup(link=LinkConfig(latency=0.02, loss=0.1), seed=5)
+    assert net.run_until(lambda: c.connected, 5.0)
+    big = bytes((i * 7 + 3) & 0xFF for i in range(40 * 1024))
+    huge = bytes(range(256)) * 256  # 64 KiB
+    c.send(Channel.RELIABLE, big)
+    c.send(Channel.RELIABLE, b"after")
+    c.send(Channel.RELIABLE, huge)
+    assert net.run_until(lambda: len(server.messages()) == 3, 30.0)
+    assert server.messages() == [big, b"after", huge]
+
+
+def test_message_too_large_is_a_local_error():
+    net, server, (c,) = setup()
+    assert net.run_until(lambda: c.connected, 1.0)
+    with pytest.raises(LocalProtocolError):
+        c.send(Channel.RELIABLE, bytes(300 * 1024))
+    with pytest.raises(LocalProtocolError):
+        c.send(Channel.UNRELIABLE, bytes(1200))
+
+
+def test_backpressure_reports_instead_of_growing():
+    cfg = TransportConfig(reliable_window=16, send_queue_limit=32)
+    net, server, (c,) = setup(config=cfg, link=LinkConfig(latency=0.05))
+    assert net.run_until(lambda: c.connected, 1.0)
+    for i in range(16 + 32):
+        c.send(Channel.RELIABLE, b"x%d" % i)
+    assert not c.connection.can_send_reliable()
+    with pytest.raises(SendQueueFull):
+        c.send(Channel.RELIABLE, b"overflow")
+    assert net.run_until(lambda: len(server.messages()) == 48, 10.0)
+    assert c.connection.can_send_reliable()
+
+
+def test_sequenced_never_goes_backwards():
+    link = LinkConfig(latency=0.02, jitter=0.015, loss=0.1, duplicate=0.1, reorder=0.3, reorder_delay=0.03)
+    net, server, (c,) = setup(link=link, seed=11)
+    assert net.run_until(lambda: c.connected, 5.0)
+    cid = c.client_id
+    counter = iter(range(100000))
+
+    def pump(now):
+        server.send(cid, Channel.SEQUENCED, b"%d" % next(counter))
+
+    net.on_step.append(pump)
+    net.advance(5.0)
+    got = [int(m) for m in c.messages(Channel.SEQUENCED)]
+    assert len(got) > 500  # heavy jitter at a 1 ms send interval makes many stale
+    assert all(a < b for a, b in zip(got, got[1:]))
+
+
+def test_unreliable_delivered_best_effort():
+    net, server, (c,) = setup(link=LinkConfig(latency=0.01, loss=0.5), seed=2)
+    assert net.run_until(lambda: c.connected, 5.0)
+    for i in range(200):
+        c.send(Channel.UNRELIABLE, b"u%d" % i)
+        net.step()
+    net.advance(0.2)
+    got = server.messages(Channel.UNRELIABLE)
+    assert 50 < len(got) < 150
+
+
+def test_timeouts_fire_on_both_sides():
+    cfg = TransportConfig(timeout=2.0)
+    net, server, (c,) = setup(config=cfg)
+    assert net.run_until(lambda: c.connected, 1.0)
+    net.advance(3.0)  # keep-alives hold the connection while idle
+    assert c.connected and len(server.connections) == 1
+    net.sim.set_default(LinkConfig(loss=1.0))  # cut the cable
+    net.advance(2.5)
+    assert c.state == ClientState.DISCONNECTED
+    assert any(isinstance(e, Disconnected) and e.reason is DisconnectReason.TIMEOUT for e in c.log)
+    assert not server.connections
+    assert any(isinstance(e, Disconnected) and e.reason is DisconnectReason.TIMEOUT for e in server.log)
+
+
+def test_disconnect_is_sent_redundantly_and_frees_slot():
+    net, server, (c,) = setup(link=LinkConfig(latency=0.01, loss=0.5), seed=4)
+    assert net.run_until(lambda: c.connected and server.connections, 5.0)
+    c.disconnect()
+    net.advance(0.2)
+    assert not server.connections
+    assert any(isinstance(e, Disconnected) and e.reason is DisconnectReason.REMOTE_CLOSED for e in server.log)
+
+
+def test_server_disconnect_reaches_client():
+    net, server, (c,) = setup()
+    assert net.run_until(lambda: c.connected, 1.0)
+    server.disconnect(c.client_id)
+    net.advance(0.1)
+    assert c.state == ClientState.DISCONNECTED
+    assert any(isinstance(e, Disconnected) and e.reason is DisconnectReason.REMOTE_CLOSED for e in c.log)
+
+
+def test_rtt_and_jitter_estimates():
+    net, server, (c,) = setup(link=LinkConfig(latency=0.05, jitter=0.005))
+    assert net.run_until(lambda: c.connected, 1.0)
+    net.on_step.append(lambda now: c.send(Channel.UNRELIABLE, b"ping"))
+    net.advance(3.0)
+    st = c.connection.stats
+    assert 0.095 < st.rtt < 0.12
+    assert st.jitter < 0.02
+    assert st.bytes_out > 0 and st.packets_in > 0
+
+
+def test_reconnect_from_same_address_replaces_old_connection():
+    net, server, (c,) = setup()
+    assert net.run_until(lambda: c.connected, 1.0)
+    c2 = Collector(ClientProtocol(SERVER, payload=b"again", nonce=99))
+    c2.connect(net.now)
+    net.add(client_addr(0), c2)
+    assert net.run_until(lambda: c2.connected, 1.0)
+    assert len(server.connections) == 1
+    assert any(isinstance(e, Disconnected) and e.reason is DisconnectReason.REPLACED for e in server.log)
+
+
+def test_same_seed_same_behaviour():
+    def run(seed):
+        link = LinkConfig(latency=0.02, jitter=0.01, loss=0.1, duplicate=0.05, reorder=0.1, reorder_delay=0.01)
+        net, server, (c,) = setup(link=link, seed=seed)
+        net.run_until(lambda: c.connected, 5.0)
+        for i in range(300):
+            c.send(Channel.RELIABLE, b"%d" % i)
+        net.advance(3.0)
+        st = c.connection.stats
+        return (st.packets_out, st.packets_in, st.resent, st.duplicate_packets, round(st.rtt, 9),
+                server.connections[c.client_id].stats.as_dict())
+
+    assert run(21) == run(21)
+    assert run(21) != run(22)
