@@ -281,3 +281,18 @@ def test_lagged_endpoint_delays_both_ways_and_changes_at_runtime():
     assert 150 < st["dropped_loss"] < 250 and st["duplicated"] > 0
     with pytest.raises(ValueError):
         symmetric_links(loss_pct=120)
+
+
+def test_the_feed_shows_players_kills_and_sums_up_drone_kills():
+    from client_demo.games import view_for
+
+    config = GAME.make_config(mode="state", max_players=8, tick_rate=60)
+    view = view_for(GAME, config)
+    names = {0: "ann", 1: "bob"}.get
+    assert view.feed_line(["kill", 10, 0, 1], lambda e: names(e, f"#{e}")) == "ann > bob"
+    drone = config.max_players  # drone ids follow the player slots
+    for victim in (drone, drone + 1, drone + 4):  # drones: held back, then summed up in one line
+        assert view.feed_line(["kill", 11, 1, victim], lambda e: names(e, f"#{e}")) is None
+    assert view.feed_line(["kill", 12, 0, drone + 9], lambda e: names(e, f"#{e}")) is None
+    assert view.feed_summary(lambda e: names(e, f"#{e}")) == "drones down: 4 (bob 3, ann 1)"
+    assert view.feed_summary(lambda e: names(e, f"#{e}")) is None  # nothing new since
