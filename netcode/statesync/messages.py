@@ -138,6 +138,24 @@ def decode_chat(data: bytes) -> str:
     return data[1:].decode("utf-8", errors="replace")
 
 
+def encode_events(items: list, limit: int) -> list[bytes]:
+    """EVENTS messages holding ``items`` in order, each at most ``limit`` bytes (an item too big alone is
+    dropped: no single event may be larger than a message can be)."""
+    out, batch, size = [], [], 6  # the type byte and the longest msgpack array header
+    for item in items:
+        n = len(msgpack.packb(item, use_bin_type=True))
+        if n + 8 > limit:
+            continue
+        if batch and size + n > limit:
+            out.append(encode_packed(EVENTS, batch))
+            batch, size = [], 6
+        batch.append(item)
+        size += n
+    if batch:
+        out.append(encode_packed(EVENTS, batch))
+    return out
+
+
 def encode_packed(kind: int, obj) -> bytes:
     """WELCOME / EVENTS / SCOREBOARD: a type byte and a msgpack body."""
     return bytes((kind,)) + msgpack.packb(obj, use_bin_type=True)

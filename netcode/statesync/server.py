@@ -18,6 +18,7 @@ from ..aoi import GridAOI
 from ..game import EventFeed, LagCompensated, Scored, announce, spec_of
 from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
 from ..protocol.endpoint import TransportEndpoint
+from ..protocol.ratelimit import Bucket, RateLimit
 from ..protocol.events import LocalProtocolError
 from ..tick import FixedTicker
 from ..wire import packet as wp
@@ -54,6 +55,10 @@ class ServerConfig:
     scoreboard_interval: float = 1.0
     max_catchup: int = 5
     rewind: RewindConfig = attrs.field(factory=RewindConfig)  # lag compensation (enabled=False: --no-rewind)
+    # what one client may ask of everyone: chat lines relayed to all (a burst of 5, then 1 a second); a client
+    # that keeps pushing past it (50 refused within 10 s) is disconnected rather than let it cost the others
+    chat_limit: RateLimit = attrs.field(factory=lambda: RateLimit(rate=1.0, burst=5.0, abuse=50, window=10.0))
+    events_chunk: int = 16 * 1024  # bytes: a tick's EVENTS go out in messages of at most this much
 
     @property
     def snapshot_every(self) -> int:
@@ -71,6 +76,7 @@ class ClientCounters:
     full_snapshots: int = 0
     snapshot_bytes: int = 0
     oversize_retries: int = 0
+    chat_dropped: int = 0  # chat lines past the client's rate limit
 
 
 @attrs.define(eq=False)
@@ -88,6 +94,8 @@ class ClientState:
     connected: bool = True
     left_at: float = 0.0
     addr: object = None
+    chat: Bucket | None = None  # the client's chat rate limit (made on its first line)
+    cut: bool = False  # disconnected for abuse: what it still sent is ignored
 
 
 class StateSyncServer(TransportEndpoint):
@@ -196,7 +204,20 @@ class StateSyncServer(TransportEndpoint):
                 ack, inputs = self.codec.decode(data)
                 self._on_inputs(cs, ack, inputs, now)
             elif kind == msg.CHAT and channel == Channel.RELIABLE:
-                self._pending_events.append(["chat", self.world.tick, cs.slot, msg.decode_chat(data)])
+                if cs.cut:
+                    return
+                text = msg.decode_chat(data)
+                if cs.chat is None:
+                    cs.chat = Bucket(self.config.chat_limit)
+                if cs.chat.take(now):
+                    self._pending_events.append(["chat", self.world.tick, cs.slot, text])
+                else:  # relayed to everyone: one client's flood must not cost the others
+                    cs.counters.chat_dropped += 1
+                    self.counters["chat lines dropped (rate limit)"] += 1
+                    if cs.chat.abusive:
+                        cs.cut = True
+                        self.counters["disconnected: chat flood"] += 1
+                        self.transport.disconnect(cs.client_id)
             else:
                 cs.counters.unknown_messages += 1
                 self.counters["unknown messages"] += 1
@@ -371,10 +392,12 @@ class StateSyncServer(TransportEndpoint):
             self._pending_events.extend(self.game.feed(world, events))
         self.recent_events = events
         if self._pending_events:
-            data = msg.encode_packed(msg.EVENTS, self._pending_events)
+            # in messages of bounded size: however many events a tick has, each message can be sent
+            chunks = msg.encode_events(self._pending_events, self.config.events_chunk)
             self._pending_events = []
-            for cid in self.clients:
-                self._send_reliable(cid, data)
+            for data in chunks:
+                for cid in list(self.clients):
+                    self._send_reliable(cid, data)
         if t % self.config.snapshot_every == 0 and self.clients:
             self._send_snapshots()
         return events

@@ -1,0 +1,83 @@
+"""One ordinary client can't deny service to the others (issue: "no denial of service from one client").
+
+Each case has honest clients that must stay connected and keep receiving while one client abuses the
+server, in virtual time."""
+from __future__ import annotations
+
+from netcode.netsim.link import LinkConfig
+from netcode.netsim.virtual import VirtualNetwork
+from netcode.protocol.ratelimit import Bucket, RateLimit
+from netcode.statesync import messages as msg
+from netcode.statesync.client import StateSyncClient
+from netcode.statesync.events import ConnectionLost, GameEvents
+
+from helpers import arena_server
+
+
+def test_a_token_bucket_allows_its_burst_then_its_rate_and_flags_abuse():
+    b = Bucket(RateLimit(rate=2.0, burst=3.0, abuse=4, window=10.0))
+    assert [b.take(0.0) for _ in range(5)] == [True, True, True, False, False]
+    assert b.take(0.5) and not b.take(0.5)  # one token back after half a second at 2/s
+    assert not b.abusive and not b.take(0.5) and not b.take(0.5)
+    assert b.abusive and b.dropped == 5
+
+
+def test_a_tick_of_many_events_goes_out_in_messages_of_bounded_size():
+    items = [["chat", 7, i % 64, "x" * 200] for i in range(500)] + [["chat", 7, 1, "y" * 40_000]]
+    chunks = msg.encode_events(items, 16 * 1024)
+    assert len(chunks) > 1 and all(len(c) <= 16 * 1024 for c in chunks)
+    back = [item for c in chunks for item in msg.decode_packed(c)]
+    assert back == items[:500]  # in order; the one item no message could hold is dropped
+
+
+def test_a_chat_flood_is_dropped_and_its_sender_cut_while_the_others_play_on():
+    net = VirtualNetwork(LinkConfig(latency=0.01), seed=4, step=1 / 240)
+    server = arena_server(npc_count=20)
+    net.add(("server", 0), server)
+    clients = []
+    for i in range(4):
+        c = StateSyncClient(("server", 0), name=f"p{i}", nonce=i + 1)
+        c.connect(0.0)
+        net.add(("client", i), c)
+        clients.append(c)
+    net.run_until(lambda: all(c.welcome is not None for c in clients), 5.0)
+    flooder, honest = clients[0], clients[1:]
+    for i in range(500):  # 500 oversized lines in one tick: once, this cut every client
+        flooder.send_chat(f"{i:03d}" + "!" * 200)
+    flooder.send_chat("ok")
+    heard = {id(c): [] for c in honest}
+    lost = {id(c): [] for c in honest}
+
+    def listen(now):
+        for c in honest:
+            for e in c.events():
+                if isinstance(e, GameEvents):
+                    heard[id(c)] += [ev for ev in e.events if ev[0] == "chat"]
+                elif isinstance(e, ConnectionLost):
+                    lost[id(c)].append(e.reason)
+
+    net.on_step.append(listen)
+    net.advance(3.0)
+    for c in honest:
+        assert c.connected and not lost[id(c)]  # nobody else lost the server
+        assert 1 <= len(heard[id(c)]) <= 6  # the burst got through, the flood did not
+    assert server.counters["chat lines dropped (rate limit)"] > 50  # then it was cut: the rest never counted
+    assert server.counters["disconnected: chat flood"] == 1 and not flooder.connected
+    # and the honest ones still get snapshots on time
+    ticks = [c.latest_tick for c in honest]
+    net.advance(1.0)
+    assert all(c.latest_tick >= t + 50 for c, t in zip(honest, ticks))
+
+
+def test_an_honest_chatter_is_never_limited():
+    net = VirtualNetwork(LinkConfig(latency=0.01), seed=5, step=1 / 240)
+    server = arena_server()
+    net.add(("server", 0), server)
+    c = StateSyncClient(("server", 0), name="talker", nonce=9)
+    c.connect(0.0)
+    net.add(("client", 0), c)
+    net.run_until(lambda: c.welcome is not None, 5.0)
+    for _ in range(10):  # a line every 1.5 s
+        c.send_chat("hello")
+        net.advance(1.5)
+    assert server.counters["chat lines dropped (rate limit)"] == 0 and c.connected
