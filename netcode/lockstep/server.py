@@ -24,6 +24,7 @@ import numpy as np
 from ..game import Scored, announce, load_game, spec_of
 from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
 from ..protocol.endpoint import TransportEndpoint
+from ..protocol.ratelimit import Bucket, RateLimit
 from ..protocol.events import LocalProtocolError
 from ..wire import packet as wp
 from ..wire.errors import WireError
@@ -49,6 +50,11 @@ class LockstepConfig:
     frame_rate: int = attrs.field(default=15, validator=_in(15, 60))
     input_delay: int = attrs.field(default=2, validator=_in(0, 30))  # frames between making an input and its frame
     players_per_match: int = attrs.field(default=10, validator=_in(1, m.MAX_PLAYERS))
+    # REQUEST replies a client may ask for, in bytes: a 10-byte REQUEST buys up to 8 KB of bundles, so they come
+    # from a per-client budget (a burst that re-sends a few seconds of frames, then 6 KB/s: 30 lost datagrams
+    # a second at 15 Hz); a client more than 100 REQUESTs over it within 10 s is disconnected
+    request_budget: RateLimit = attrs.field(factory=lambda: RateLimit(rate=6000.0, burst=24_000.0, abuse=100,
+                                                                      window=10.0))
     max_matches: int = attrs.field(default=128, validator=_in(1, 4096))
     redundancy: int = attrs.field(default=3, validator=_in(1, 32))  # K: unacknowledged bundles per packet
     checksum_every: int = attrs.field(default=15, validator=_in(1, 3600))
@@ -99,6 +105,7 @@ class PlayerCounters:
     unknown_messages: int = 0
     requests: int = 0
     request_frames: int = 0
+    requests_dropped: int = 0  # REQUESTs past the client's reply budget
     bytes_in: int = 0  # lockstep message bytes (transport headers not included)
     bytes_out: int = 0
     messages_in: int = 0
@@ -123,6 +130,7 @@ class Player:
     missed: set = attrs.Factory(set)  # recent frames built without this client's input
     desynced_at: int = -1
     counters: PlayerCounters = attrs.Factory(PlayerCounters)
+    replies: Bucket | None = None  # bytes of REQUEST replies this client may still ask for (made on its first)
 
 
 class Match:
@@ -464,7 +472,7 @@ class LockstepServer(TransportEndpoint):
             elif kind == m.CHECKSUM and channel == Channel.RELIABLE:
                 self._on_checksum(p, *m.decode_checksum(data))
             elif kind == m.REQUEST:
-                self._on_request(p, *m.decode_request(data))
+                self._on_request(p, *m.decode_request(data), now)
             else:
                 p.counters.unknown_messages += 1
                 self.counters["unknown messages"] += 1
@@ -579,13 +587,24 @@ class LockstepServer(TransportEndpoint):
                     q.desynced_at = -1
                     self._welcome(q)
 
-    def _on_request(self, p: Player, first: int, count: int) -> None:
+    def _on_request(self, p: Player, first: int, count: int, now: float) -> None:
         match = p.match
         c = p.counters
         c.requests += 1
+        if p.replies is None:
+            p.replies = Bucket(self.config.request_budget)
+        if not p.replies.take(now, cost=1000.0):  # the first message of a reply is paid up front
+            c.requests_dropped += 1
+            self.counters["requests dropped (rate limit)"] += 1
+            if p.replies.abusive:
+                self.counters["disconnected: request flood"] += 1
+                self.transport.disconnect(p.client_id)
+            return
         first = max(1, first)
         last = min(match.frame, first + count - 1)
-        budget = 8 * 1000  # bytes of replies per request: several messages, each below the datagram size
+        # bytes of replies to this request: several messages, each below the datagram size, within the budget
+        budget = min(8 * 1000, 1000 + int(p.replies.tokens))
+        spent = 0
         while first <= last and budget > 0:
             blobs, size, prev = [], 0, None
             f = first
@@ -600,7 +619,9 @@ class LockstepServer(TransportEndpoint):
             self._send(p, Channel.UNRELIABLE, m.encode_frames(match.frame, first, blobs))
             c.request_frames += len(blobs)
             budget -= size
+            spent += size
             first = f
+        p.replies.tokens = max(0.0, p.replies.tokens - max(0, spent - 1000))
 
     # ------------------------------------------------------------------ frames
 

@@ -81,3 +81,40 @@ def test_an_honest_chatter_is_never_limited():
         c.send_chat("hello")
         net.advance(1.5)
     assert server.counters["chat lines dropped (rate limit)"] == 0 and c.connected
+
+
+def test_a_lockstep_request_flood_is_answered_from_a_bounded_budget_and_cut():
+    """A 10-byte REQUEST asks for up to 8 KB of bundles; 200 of them a second used to hold the server at 99 %
+    CPU and make the honest players' frames up to 2 s late."""
+    from netcode.bots import LockstepBrain
+    from netcode.lockstep import LockstepClient, LockstepConfig, LockstepServer
+    from netcode.lockstep import messages as m
+    from netcode.protocol import Channel
+
+    net = VirtualNetwork(LinkConfig(latency=0.02), seed=6, step=1 / 240)
+    server = LockstepServer(LockstepConfig(players_per_match=4), secret=b"r" * 32)
+    net.add(("server", 0), server)
+    clients = []
+    for i in range(4):
+        c = LockstepClient(("server", 0), name=f"p{i}", nonce=20 + i, brain=LockstepBrain(i))
+        c.connect(0.0)
+        net.add(("client", i), c)
+        clients.append(c)
+    net.run_until(lambda: all(c.frame > 60 for c in clients), 20.0)
+    attacker, honest = clients[0], clients[1:]
+    conn = attacker.transport.connection
+
+    def flood(now):
+        if attacker.transport.connected:
+            conn.send(Channel.UNRELIABLE, m.encode_request(1, 255))  # every step: ~240 a second
+
+    net.on_step.append(flood)
+    frames = [c.frame for c in honest]
+    player = server.players[attacker.welcome["client_id"]]
+    net.advance(4.0)
+    # the budget answered a burst and then its rate; the rest were dropped and the flooder cut
+    assert player.counters.requests_dropped > 100
+    assert server.counters["disconnected: request flood"] == 1 and not attacker.transport.connected
+    assert player.counters.bytes_out < 24_000 + 6_000 * 4 + 64_000  # burst + rate + what the frames themselves cost
+    for c, f0 in zip(honest, frames):  # the others played on, on time: 15 frames a second
+        assert c.transport.connected and c.frame >= f0 + 55
