@@ -457,8 +457,24 @@ class LockstepServer(TransportEndpoint):
         p.left_at = now
         if p.match.ended:
             return
-        self.away[p.token] = p
         self._events.append(PlayerLeft(p.match.id, client_id, p.slot, reason, p.match.frame))
+        match = p.match
+        if match.start is None or p.first_input < 0 or p.first_input > match.frame:
+            # never played (no frame was built with its input): no seat is kept for it (join-then-leave would otherwise reserve every slot of
+            # every match for the whole rejoin grace)
+            self.counters["seats freed: left before playing"] += 1
+            self._release(p)
+            return
+        self.away[p.token] = p
+
+    def _release(self, p: Player) -> None:
+        """Give up an absent player's seat: free before its match starts, a leave in the next frame after."""
+        match = p.match
+        if match.start is None:
+            match.slots[p.slot] = None
+            match.pending_join &= ~(1 << p.slot)
+        else:
+            match.pending_leave |= 1 << p.slot
 
     # ------------------------------------------------------------------ messages
 
@@ -758,12 +774,7 @@ class LockstepServer(TransportEndpoint):
                 del self.away[token]
             elif now - p.left_at >= c.rejoin_grace:
                 del self.away[token]
-                match = p.match
-                if match.start is None:
-                    match.slots[p.slot] = None
-                    match.pending_join &= ~(1 << p.slot)
-                else:
-                    match.pending_leave |= 1 << p.slot
+                self._release(p)
         for match in list(self.matches.values()):
             if match.ended:
                 continue

@@ -31,6 +31,10 @@ class TransportConfig:
     connect_retry: float = attrs.field(default=0.1, validator=_positive)
     connect_timeout: float = attrs.field(default=5.0, validator=_positive)
     cookie_lifetime: float = attrs.field(default=10.0, validator=_positive)
+    # connections one host (IP address) may hold at once, so one machine can't take every slot (0: no cap).
+    # Loopback is exempt unless cap_loopback: a local bot swarm or benchmark is many clients on one host.
+    max_per_host: int = attrs.field(default=16, validator=attrs.validators.ge(0))
+    cap_loopback: bool = False
 
     def __attrs_post_init__(self):
         if not 1 <= self.reliable_window < 32768:

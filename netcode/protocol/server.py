@@ -1,6 +1,7 @@
 """Sans-IO server endpoint: stateless cookie handshake, then one Connection per client."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections import Counter
 
@@ -41,11 +42,22 @@ class ServerProtocol:
         self._spent: dict[tuple, float] = {}
         self._spent_sweep = 0.0
         self._free_ids = list(range(max_clients - 1, -1, -1))
+        self._per_host: Counter = Counter()  # host -> connections it holds (netcode.protocol.config max_per_host)
         self._events: list = []
         self._control: list = []
         self._closing: list[Connection] = []  # removed, still owing DISCONNECT datagrams
         self.dropped: Counter[str] = Counter()  # reason -> datagrams dropped
         self.handshakes = Counter()
+
+    def _host_full(self, addr) -> bool:
+        """Whether the host of ``addr`` already holds its most connections (TransportConfig.max_per_host)."""
+        cap = self.config.max_per_host
+        if not cap:
+            return False
+        host = _host(addr)
+        if not self.config.cap_loopback and _is_loopback(host):
+            return False
+        return self._per_host.get(host, 0) >= cap
 
     # ------------------------------------------------------------------ input
 
@@ -95,7 +107,7 @@ class ServerProtocol:
             self.handshakes["denied version"] += 1
             self._reply(wp.encode_deny(nonce, wp.DENY_VERSION), addr, len(data))
             return
-        if not self._free_ids and addr not in self._by_addr:
+        if (not self._free_ids or self._host_full(addr)) and addr not in self._by_addr:
             self.handshakes["denied full"] += 1
             self._reply(wp.encode_deny(nonce, wp.DENY_FULL), addr, len(data))
             return
@@ -110,18 +122,23 @@ class ServerProtocol:
             self._reply(wp.encode_deny(nonce, wp.DENY_BAD_COOKIE), addr, len(data))
             return
         conn = self._by_addr.get(addr)
-        if conn is not None:
-            if self._nonce_of[conn.client_id] == nonce:
-                # our ACCEPT was lost: say it again
-                self._reply(wp.encode_accept(nonce, conn.session, conn.client_id, self.accept_payload), addr, len(data))
-                return
-            conn.close(DisconnectReason.REPLACED)
-            self._remove(conn, DisconnectReason.REPLACED)
+        if conn is not None and self._nonce_of[conn.client_id] == nonce:
+            # our ACCEPT was lost: say it again
+            self._reply(wp.encode_accept(nonce, conn.session, conn.client_id, self.accept_payload), addr, len(data))
+            return
         key = (addr, nonce)
         if self._spent.get(key, -1.0) > now:
-            # this exact handshake already made a connection, now gone: a replay (or a very late
-            # duplicate), not a new client. A real reconnect uses a fresh nonce.
+            # this exact handshake already made a connection: a replay (or a very late duplicate), not a new
+            # client. Checked before anything is replaced, so a replayed old handshake never cuts the live
+            # session of the same address. A real reconnect uses a fresh nonce.
             self.handshakes["replayed response"] += 1
+            return
+        if conn is not None:
+            conn.close(DisconnectReason.REPLACED)
+            self._remove(conn, DisconnectReason.REPLACED)
+        if self._host_full(addr):
+            self.handshakes["denied: host at its cap"] += 1
+            self._reply(wp.encode_deny(nonce, wp.DENY_FULL), addr, len(data))
             return
         if not self._free_ids:
             self.handshakes["denied full"] += 1
@@ -133,6 +150,7 @@ class ServerProtocol:
         self.connections[client_id] = conn
         self._by_addr[addr] = conn
         self._nonce_of[client_id] = nonce
+        self._per_host[_host(addr)] += 1
         self.handshakes["accepted"] += 1
         self._spend(key, now)
         self._reply(wp.encode_accept(nonce, session, client_id, self.accept_payload), addr, len(data))
@@ -153,6 +171,10 @@ class ServerProtocol:
             return
         del self.connections[conn.client_id]
         del self._by_addr[conn.addr]
+        host = _host(conn.addr)
+        self._per_host[host] -= 1
+        if self._per_host[host] <= 0:
+            del self._per_host[host]
         del self._nonce_of[conn.client_id]
         self._free_ids.append(conn.client_id)
         self._events.append(Disconnected(conn.client_id, DisconnectReason.of(reason)))
@@ -222,3 +244,22 @@ class ServerProtocol:
         if not self.connections:
             return None
         return min(conn.next_timer() for conn in self.connections.values())
+
+
+def _host(addr):
+    """The host part of an address: the IP of an (ip, port) pair; any other address (virtual networks name
+    endpoints freely) is a host of its own."""
+    if isinstance(addr, tuple) and len(addr) >= 2 and isinstance(addr[0], str):
+        try:
+            ipaddress.ip_address(addr[0])
+        except ValueError:
+            return addr
+        return addr[0]
+    return addr
+
+
+def _is_loopback(host) -> bool:
+    try:
+        return isinstance(host, str) and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

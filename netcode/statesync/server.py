@@ -59,6 +59,9 @@ class ServerConfig:
     # that keeps pushing past it (50 refused within 10 s) is disconnected rather than let it cost the others
     chat_limit: RateLimit = attrs.field(factory=lambda: RateLimit(rate=1.0, burst=5.0, abuse=50, window=10.0))
     events_chunk: int = 16 * 1024  # bytes: a tick's EVENTS go out in messages of at most this much
+    # a connection that sends no INPUT this long after its WELCOME holds a seat without playing: it is cut
+    # (keep-alives alone must not let one machine sit in every slot)
+    join_timeout: float = 10.0
 
     @property
     def snapshot_every(self) -> int:
@@ -95,6 +98,8 @@ class ClientState:
     left_at: float = 0.0
     addr: object = None
     chat: Bucket | None = None  # the client's chat rate limit (made on its first line)
+    joined_at: float = 0.0  # when this session was welcomed
+    playing: bool = False  # sent an INPUT in this session
     cut: bool = False  # disconnected for abuse: what it still sent is ignored
 
 
@@ -229,6 +234,7 @@ class StateSyncServer(TransportEndpoint):
         if ack != msg.NO_TICK and ack in cs.sent and ack > cs.acked:
             cs.acked = ack
         next_tick = self.world.tick + 1
+        cs.playing = True
         for ti in inputs:  # the codec checked every field's range
             cs.inputs.add(ti, next_tick, self.tick_time(ti.tick) - now)
 
@@ -267,6 +273,7 @@ class StateSyncServer(TransportEndpoint):
                              addr=e.addr)
             self.priority.settle(np.array([slot]))
             self.counters["joins"] += 1
+        cs.joined_at, cs.playing, cs.cut = now, False, False
         self.clients[e.client_id] = cs
         welcome = {"client_id": e.client_id, "slot": cs.slot, "token": cs.token, "tick": self.world.tick,
                    **self._welcome_info}
@@ -350,6 +357,12 @@ class StateSyncServer(TransportEndpoint):
         for cs in list(self.away.values()):
             if now - cs.left_at > self.config.rejoin_grace:
                 self._remove_away(cs)
+        timeout = self.config.join_timeout
+        for cs in list(self.clients.values()):
+            if not cs.playing and not cs.cut and now - cs.joined_at > timeout:
+                cs.cut = True
+                self.counters["disconnected: no input after joining"] += 1
+                self.transport.disconnect(cs.client_id)
 
     def _remove_away(self, cs: ClientState) -> None:
         del self.away[cs.token]

@@ -176,3 +176,35 @@ def test_a_replayed_challenge_response_does_not_reopen_a_closed_connection():
     [(challenge, _)] = [x for x in server.datagrams_to_send(0.6) if x[0][3] == wp.CHALLENGE]
     server.receive_datagram(wp.encode_response(*wp.decode_challenge(challenge), b""), addr, 0.7)
     assert len(server.connections) == 1
+    # ... and the old response replayed now must not cut that new, live session
+    [live] = server.connections
+    server.receive_datagram(response, addr, 0.8)
+    assert list(server.connections) == [live] and server.handshakes["replayed response"] == 2
+    assert not any(type(e).__name__ == "Disconnected" for e in server.events())
+
+
+def _handshake(server, addr, nonce, now):
+    server.receive_datagram(wp.encode_request(nonce), addr, now)
+    replies = [d for d, to in server.datagrams_to_send(now) if to == addr]
+    if not replies or replies[0][3] != wp.CHALLENGE:
+        return replies[0][3] if replies else None
+    server.receive_datagram(wp.encode_response(*wp.decode_challenge(replies[0]), b""), addr, now)
+    return [d for d, to in server.datagrams_to_send(now) if to == addr][0][3]
+
+
+def test_one_host_cannot_take_every_slot():
+    """One IP used to take all 64 slots with keep-alives alone, and a genuine client was refused."""
+    from netcode.protocol import TransportConfig
+
+    server = ServerProtocol(max_clients=64, secret=SECRET, config=TransportConfig(max_per_host=16))
+    answers = [_handshake(server, ("203.0.113.9", 2000 + i), 100 + i, 0.01 * i) for i in range(64)]
+    assert answers.count(wp.ACCEPT) == 16 and answers.count(wp.DENY) == 48
+    assert _handshake(server, ("198.51.100.20", 5000), 999, 1.0) == wp.ACCEPT  # a genuine client gets in
+    # a slot freed by that host can be taken by it again
+    server.disconnect(next(iter(server.connections)))
+    assert _handshake(server, ("203.0.113.9", 9999), 5, 1.1) == wp.ACCEPT
+    # loopback is exempt by default (a local swarm is many clients on one host), unless asked
+    local = ServerProtocol(max_clients=64, secret=SECRET, config=TransportConfig(max_per_host=4))
+    assert all(_handshake(local, ("127.0.0.1", 3000 + i), i, 0.0) == wp.ACCEPT for i in range(10))
+    strict = ServerProtocol(max_clients=64, secret=SECRET, config=TransportConfig(max_per_host=4, cap_loopback=True))
+    assert [_handshake(strict, ("127.0.0.1", 3000 + i), i, 0.0) for i in range(6)].count(wp.ACCEPT) == 4

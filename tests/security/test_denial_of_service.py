@@ -118,3 +118,44 @@ def test_a_lockstep_request_flood_is_answered_from_a_bounded_budget_and_cut():
     assert player.counters.bytes_out < 24_000 + 6_000 * 4 + 64_000  # burst + rate + what the frames themselves cost
     for c, f0 in zip(honest, frames):  # the others played on, on time: 15 frames a second
         assert c.transport.connected and c.frame >= f0 + 55
+
+
+def test_join_then_leave_reserves_no_lockstep_seat():
+    """Join-then-leave once reserved every seat of every match for the whole 60 s rejoin grace."""
+    from netcode.lockstep import LockstepClient, LockstepConfig, LockstepServer
+
+    net = VirtualNetwork(LinkConfig(latency=0.01), seed=8, step=1 / 240)
+    server = LockstepServer(LockstepConfig(players_per_match=4, max_matches=1), secret=b"j" * 32)
+    net.add(("server", 0), server)
+    for i in range(12):  # three matches' worth of seats, taken and dropped one after another
+        c = LockstepClient(("server", 0), name=f"x{i}", nonce=300 + i)
+        c.connect(net.now)
+        net.add(("x", i), c)
+        net.run_until(lambda: c.welcome is not None, 2.0)
+        c.disconnect()
+        net.advance(0.2)
+        net.remove(("x", i))
+    assert server.counters["seats freed: left before playing"] == 12 and not server.away
+    honest = []
+    for i in range(4):
+        c = LockstepClient(("server", 0), name=f"p{i}", nonce=400 + i)
+        c.connect(net.now)
+        net.add(("client", i), c)
+        honest.append(c)
+    assert net.run_until(lambda: all(c.frame > 30 for c in honest), 10.0)  # all four seated, the match plays
+
+
+def test_a_connection_that_never_plays_gives_its_seat_back():
+    """Keep-alives alone used to hold a state-sync slot forever (one IP took all 64)."""
+    net = VirtualNetwork(LinkConfig(latency=0.01), seed=9, step=1 / 240)
+    server = arena_server()
+    net.add(("server", 0), server)
+    idle = StateSyncClient(("server", 0), name="squatter", nonce=1)
+    idle.send_inputs = lambda now: []  # connects, answers keep-alives, never plays
+    player = StateSyncClient(("server", 0), name="player", nonce=2)
+    for i, c in enumerate((idle, player)):
+        c.connect(0.0)
+        net.add(("client", i), c)
+    net.advance(server.config.join_timeout + 1.0)
+    assert server.counters["disconnected: no input after joining"] == 1
+    assert not idle.connected and player.connected
