@@ -41,7 +41,8 @@ Documented choices
   game's business: the arena's ray starts there, and walls occlude as in its ``cast_rays``).
 * Future claims (``v > current_tick``, or the "next" snapshot of the claim doesn't exist yet)
   are rejected and resolved at the present.  Claims older than
-  ``min(window, rtt + max_interp + tolerance)`` or than the history are clamped to the oldest
+  ``min(window, min(rtt, max_rtt) + max_interp + tolerance)`` (``rtt``: the server's own estimate) or than the
+  history are clamped to the oldest
   allowed time, expressed with ``span=1`` (interpolating between consecutive recorded ticks,
   which is the server's own exact motion).  Limits are rounded to the nearest 1/65536 tick.
 * Shooters without a claim (no view / rewind disabled / stale history) are resolved at the
@@ -222,6 +223,11 @@ class RewindConfig:
     window: float = attrs.field(default=1.0, converter=float, validator=_check_window)
     max_interp: float = attrs.field(default=0.25, converter=float, validator=_check_nonneg)
     tolerance: float = attrs.field(default=0.05, converter=float, validator=_check_nonneg)
+    # The round trip a shot is compensated for is the server's own estimate (the transport's smoothed RTT:
+    # each packet timed from its send to the first packet that acks it), and at most this much. A client
+    # that holds its acks back raises that estimate, so without a cap it could buy the whole window; with it,
+    # the most any claim gets is max_rtt + max_interp + tolerance (0.7 s), and a clamped claim is counted.
+    max_rtt: float = attrs.field(default=0.4, converter=float, validator=_check_nonneg)
 
 
 @attrs.frozen
@@ -388,7 +394,7 @@ class LagCompensator:
         if rtt is None or not rtt >= 0.0 or math.isinf(rtt):
             rtt = 0.0
         c = self.config
-        allowed = min(c.window, rtt + c.max_interp + c.tolerance)
+        allowed = min(c.window, min(rtt, c.max_rtt) + c.max_interp + c.tolerance)
         lo_q = max(cur_q - round(allowed * self.tick_rate * FRAC_ONE), h.oldest_tick * FRAC_ONE)
         if v_q < lo_q:
             return self._view(lo_q >> FRAC_SHIFT, lo_q & (FRAC_ONE - 1), 1, CLAMPED, cur, claimed)

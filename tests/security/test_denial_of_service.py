@@ -159,3 +159,21 @@ def test_a_connection_that_never_plays_gives_its_seat_back():
     net.advance(server.config.join_timeout + 1.0)
     assert server.counters["disconnected: no input after joining"] == 1
     assert not idle.connected and player.connected
+
+
+def test_holding_acks_back_cannot_buy_more_rewind_than_the_cap():
+    """The allowance was min(1 s, rtt + 0.3 s) with the RTT the client's acks produce: holding acks back bought
+    a full second of rewind. The RTT it uses is capped (RewindConfig.max_rtt)."""
+    import numpy as np
+
+    from netcode.rewind import CLAMPED, OK, LagCompensator, RewindConfig
+
+    comp = LagCompensator(RewindConfig(), tick_rate=60, snapshot_every=1, n_entities=4)
+    for t in range(1, 80):
+        comp.record(t, np.zeros((4, 2), np.int32), np.ones(4, bool))
+    cur = 80
+    honest = comp.apply_limits(0, cur - 24, 0, 0.15, cur)  # 150 ms RTT + 250 ms interpolation: as claimed
+    assert honest.status == OK
+    greedy = comp.apply_limits(0, cur - 58, 0, 0.95, cur)  # an RTT of 950 ms from held-back acks asks ~0.97 s
+    allowed = RewindConfig().max_rtt + RewindConfig().max_interp + RewindConfig().tolerance
+    assert greedy.status == CLAMPED and abs((cur - greedy.tick - greedy.frac / 65536) / 60 - allowed) < 1 / 60
