@@ -62,6 +62,27 @@ class CallbackProtocol(asyncio.DatagramProtocol):
         self.errors += 1
 
 
+SOCKET_BUFFER = 4 << 20  # bytes asked for each way: a tick's burst of datagrams must not overflow the kernel's
+
+
+def grow_buffers(sock, size: int) -> tuple[int, int]:
+    """Ask the OS for ``size``-byte receive and send buffers (the default ~200 KB drops part of a burst of a few
+    hundred datagrams); returns what it granted (Linux reports twice the usable size, capped by rmem_max)."""
+    import socket
+
+    got = []
+    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, size)
+        except OSError:
+            pass  # the OS said no: keep its default
+        try:
+            got.append(sock.getsockopt(socket.SOL_SOCKET, opt))
+        except OSError:
+            got.append(0)
+    return got[0], got[1]
+
+
 class DatagramDriver:
     """Runs one ServerProtocol or ClientProtocol on one UDP socket.
 
@@ -81,6 +102,7 @@ class DatagramDriver:
         self.flush_on_receive = flush_on_receive
         self.on_flush = on_flush  # told each flush's duration (seconds), e.g. to time server ticks
         self.errors = 0  # socket errors (e.g. ICMP port unreachable) survived
+        self.buffers = (0, 0)  # the socket's receive and send buffer sizes, as the OS granted them
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0  # the clock time self._timer fires at
         self._flush_handle: asyncio.Handle | None = None  # a flush scheduled with call_soon
@@ -90,10 +112,13 @@ class DatagramDriver:
         self._closed = False
 
     @classmethod
-    async def bind(cls, endpoint, host: str = "127.0.0.1", port: int = 0, handler: Handler | None = None, **kw):
+    async def bind(cls, endpoint, host: str = "127.0.0.1", port: int = 0, handler: Handler | None = None,
+                   buffer_bytes: int = SOCKET_BUFFER, **kw):
         loop = asyncio.get_running_loop()
-        _, proto = await loop.create_datagram_endpoint(_Protocol, local_addr=(host, port))
-        return cls(endpoint, proto, handler, **kw)
+        transport, proto = await loop.create_datagram_endpoint(_Protocol, local_addr=(host, port))
+        driver = cls(endpoint, proto, handler, **kw)
+        driver.buffers = grow_buffers(transport.get_extra_info("socket"), buffer_bytes)
+        return driver
 
     @property
     def address(self) -> tuple[str, int]:

@@ -94,6 +94,8 @@ async def serve(core: StateSyncServer, host: str, port: int, duration: float = 0
     finally:
         stats = runner.core.stats()
         stats["measured_s"] = time.monotonic() - start - warmup
+        stats["socket_errors"] = runner.driver.errors
+        stats["socket_buffers"] = list(runner.driver.buffers)  # receive, send bytes as the OS granted them
         await runner.close()
         if json_path:
             with open(json_path, "w") as f:

@@ -453,11 +453,18 @@ class Connection:
     # ------------------------------------------------------------------ timers
 
     def resend_timeout(self) -> float:
+        """RFC 6298's RTO within [min_resend, max_resend]; doubled for every max_resend the peer has been
+        silent (at most 8x, i.e. 1.6 s at the default max_resend), so a silent peer is not hammered with
+        resends of everything in flight until it times out."""
         c = self.config
         if self.stats.rtt_samples == 0:
-            return c.max_resend
-        rto = self.stats.rtt + 4 * self.stats.jitter + c.ack_delay
-        return min(max(rto, c.min_resend), c.max_resend)
+            rto = c.max_resend
+        else:
+            rto = min(max(self.stats.rtt + 4 * self.stats.jitter + c.ack_delay, c.min_resend), c.max_resend)
+        silent = self._last_send - self._last_recv
+        if silent > c.max_resend:
+            rto *= 1 << min(3, int(silent / c.max_resend))
+        return rto
 
     def timed_out(self, now: float) -> bool:
         return now - self._last_recv > self.config.timeout

@@ -81,3 +81,24 @@ def test_demo_command_runs_and_prints_stats():
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "rtt" in out.stdout and "kbit/s" in out.stdout
+
+
+def test_the_driver_asks_for_large_socket_buffers():
+    import asyncio
+    import socket
+
+    from netcode.aio.driver import DatagramDriver
+    from netcode.protocol import ServerProtocol
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        default = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+    async def main():
+        d = await DatagramDriver.bind(ServerProtocol(max_clients=2, secret=b"b" * 32))
+        try:
+            return d.buffers
+        finally:
+            await d.close()
+
+    rcv, snd = asyncio.run(main())
+    assert rcv >= default and snd > 0  # as large as the OS allows (capped by net.core.rmem_max)

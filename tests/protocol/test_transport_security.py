@@ -208,3 +208,22 @@ def test_one_host_cannot_take_every_slot():
     assert all(_handshake(local, ("127.0.0.1", 3000 + i), i, 0.0) == wp.ACCEPT for i in range(10))
     strict = ServerProtocol(max_clients=64, secret=SECRET, config=TransportConfig(max_per_host=4, cap_loopback=True))
     assert [_handshake(strict, ("127.0.0.1", 3000 + i), i, 0.0) for i in range(6)].count(wp.ACCEPT) == 4
+
+
+def test_resends_back_off_while_the_peer_is_silent():
+    """A silent peer used to get every message in flight again every 0.2 s (~140 resends/s) until it timed out."""
+    net = VirtualNetwork(LinkConfig(latency=0.01), seed=3, step=0.005)
+    server = ServerProtocol(max_clients=4, secret=SECRET)
+    client = ClientProtocol(SERVER)
+    net.add(SERVER, server)
+    net.add(("198.51.100.30", 7000), client)
+    client.connect(0.0)
+    net.run_until(lambda: client.connected, 2.0)
+    [cid] = server.connections
+    net.remove(("198.51.100.30", 7000))  # the client goes silent (gone, not disconnected)
+    for i in range(30):
+        server.send(cid, Channel.RELIABLE, b"m%d" % i)
+    conn = server.connections[cid]
+    net.advance(4.0)  # before the 5 s timeout
+    # without back-off: 30 messages x ~20 resends; with it ~5 each (0.2, 0.4, 0.8, 1.6 s apart)
+    assert 0 < conn.stats.resent <= 30 * 7, conn.stats.resent
