@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from netcode.cli.options import add_trust_option, host_port, trust_all
+from netcode.cli.security import add_key_options
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -39,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Demo client: prediction, reconciliation and interpolation under "
                                             "injected latency, with a net graph; against a lockstep server it "
                                             "plays frame sync (frames, input delay, desync status).")
-    p.add_argument("--server", type=host_port, required=True, metavar="HOST:PORT")
+    p.add_argument("--server", type=host_port, metavar="HOST:PORT",
+                   help="the server (with --token: where to send, default the token's first server)")
+    p.add_argument("--token", metavar="FILE", help="a connect token from `netcode token` (a secure server)")
     p.add_argument("--name", default="player")
     p.add_argument("--lag", type=_non_negative, default=0.0, metavar="MS", help="added round-trip latency (half each way)")
     p.add_argument("--jitter", type=_non_negative, default=0.0, metavar="MS", help="± round-trip jitter")
@@ -61,19 +64,49 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the server's mode (default auto: the server says so when we connect; a forced mode "
                         "is refused by a server that names another)")
     add_trust_option(p)
+    add_key_options(p)
     return p
+
+
+def credentials(args):
+    """(server, a function giving each new connection its connect token or None, error line or None)."""
+    import os
+    import time
+
+    from netcode.cli.security import client_issuer
+    from netcode.security import ConnectToken, TokenError
+    from netcode.security.keys import read_token_file
+
+    if args.token:
+        try:
+            data = read_token_file(args.token)
+            token = ConnectToken.from_bytes(data)
+        except (ValueError, TokenError) as e:
+            return None, None, str(e)
+        return args.server or token.server_addresses[0], (lambda: data), None
+    if args.server is None:
+        return None, None, "give --server HOST:PORT (or --token FILE)"
+    issuer, problem = client_issuer(args)
+    if problem or issuer is None:
+        return args.server, None, problem
+    client_id = int.from_bytes(os.urandom(8), "little")  # one identity for every reconnect of this run
+    return args.server, (lambda: issuer.token(args.server, client_id, time.time(), name=args.name[:24])), None
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if not trust_all(args.trust_games, "client"):
         return 2
+    server, creds, problem = credentials(args)
+    if problem:
+        print(f"client: {problem}", file=sys.stderr)
+        return 2
     from netcode.aio.driver import run
 
     from .app import run_client
     from .options import ClientOptions
 
-    opts = ClientOptions(server=args.server, name=args.name, headless=args.headless,
+    opts = ClientOptions(server=server, credentials=creds, name=args.name, headless=args.headless,
                          duration=args.duration or (10.0 if args.headless else 0.0), lag=args.lag, jitter=args.jitter,
                          loss=args.loss, dup=args.dup, json_path=args.json, screenshot=args.screenshot, size=args.size,
                          net_graph=args.net_graph, fps=args.fps, seed=args.seed,

@@ -62,7 +62,8 @@ class ClientApp:
         self.render = opts.render
         self.session = new_session(opts.mode, opts.server, opts.name, lag_ms=opts.lag, jitter_ms=opts.jitter,
                                    loss_pct=opts.loss, dup_pct=opts.dup, seed=opts.seed,
-                                   connect_timeout=opts.connect_timeout, toggles=Toggles(net_graph=opts.net_graph))
+                                   connect_timeout=opts.connect_timeout, toggles=Toggles(net_graph=opts.net_graph),
+                                   credentials=opts.credentials)
         self.bot_kind = opts.bot
         self.bot_seed = opts.seed or 1
         self.bot = None  # the game's brain, once the server named its game

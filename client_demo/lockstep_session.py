@@ -63,7 +63,8 @@ class LockstepSession(SessionBase):
 
     def _make_client(self, token: int | None) -> LockstepClient:
         c = LockstepClient(self.server_addr, name=self.name[:24], token=token, nonce=self._nonce,
-                           transport_config=self._transport_config(), brain=self._sample)
+                           transport_config=self._transport_config(), brain=self._sample,
+                           connect_token=self._connect_token())
         c.on_frame = self._on_frame
         return c
 

@@ -15,7 +15,8 @@ import msgpack
 
 from netcode.game import GameNotFound
 from netcode.game.registry import load_announced
-from netcode.protocol import ClientProtocol, ConnectFailed, Disconnected, TransportConfig
+from netcode.protocol import ConnectFailed, Disconnected, TransportConfig
+from netcode.protocol.transports import client_transport
 from netcode.protocol.endpoint import TransportEndpoint
 from netcode.wire.accept import MODE_NAMES, accept_info
 
@@ -69,11 +70,11 @@ class ModeProbe(TransportEndpoint):
     """A sans-IO endpoint: a transport connection that has not chosen its game client yet."""
 
     def __init__(self, server_addr, name: str, token: int | None = None,
-                 transport_config: TransportConfig | None = None, nonce: int | None = None):
+                 transport_config: TransportConfig | None = None, nonce: int | None = None, connect_token=None):
         info = {"name": name[:24]}
         if token is not None:
             info["token"] = token
-        self.transport = ClientProtocol(server_addr, transport_config, payload=msgpack.packb(info), nonce=nonce)
+        self.transport = client_transport(server_addr, transport_config, msgpack.packb(info), nonce, connect_token)
         self.accepted = False
         self.next_input = 0  # unused: the controls are handed over with the connection
         self._events: list = []
@@ -114,7 +115,8 @@ class ProbeSession(SessionBase):
         super().__init__(server_addr, name, **kw)
 
     def _make_client(self, token: int | None) -> ModeProbe:
-        return ModeProbe(self.server_addr, self.name, token, self._transport_config(), self._nonce)
+        return ModeProbe(self.server_addr, self.name, token, self._transport_config(), self._nonce,
+                         connect_token=self._connect_token())
 
     def _reset(self) -> None:
         self.detected: str | None = None  # the mode to play, once known

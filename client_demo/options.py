@@ -34,6 +34,8 @@ class ClientOptions:
     quiet: bool = False
     render: bool = True
     mode: str = attrs.field(default="auto", validator=attrs.validators.in_(MODES))
+    # a secure server: called for each new connection, gives its connect token (None: the insecure transport)
+    credentials: object = None
 
     @property
     def lagged(self) -> bool:

@@ -65,7 +65,7 @@ class ClientSession(SessionBase):
 
     def _make_client(self, token: int | None) -> StateSyncClient:
         return StateSyncClient(self.server_addr, name=self.name, token=token, nonce=self._nonce,
-                               transport_config=self._transport_config())
+                               transport_config=self._transport_config(), connect_token=self._connect_token())
 
     def _reset(self) -> None:
         self.welcome: Welcome | None = None

@@ -9,8 +9,9 @@ CODEC = msg.InputCodec(INPUTS, GAME.action_field)  # state-sync INPUT messages o
 
 
 def arena_server(config: ServerConfig | None = None, *, seed: int = 0, secret: bytes = b"t" * 32,
-                 **rules) -> StateSyncServer:
-    """A state-sync server of the arena with ``SimConfig.arena(**rules)`` at the server's tick rate."""
+                 security=None, **rules) -> StateSyncServer:
+    """A state-sync server of the arena with ``SimConfig.arena(**rules)`` at the server's tick rate
+    (``security``: a netcode.protocol.secure_server.ServerSecurity for the secure transport)."""
     config = config or ServerConfig()
     rules.setdefault("tick_rate", config.tick_rate)
-    return StateSyncServer(GAME, SimConfig.arena(**rules), config, seed=seed, secret=secret)
+    return StateSyncServer(GAME, SimConfig.arena(**rules), config, seed=seed, secret=secret, security=security)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import signal
 import time
 
 import numpy as np
@@ -37,15 +38,20 @@ class Bot:
     A churned bot goes through several sessions (clients); counters cover all of them.
     """
 
-    def __init__(self, index: int, server: tuple[str, int], behaviour, seed: int, decode_every: int = 1):
+    def __init__(self, index: int, server: tuple[str, int], behaviour, seed: int, decode_every: int = 1,
+                 issuer=None):
         self.index = index
         self.server = server
+        # secure servers: a token issuer (netcode.security.LocalIssuer, or a matchmaker's) and who we are to it;
+        # a rejoin "as a new player" is a new identity too
+        self.issuer = issuer
+        self.identity = issuer.new_client_id() if issuer is not None else None
         # a name, or a function (index, game) -> name: the swarm's mix, known once the server named its game
         self._choose = behaviour if callable(behaviour) else (lambda i, game, b=behaviour: b)
         self.behaviour: str | None = None if callable(behaviour) else behaviour
         self.seed = seed * 1000 + index
         self.decode_every = decode_every
-        self.client = StateSyncClient(server, name=f"bot{index}", decode_every=decode_every)
+        self.client = self._new_client(server)
         self.brain = None
         self.driver: DatagramDriver | None = None
         self.connected_at: float | None = None
@@ -66,6 +72,14 @@ class Bot:
                       "missing_baseline": 0}
         self._last_rate = 0.0
         self._last_stats: tuple | None = None  # (rtt, jitter, loss) of the last finished session
+
+    def _new_client(self, address, token: int | None = None) -> StateSyncClient:
+        """A client for a new session, sent to ``address`` (the server, or a lag proxy in front of it)."""
+        connect_token = None
+        if self.issuer is not None:
+            connect_token = self.issuer.token(self.server, self.identity, time.time(), name=f"bot{self.index}")
+        return StateSyncClient(address, name=f"bot{self.index}", token=token, decode_every=self.decode_every,
+                               connect_token=connect_token)
 
     @property
     def active(self) -> bool:
@@ -141,9 +155,9 @@ class Bot:
             self.rejoins_token += 1
         else:
             self.rejoins_new += 1
-        self.client = StateSyncClient(address, name=f"bot{self.index}",
-                                      token=self.token if self._rejoin_with_token else None,
-                                      decode_every=self.decode_every)
+        if not self._rejoin_with_token and self.issuer is not None:
+            self.identity = self.issuer.new_client_id()
+        self.client = self._new_client(address, self.token if self._rejoin_with_token else None)
         self.connected_at = None
         self.arrivals = []
         self.away_until = None
@@ -182,7 +196,7 @@ class Swarm:
 
     def __init__(self, server: tuple[str, int], count: int, behaviour: str | None = None, seed: int = 1,
                  decode_every: int = 1, through: str | None = None, mix: dict[str, int] | None = None,
-                 churn: float = 0.0, proxy_seed: int | None = None):
+                 churn: float = 0.0, proxy_seed: int | None = None, issuer=None):
         self.server = server
         self.count = count
         self.seed = seed
@@ -192,7 +206,7 @@ class Swarm:
         self.through = through
         self.churn = float(churn)
         self.proxy_seed = seed if proxy_seed is None else proxy_seed
-        self.bots = [Bot(i, server, self.behaviour_of, seed, decode_every) for i in range(count)]
+        self.bots = [Bot(i, server, self.behaviour_of, seed, decode_every, issuer) for i in range(count)]
         self.proxy_server = None
         self.address = server  # where bots connect: the server, or the proxy in front of it
         self.errors: list[str] = []  # exceptions inside the swarm (churn, rejoin)
@@ -230,7 +244,7 @@ class Swarm:
         now = time.monotonic()
         for b in self.bots:
             if self.address != self.server:
-                b.client = StateSyncClient(self.address, name=f"bot{b.index}", decode_every=b.decode_every)
+                b.client = b._new_client(self.address)
             b.driver = await DatagramDriver.bind(b.client, local_host_for(self.address[0]), handler=b.on_events)
             b.client.connect(now)
             b.driver.start()
@@ -352,24 +366,61 @@ def print_summary(summary: dict) -> None:
         print(f"  … {count - 8} more in --json")
 
 
+def _on_signals(callback) -> list:
+    """Route SIGINT/SIGTERM to ``callback`` where the loop can (the main thread); the signals handled."""
+    loop = asyncio.get_running_loop()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, callback)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or not supported
+            pass
+    return handled
+
+
+def _off_signals(handled: list) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in handled:
+        loop.remove_signal_handler(sig)
+
+
+class _either:
+    """Set when either event is (``is_set`` is all Swarm.run asks of its stop)."""
+
+    def __init__(self, a: asyncio.Event | None, b: asyncio.Event):
+        self.a, self.b = a, b
+
+    def is_set(self) -> bool:
+        return self.b.is_set() or (self.a is not None and self.a.is_set())
+
+
 async def run_bots(server: tuple[str, int], count: int, duration: float, behaviour: str | None = None,
                    seed: int = 1, json_path: str | None = None, quiet: bool = False, decode_every: int = 1,
                    *, through: str | None = None, mix: dict[str, int] | None = None, churn: float = 0.0,
-                   stop: asyncio.Event | None = None) -> dict:
+                   stop: asyncio.Event | None = None, issuer=None) -> dict:
     """Run ``count`` bots for ``duration`` seconds; returns (and optionally writes) the summary.
 
     ``through``: a netsim profile name for an in-process lag proxy in front of ``server``;
     ``mix``: behaviour weights (``behaviour="mixed"``: the game's default mix, netcode.bots.default_mix);
-    ``churn``: leave-and-rejoin events per minute across the swarm; ``stop``: end early when set.
+    ``churn``: leave-and-rejoin events per minute across the swarm; ``stop``: end early when set;
+    ``issuer``: mints each bot's connect tokens for a secure server.
     """
-    swarm = Swarm(server, count, behaviour, seed, decode_every, through=through, mix=mix, churn=churn)
+    swarm = Swarm(server, count, behaviour, seed, decode_every, through=through, mix=mix, churn=churn, issuer=issuer)
     started = time.monotonic()
     interrupted = False
+    # Ctrl-C (or SIGTERM) sets an event rather than cancelling the task: a cancellation that lands while a
+    # socket is being bound can be lost, and the run then never ends (seen under load)
+    signalled = asyncio.Event()
+    handled = _on_signals(signalled.set)
     try:
         await swarm.start()
-        await swarm.run(duration, quiet=quiet, stop=stop)
-    except asyncio.CancelledError:  # Ctrl-C: the measurements so far are still the point of the run
+        await swarm.run(duration, quiet=quiet, stop=_either(stop, signalled))
+    except asyncio.CancelledError:  # cancelled by the caller: the measurements so far are still the point
         interrupted = True
+    finally:
+        _off_signals(handled)
+    interrupted = interrupted or signalled.is_set()
     played = time.monotonic() - started
     summary = await swarm.finish(played)
     summary["duration_s"] = played

@@ -117,6 +117,9 @@ class DatagramDriver:
         loop = asyncio.get_running_loop()
         transport, proto = await loop.create_datagram_endpoint(_Protocol, local_addr=(host, port))
         driver = cls(endpoint, proto, handler, **kw)
+        on_bind = getattr(endpoint, "on_bind", None)
+        if on_bind is not None:  # a secure transport: the address its tokens name, and Unix time for their expiry
+            on_bind(transport.get_extra_info("sockname")[:2], time.time() - loop.time())
         driver.buffers = grow_buffers(transport.get_extra_info("socket"), buffer_bytes)
         return driver
 

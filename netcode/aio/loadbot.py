@@ -24,7 +24,8 @@ from ..bots import brain_or_idle
 from ..game import GameNotFound, resolve
 from ..lockstep import messages as m
 from ..lockstep.client import ClientCounters
-from ..protocol import Channel, ClientProtocol, MessageReceived
+from ..protocol import Channel, MessageReceived
+from ..protocol.transports import client_transport
 from ..protocol.events import ConnectFailed, Connected, Disconnected, LocalProtocolError
 from ..wire.accept import other_mode
 from ..wire.errors import WireError
@@ -42,7 +43,7 @@ class LoadBot:
     simulate = False
 
     def __init__(self, index: int, server: tuple[str, int], seed: int, name: str | None = None,
-                 behaviour: str | None = None):
+                 behaviour: str | None = None, connect_token=None):
         self.index = index
         self.seed = seed * 1000 + index
         self.behaviour = behaviour
@@ -50,7 +51,8 @@ class LoadBot:
         self.game = None  # the server's game, once its WELCOME named it
         self.brain = None  # the game's bot, blind (it keeps no world)
         self.codec: m.FrameCodec | None = None
-        self.transport = ClientProtocol(server, payload=msgpack.packb({"name": name or f"bot{index}"}))
+        self.transport = client_transport(server, None, msgpack.packb({"name": name or f"bot{index}"}), None,
+                                          connect_token)
         self.server = server
         self.counters = ClientCounters()
         self.proto: CallbackProtocol | None = None

@@ -19,6 +19,7 @@ import time
 import attrs
 import numpy as np
 
+from ..protocol.transports import describe
 from ..bots import LockstepBrain
 from ..lockstep.client import ClientConfig, LockstepClient
 from ..lockstep.events import ConnectionLost, Desync, MatchEnded
@@ -43,8 +44,8 @@ class LockstepRunner:
 
     @classmethod
     async def start(cls, config: LockstepConfig, host: str, port: int, game=None,
-                    spec: str | None = None) -> "LockstepRunner":
-        runner = cls(LockstepServer(config, game=game, spec=spec, now=time.monotonic()))
+                    spec: str | None = None, security=None) -> "LockstepRunner":
+        runner = cls(LockstepServer(config, game=game, spec=spec, now=time.monotonic(), security=security))
         gc.collect()
         gc.freeze()
         # Young collections only: the per-frame garbage (bytes, tuples) dies young; full passes come rarely.
@@ -124,17 +125,17 @@ async def serve_lockstep(host: str = "127.0.0.1", port: int = 40000, frame_rate:
                          players_per_match: int = 10, matches: int = 128, duration: float = 0.0,
                          json_path: str | None = None, stats_every: float = 5.0, warmup: float = 0.0,
                          ready=None, until_empty: bool = False, game=None, spec: str | None = None,
-                         **config) -> dict:
+                         security=None, **config) -> dict:
     """Host lockstep matches of ``game`` (default: the arena) until ``duration`` seconds pass (0 = forever) or,
     with ``until_empty``, everyone who came has left (the stats are then those of the moment the first one
     left). Extra keywords go to LockstepConfig."""
     cfg = LockstepConfig(frame_rate=frame_rate, input_delay=input_delay, players_per_match=players_per_match,
                          max_matches=matches, **config)
-    runner = await LockstepRunner.start(cfg, host, port, game, spec)
+    runner = await LockstepRunner.start(cfg, host, port, game, spec, security)
     h, p = runner.address
     print(f"netcode: lockstep server on {h}:{p}, {runner.core.game.name}, {frame_rate} Hz, "
           f"input delay {input_delay} frames, "
-          f"up to {matches} matches of {players_per_match}"
+          f"up to {matches} matches of {players_per_match}; {describe(runner.core.transport)}"
           + (f"; recording each match to {cfg.record_dir}/" if cfg.record_dir and cfg.simulate else ""), flush=True)
     if ready is not None:
         ready(runner)
@@ -178,15 +179,24 @@ def _cpu_seconds() -> float:
 
 # ------------------------------------------------------------------ bots
 
+def bot_token(issuer, server, index: int) -> bytes | None:
+    """A fresh connect token for bot ``index`` when the server is secure (an issuer is given)."""
+    if issuer is None:
+        return None
+    return issuer.token(server, issuer.new_client_id(), time.time(), name=f"bot{index}")
+
+
 class LockstepBot:
     """One bot: a LockstepClient with a brain. ``simulate=False`` makes it a load bot (relays, no World)."""
 
-    def __init__(self, index: int, server: tuple[str, int], simulate: bool, seed: int, behaviour: str | None = None):
+    def __init__(self, index: int, server: tuple[str, int], simulate: bool, seed: int, behaviour: str | None = None,
+                 issuer=None):
         self.index = index
         self.simulate = simulate
         self.brain = LockstepBrain(seed * 1000 + index, behaviour)  # blind when it keeps no world
         self.client = LockstepClient(server, name=f"bot{index}", brain=self.brain,
-                                     config=ClientConfig(simulate=simulate, report_checksums=simulate))
+                                     config=ClientConfig(simulate=simulate, report_checksums=simulate),
+                                     connect_token=bot_token(issuer, server, index))
         self.proto: CallbackProtocol | None = None
         self.lost: str | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -265,7 +275,7 @@ class LockstepBot:
 
 async def run_lockstep_bots(server: tuple[str, int], count: int, duration: float, json_path: str | None = None,
                             simulating: int | None = None, behaviour: str | None = None, seed: int = 1,
-                            quiet: bool = False, warmup: float = 0.0, light: bool = True) -> dict:
+                            quiet: bool = False, warmup: float = 0.0, light: bool = True, issuer=None) -> dict:
     """``count`` bots join and play for ``duration`` s; the first ``simulating`` of them (default: all) step their
     World and report checksums, the rest are load bots — light ones (netcode.aio.loadbot: the same wire
     traffic, a fraction of the CPU, one timer for all) unless ``light`` is False. Traffic rates count from
@@ -274,9 +284,9 @@ async def run_lockstep_bots(server: tuple[str, int], count: int, duration: float
     server = (socket.gethostbyname(host), port)
     simulating = count if simulating is None else min(simulating, count)
     # spread the real bots over the matches: bot i joins match i // players (in join order)
-    bots = [LockstepBot(i, server, True, seed, behaviour) if i < simulating
-            else LoadBot(i, server, seed, behaviour=behaviour) if light
-            else LockstepBot(i, server, False, seed, behaviour) for i in range(count)]
+    bots = [LockstepBot(i, server, True, seed, behaviour, issuer) if i < simulating
+            else LoadBot(i, server, seed, behaviour=behaviour, connect_token=bot_token(issuer, server, i)) if light
+            else LockstepBot(i, server, False, seed, behaviour, issuer) for i in range(count)]
     swarm = LoadSwarm([b for b in bots if isinstance(b, LoadBot)])
     swarm.start()
     start = time.monotonic()

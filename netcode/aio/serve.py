@@ -6,6 +6,7 @@ import gc
 import json
 import time
 
+from ..protocol.transports import describe
 from ..statesync.server import StateSyncServer
 from .driver import DatagramDriver
 
@@ -78,7 +79,7 @@ async def serve(core: StateSyncServer, host: str, port: int, duration: float = 0
     config = core.config
     recording = f"; recording to {runner.core.recorder.path}" if runner.core.recorder is not None else ""
     print(f"netcode: state-sync server on {h}:{p}, {core.game.name}, {config.tick_rate} Hz, "
-          f"up to {config.max_clients} clients{recording}", flush=True)
+          f"up to {config.max_clients} clients{recording}; {describe(core.transport)}", flush=True)
     if ready is not None:
         ready(runner)
     start = time.monotonic()

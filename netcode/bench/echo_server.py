@@ -1,8 +1,9 @@
 """Echo servers for the transport benchmark, run as a separate process.
 
-  python -m netcode.bench.echo_server --mode bare|netcode [--loop auto|uvloop|asyncio] --seconds S
+  python -m netcode.bench.echo_server --mode bare|netcode|secure [--loop auto|uvloop|asyncio] --seconds S
 
-Prints "READY <port>" once listening; exits after --seconds (bounded by design).
+"secure" is the netcode.io transport with the key in $NETCODE_PRIVATE_KEY. Prints "READY <port>" once
+listening; exits after --seconds (bounded by design).
 """
 from __future__ import annotations
 
@@ -27,7 +28,13 @@ async def _serve(mode: str, seconds: float) -> None:
         transport, _ = await loop.create_datagram_endpoint(_BareEcho, local_addr=("127.0.0.1", 0))
         port = transport.get_extra_info("sockname")[1]
     else:
-        server = ServerProtocol(max_clients=16)
+        if mode == "secure":
+            from ..protocol.secure_server import SecureServerProtocol, ServerSecurity
+            from ..security.keys import load_private_key
+
+            server = SecureServerProtocol(ServerSecurity(load_private_key()), max_clients=16)
+        else:
+            server = ServerProtocol(max_clients=16)
         send = server.send
 
         def echo(events, now):
@@ -47,7 +54,7 @@ async def _serve(mode: str, seconds: float) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m netcode.bench.echo_server")
-    p.add_argument("--mode", choices=("bare", "netcode"), required=True)
+    p.add_argument("--mode", choices=("bare", "netcode", "secure"), required=True)
     p.add_argument("--loop", default="auto")
     p.add_argument("--seconds", type=float, default=60.0)
     a = p.parse_args(argv)

@@ -1,10 +1,13 @@
-"""`netcode bench transport`: netcode's reliable channel echo vs a bare UDP echo on the same loop.
+"""`netcode bench transport`: netcode's reliable channel echo vs a bare UDP echo on the same loop, on both
+transports: the development one (CRC check) and the secure one (netcode.io 1.02, ChaCha20-Poly1305 on every
+packet), side by side in one run.
 
 Server in a subprocess, client here; 50-byte messages; window 1 (ping-pong) and 32 (pipelined).
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 import subprocess
 import sys
@@ -14,6 +17,9 @@ import numpy as np
 
 from ..aio.driver import DatagramDriver, run
 from ..protocol import Channel, ClientProtocol, MessageReceived
+from ..protocol.secure_client import SecureClientProtocol
+from ..security.issuer import LocalIssuer
+from ..security.keys import KEY_ENV
 
 HOST = "127.0.0.1"
 _STAMP = struct.Struct("<Qd")  # message number, send time
@@ -24,9 +30,14 @@ def _payload(n: int, t: float) -> bytes:
     return _STAMP.pack(n, t) + bytes(MSG_SIZE - _STAMP.size)
 
 
+# the secure echo's key: made per run, handed to the server process in its environment
+_KEY = os.urandom(32)
+
+
 def start_server(mode: str, loop: str, seconds: float) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen([sys.executable, "-m", "netcode.bench.echo_server", "--mode", mode, "--loop", loop,
-                             "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+                             "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, KEY_ENV: _KEY.hex()})
     line = proc.stdout.readline().split()
     if not line or line[0] != "READY":
         proc.kill()
@@ -90,8 +101,11 @@ async def _bare_client(port: int, window: int, seconds: float) -> dict:
     return _summary(proto.count, elapsed, proto.rtts)
 
 
-async def _netcode_client(port: int, window: int, seconds: float) -> dict:
-    client = ClientProtocol((HOST, port))
+async def _netcode_client(port: int, window: int, seconds: float, secure: bool = False) -> dict:
+    if secure:
+        client = SecureClientProtocol(LocalIssuer(_KEY).token((HOST, port), 1, time.time()))
+    else:
+        client = ClientProtocol((HOST, port))
     state = {"count": 0, "next": 0, "start": 0.0}
     rtts: list[float] = []
     done = asyncio.get_running_loop().create_future()
@@ -155,8 +169,9 @@ def _summary(count: int, elapsed: float, rtts: list[float]) -> dict:
 def measure(mode: str, window: int, seconds: float, loop: str) -> dict:
     proc, port = start_server(mode, loop, seconds + 30)
     try:
-        client = _bare_client if mode == "bare" else _netcode_client
-        return run(client(port, window, seconds), loop)
+        if mode == "bare":
+            return run(_bare_client(port, window, seconds), loop)
+        return run(_netcode_client(port, window, seconds, secure=mode == "secure"), loop)
     finally:
         proc.kill()
         proc.wait()
@@ -167,7 +182,7 @@ def bench(quick: bool = False, repeats: int | None = None, loop: str = "auto", p
     seconds = 1.0 if quick else 3.0
     repeats = repeats or (2 if quick else 5)
     runs: dict[str, list[dict]] = {}
-    combos = [(m, w) for w in (1, 32) for m in ("bare", "netcode")]
+    combos = [(m, w) for w in (1, 32) for m in ("bare", "netcode", "secure")]
     for r in range(repeats):
         for mode, window in combos:  # interleaved so drift on a noisy machine hits both alike
             runs.setdefault(f"{mode}_w{window}", []).append(measure(mode, window, seconds, loop))
@@ -187,6 +202,12 @@ def bench(quick: bool = False, repeats: int | None = None, loop: str = "auto", p
         "bare_rtt_p50_us_w1": med["bare_w1"]["rtt_p50_us"],
         "rtt_p50_us_w32": med["netcode_w32"]["rtt_p50_us"],
         "rtt_p99_us_w32": med["netcode_w32"]["rtt_p99_us"],
+        # the secure transport (netcode.io, every packet sealed) against the development one, same run
+        "secure_msgs_per_s_w32": med["secure_w32"]["msgs_per_s"],
+        "secure_to_plain_w32": med["secure_w32"]["msgs_per_s"] / med["netcode_w32"]["msgs_per_s"],
+        "secure_msgs_per_s_w1": med["secure_w1"]["msgs_per_s"],
+        "secure_to_plain_w1": med["secure_w1"]["msgs_per_s"] / med["netcode_w1"]["msgs_per_s"],
+        "secure_rtt_p50_us_w1": med["secure_w1"]["rtt_p50_us"],
     }
     return {"suite": "transport", "metrics": metrics, "runs": runs,
             "scenario": {"message_bytes": MSG_SIZE, "seconds_per_run": seconds, "repeats": repeats, "loop": loop}}

@@ -1,7 +1,7 @@
 """The `netcode` command: host, play, replay and measure matches.
 
-One module per command (``serve``, ``bots``, ``games``, ``bench``, ``demo``, ``soak``, ``lagsim``,
-``replay``); ``options`` holds what their flags share. Every error a user can cause ends in one line on
+One module per command (``serve``, ``bots``, ``token``, ``games``, ``bench``, ``demo``, ``soak``,
+``lagsim``, ``replay``); ``options`` holds what their flags share, ``security`` the key flags. Every error a user can cause ends in one line on
 stderr and a non-zero exit, never a traceback. ``netcode client ...`` hands its arguments to the demo
 client's own parser (``python -m client_demo``).
 """
@@ -16,11 +16,11 @@ __all__ = ["add_trust_option", "build_parser", "host_port", "main", "trust_all"]
 
 
 def build_parser() -> OneLineParser:
-    from . import bench, bots, demo, games, lagsim, replay, serve, soak
+    from . import bench, bots, demo, games, lagsim, replay, serve, soak, token
 
     p = OneLineParser(prog="netcode", description="Authoritative game netcode: host, play, replay, measure.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (bench, games, serve, bots, lagsim, soak, replay, demo):
+    for module in (bench, games, serve, bots, token, lagsim, soak, replay, demo):
         module.add_parser(sub)
     # `netcode client ...` is handed to client_demo's own parser in main(); listed here for --help
     sub.add_parser("client", help="the pygame demo client (same as python -m client_demo)")

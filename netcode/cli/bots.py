@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .options import add_trust_option, fail, float_at_least, host_port, int_in
+from .security import add_key_options, client_issuer
 
 COMMAND = "netcode bots"
 
@@ -32,6 +33,7 @@ def add_parser(sub) -> None:
     bt.add_argument("--full-load-bots", action="store_true",
                     help="lockstep: the non-simulating bots are full clients, not light load bots")
     add_trust_option(bt)
+    add_key_options(bt)
     bt.set_defaults(func=run)
 
 
@@ -42,6 +44,9 @@ def run(args) -> int:
     from ..netsim import PROFILES
 
     behaviour = None if args.behaviour in (None, "auto") else args.behaviour
+    issuer, problem = client_issuer(args)  # a secure server: each bot gets its own token from this key
+    if problem:
+        return fail(COMMAND, problem)
     if args.mode == "lockstep":
         from ..aio.lockstep import run_lockstep_bots
 
@@ -52,7 +57,8 @@ def run(args) -> int:
             return fail(COMMAND, f"{', '.join(state_only)}: state sync only (not with --mode lockstep)")
         summary = run_loop(run_lockstep_bots(args.server, args.count, args.duration, args.json,
                                              simulating=args.simulating, behaviour=behaviour, seed=args.seed,
-                                             quiet=args.quiet, warmup=args.warmup, light=not args.full_load_bots))
+                                             quiet=args.quiet, warmup=args.warmup, light=not args.full_load_bots,
+                                             issuer=issuer))
         if summary.get("interrupted"):
             return 130
         return 0 if summary["connected_throughout"] == args.count and not summary["error"] else 1
@@ -63,7 +69,8 @@ def run(args) -> int:
     except ValueError as e:
         return fail(COMMAND, f"--mix: {e}")
     summary = run_loop(run_bots(args.server, args.count, args.duration, behaviour, args.seed, args.json,
-                                decode_every=args.decode_every, through=args.through, mix=mix, churn=args.churn))
+                                decode_every=args.decode_every, through=args.through, mix=mix, churn=args.churn,
+                                issuer=issuer))
     if summary.get("interrupted"):
         return 130
     return 0 if summary["connected_throughout"] == args.count and summary["unexpected_disconnects"] == 0 else 1

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from ..protocol.transports import describe
 from ..aio.bots import Bot
 from ..aio.driver import DatagramDriver, run
 from ..aio.serve import ServerRunner
@@ -46,7 +47,18 @@ def has_display() -> bool:
     return True
 
 
-def _start_client(host: str, port: int, args) -> subprocess.Popen | None:
+def _local_security():
+    """A fresh private key for this demo only: the server is secure (netcode.io tokens, encrypted packets) and
+    the bots and the client issue their own tokens with it, as a backend would. Nothing to set up or keep."""
+    from ..protocol.secure_server import ServerSecurity
+    from ..security import generate_key
+    from ..security.issuer import LocalIssuer
+
+    key = generate_key()
+    return key, ServerSecurity(key), LocalIssuer(key)
+
+
+def _start_client(host: str, port: int, args, key: bytes | None = None) -> subprocess.Popen | None:
     if args.no_client:
         return None
     cmd = [sys.executable, "-m", "client_demo", "--server", f"{host}:{port}", "--name", "you", "--net-graph",
@@ -56,21 +68,28 @@ def _start_client(host: str, port: int, args) -> subprocess.Popen | None:
         print("no display: the client plays headless with a bot and prints its measurements at the end")
     elif args.duration:
         cmd += ["--duration", str(args.duration)]
-    return subprocess.Popen(cmd)
+    env = None
+    if key is not None:  # the demo's key reaches the client in its environment, never on a command line
+        from ..security.keys import KEY_ENV
+
+        env = {**os.environ, KEY_ENV: key.hex()}
+    return subprocess.Popen(cmd, env=env)
 
 
 async def _demo(game, options: dict, n_bots: int, duration: float, port: int, args=None) -> None:
-    core = StateSyncServer.for_game(game, ServerConfig(), seed=1, options=options, spec=args.game if args else None)
+    key, security, issuer = _local_security()
+    core = StateSyncServer.for_game(game, ServerConfig(), seed=1, options=options, spec=args.game if args else None,
+                                    security=security)
     runner = await ServerRunner.start(core, "127.0.0.1", port, getattr(args, "record", None))
     host, port = runner.address
-    print(f"state-sync server on {host}:{port}: {game.name}, 60 Hz; {n_bots} bots joining "
-          f"(join yourself with `netcode bots --server {host}:{port} --count 1`)")
-    bots = [Bot(i, (host, port), None, seed=7) for i in range(n_bots)]
+    print(f"state-sync server on {host}:{port}: {game.name}, 60 Hz, {describe(core.transport)} with a key made "
+          f"for this demo; {n_bots} bots joining")
+    bots = [Bot(i, (host, port), None, seed=7, issuer=issuer) for i in range(n_bots)]
     for b in bots:
         b.driver = await DatagramDriver.bind(b.client, handler=b.on_events)
         b.client.connect(time.monotonic())
         b.driver.start()
-    client = _start_client(host, port, args) if args is not None else None
+    client = _start_client(host, port, args, key) if args is not None else None
     start = time.monotonic()
     last = {}
     try:
@@ -114,14 +133,16 @@ async def _demo_lockstep(game, options: dict, n_bots: int, duration: float, port
     players = n_bots + (0 if args is None or args.no_client else 1)
     config = LockstepConfig(players_per_match=max(1, players), game_options=options,
                             record_dir=getattr(args, "record", None))
-    runner = await LockstepRunner.start(config, "127.0.0.1", port, game, args.game if args else None)
+    key, security, issuer = _local_security()
+    runner = await LockstepRunner.start(config, "127.0.0.1", port, game, args.game if args else None, security)
     host, port = runner.address
-    print(f"lockstep server on {host}:{port}: {game.name}, 15 Hz frames, input delay 2 frames, matches of {players}; "
+    print(f"lockstep server on {host}:{port}: {game.name}, 15 Hz frames, input delay 2 frames, matches of {players}, "
+          f"{describe(runner.core.transport)} with a key made for this demo; "
           f"{n_bots} bots joining; the match starts when everyone joined (or 5 s after the first)")
-    bots = [LockstepBot(i, (host, port), True, seed=7) for i in range(n_bots)]
+    bots = [LockstepBot(i, (host, port), True, seed=7, issuer=issuer) for i in range(n_bots)]
     for b in bots:
         await b.start()
-    client = _start_client(host, port, args) if args is not None else None
+    client = _start_client(host, port, args, key) if args is not None else None
     start = time.monotonic()
     try:
         while duration <= 0 or time.monotonic() - start < duration:

@@ -6,6 +6,7 @@ import time
 
 from .options import (FRAME_RATES, TICK_RATES, address_in_use, fail, float_at_least, float_in, int_in, listen_port,
                       parse_options)
+from .security import add_key_options, server_security
 
 COMMAND = "netcode serve"
 MAX_CLIENTS = 2048  # a state-sync world keeps a slot per client and one per client away in its rejoin grace
@@ -61,6 +62,7 @@ def add_parser(sub) -> None:
     s.add_argument("--record", metavar="DIR", default="replays",
                    help="write each match's replay here (default: replays/)")
     s.add_argument("--no-record", action="store_true", help="do not record a replay")
+    add_key_options(s, server=True)
     ls = s.add_argument_group("lockstep")
     ls.add_argument("--frame-rate", type=int_in(*FRAME_RATES), default=15,
                     help=f"lockstep frames per second ({FRAME_RATES[0]}..{FRAME_RATES[1]})")
@@ -82,8 +84,11 @@ def run(args) -> int:
         return fail(COMMAND, options)
     if args.mode not in game.modes:
         return fail(COMMAND, f"{game.name} does not support {args.mode} mode (it supports {', '.join(game.modes)})")
+    security, problem = server_security(args, args.host)
+    if problem:
+        return fail(COMMAND, problem)
     if args.mode == "lockstep":
-        return _lockstep(args, game, options)
+        return _lockstep(args, game, options, security)
     from ..aio.driver import run as run_loop
     from ..aio.serve import serve
     from ..rewind import RewindConfig
@@ -94,7 +99,7 @@ def run(args) -> int:
                               view_radius=args.view_radius, budget_bps=args.budget_kbps * 1000,
                               rewind=RewindConfig(enabled=not args.no_rewind, window=args.rewind_window))
         core = StateSyncServer.for_game(game, config, seed=args.seed, options=options, now=time.monotonic(),
-                                        spec=args.game)
+                                        spec=args.game, security=security)
     except (ValueError, TypeError) as e:  # the game refused its options (--set, --npcs) in its own words
         return fail(COMMAND, str(e))
     try:
@@ -115,7 +120,7 @@ def _record_dir(args) -> str | None:
     return args.record
 
 
-def _lockstep(args, game, options) -> int:
+def _lockstep(args, game, options, security) -> int:
     from ..aio.driver import run as run_loop
     from ..aio.lockstep import serve_lockstep
 
@@ -124,7 +129,7 @@ def _lockstep(args, game, options) -> int:
                                 args.duration, args.json, stats_every=args.stats, warmup=args.warmup,
                                 match_frames=args.match_frames, simulate=not args.no_simulate, seed=args.seed,
                                 record_dir=_record_dir(args), game=game, spec=args.game, game_options=options,
-                                until_empty=args.until_empty))
+                                until_empty=args.until_empty, security=security))
     except ValueError as e:
         return fail(COMMAND, str(e))
     except OSError as e:

@@ -13,9 +13,10 @@ import attrs
 import msgpack
 
 from ..game import GameNotFound, resolve
-from ..protocol import (Channel, ClientProtocol, ConnectFailed, Connected, Disconnected, MessageReceived,
+from ..protocol import (Channel, ConnectFailed, Connected, Disconnected, MessageReceived,
                         TransportConfig)
 from ..protocol.endpoint import TransportEndpoint
+from ..protocol.transports import client_transport
 from ..protocol.events import LocalProtocolError
 from ..wire.accept import other_mode
 from ..wire.errors import WireError
@@ -71,12 +72,12 @@ class LockstepClient(TransportEndpoint):
 
     def __init__(self, server_addr, name: str = "player", token: int | None = None,
                  config: ClientConfig | None = None, transport_config: TransportConfig | None = None,
-                 nonce: int | None = None, brain=None, game=None):
+                 nonce: int | None = None, brain=None, game=None, connect_token=None):
         self.config = config or ClientConfig()
         info = {"name": name}
         if token is not None:
             info["token"] = token
-        self.transport = ClientProtocol(server_addr, transport_config, payload=msgpack.packb(info), nonce=nonce)
+        self.transport = client_transport(server_addr, transport_config, msgpack.packb(info), nonce, connect_token)
         self.brain = brain
         self.next_input = 0
         self.expected_game = game

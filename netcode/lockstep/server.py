@@ -22,7 +22,9 @@ import msgpack
 import numpy as np
 
 from ..game import Scored, announce, load_game, spec_of
-from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
+from ..protocol import Channel, Connected, Disconnected, MessageReceived, TransportConfig
+from ..protocol.secure_server import ServerSecurity
+from ..protocol.transports import server_transport
 from ..protocol.endpoint import TransportEndpoint
 from ..protocol.ratelimit import Bucket, RateLimit
 from ..protocol.events import LocalProtocolError
@@ -131,6 +133,7 @@ class Player:
     desynced_at: int = -1
     counters: PlayerCounters = attrs.Factory(PlayerCounters)
     replies: Bucket | None = None  # bytes of REQUEST replies this client may still ask for (made on its first)
+    owner: int | None = None  # secure transport: the connect token's client id (only it may rejoin this seat)
 
 
 class Match:
@@ -197,7 +200,7 @@ class LockstepServer(TransportEndpoint):
 
     def __init__(self, config: LockstepConfig | None = None, *, game=None, now: float = 0.0,
                  max_clients: int | None = None, transport_config: TransportConfig | None = None,
-                 secret: bytes | None = None, spec: str | None = None):
+                 secret: bytes | None = None, spec: str | None = None, security: ServerSecurity | None = None):
         self.config = c = config or LockstepConfig()
         if not c.simulate and c.catch_up == "snapshot":
             self.config = c = attrs.evolve(c, catch_up="replay")  # no world to snapshot
@@ -214,10 +217,10 @@ class LockstepServer(TransportEndpoint):
                              f"the matches {c.players_per_match}")
         self._announce = announce(self.game, self.sim, self.spec)
         cap = max_clients or min(65535, c.max_matches * c.players_per_match)
-        self.transport = ServerProtocol(max_clients=cap, config=transport_config, secret=secret,
-                                        accept_payload=msgpack.packb({"mode": "lockstep", "frame_rate": c.frame_rate,
-                                                                      "game": self.spec,
-                                                                      "game_version": int(self.game.version)}))
+        self.transport = server_transport(cap, transport_config, secret,
+                                          msgpack.packb({"mode": "lockstep", "frame_rate": c.frame_rate,
+                                                         "game": self.spec, "game_version": int(self.game.version)}),
+                                          security)
         self.matches: dict[int, Match] = {}
         self.players: dict[int, Player] = {}  # by client_id, connected
         self.everyone: list[Player] = []  # every player ever seen (for stats)
@@ -358,9 +361,17 @@ class LockstepServer(TransportEndpoint):
             self.counters["bad connect payload"] += 1
         if not isinstance(info, dict):
             info = {}
+        owner = e.identity.client_id if e.identity is not None else None
+        if e.identity is not None:  # the token issuer's word for the name beats the client's
+            info.update({k: v for k, v in e.identity.fields.items() if k == "name"})
         name = str(info.get("name", f"player{e.client_id}"))[:24]
         token = info.get("token")
-        p = self.away.pop(token, None) if isinstance(token, int) else None
+        p = self.away.get(token) if isinstance(token, int) else None
+        if p is not None and p.owner != owner:
+            self.counters["rejoin refused: another identity"] += 1
+            p = None
+        elif p is not None:
+            del self.away[token]
         if p is not None and not p.match.ended:
             p.client_id, p.connected, p.name = e.client_id, True, name
             p.missed.clear()
@@ -374,7 +385,7 @@ class LockstepServer(TransportEndpoint):
                 self._flush_all = True
                 return
             slot = match.free_slot()
-            p = Player(e.client_id, name, int(self._tokens.integers(1, 2**62)), match, slot)
+            p = Player(e.client_id, name, int(self._tokens.integers(1, 2**62)), match, slot, owner=owner)
             match.slots[slot] = p
             match.pending_join |= 1 << slot
             self.everyone.append(p)

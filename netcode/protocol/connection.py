@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections import deque
 
+from ..security import packets as sp
 from ..wire import packet as wp
 from ..wire.errors import WireError
 from ..wire.seq import seq_diff
 from .config import TransportConfig
+from .framing import PlainFraming
 from .events import Channel, DisconnectReason, LocalProtocolError, MessageReceived, SendQueueFull
 from .stats import ConnectionStats
 
@@ -36,7 +38,10 @@ _RELIABLE = Channel.RELIABLE
 _UNRELIABLE = Channel.UNRELIABLE
 _MSG_RELIABLE = wp.MSG_RELIABLE
 _MSG_UNRELIABLE = wp.MSG_UNRELIABLE
-_HEADER_SIZE = wp.PAYLOAD_HEADER_SIZE
+_TAIL_SIZE = wp.PAYLOAD_TAIL.size
+_PLAIN_TAIL = wp.PAYLOAD_HEADER_SIZE - _TAIL_SIZE
+_unpack_tail = wp.PAYLOAD_TAIL.unpack_from
+_pack_tail = wp.PAYLOAD_TAIL.pack
 _MAX_UNFRAGMENTED = wp.MAX_UNFRAGMENTED
 _MAX_MESSAGES_BYTES = wp.MAX_MESSAGES_BYTES
 # MessageReceived without NamedTuple.__new__'s Python-level frame: one is made per message.
@@ -47,13 +52,15 @@ class Connection:
     """The per-peer state shared by server and client once the handshake is done."""
 
     def __init__(self, client_id: int, addr, session: int, config: TransportConfig, now: float, events: list,
-                 is_server: bool):
+                 is_server: bool, framing=None):
         self.client_id = client_id
         self.addr = addr
         self.session = session
-        # Each direction seeds its check differently, so a datagram reflected back at its sender fails.
-        self.send_key = session if is_server else session ^ _MASK32
-        self.recv_key = session ^ _MASK32 if is_server else session
+        # how packets are wrapped: the development transport's CRC check, or netcode.io's AEAD (framing.py)
+        self.framing = framing if framing is not None else PlainFraming(session, is_server)
+        self._seal = self.framing.seal_payload
+        self.send_key = getattr(self.framing, "send_key", None)  # the plain framing's CRC seeds
+        self.recv_key = getattr(self.framing, "recv_key", None)
         self.config = config
         self.stats = ConnectionStats()
         self.closed = False
@@ -202,22 +209,26 @@ class Connection:
 
     # ------------------------------------------------------------------ receive
 
-    def receive_payload(self, data: bytes, now: float) -> None:
-        """Handle a PAYLOAD datagram whose prefix and check the owner has verified.
+    def receive_payload(self, data: bytes, now: float, off: int = _PLAIN_TAIL) -> None:
+        """Handle a payload whose framing the owner has verified; its PAYLOAD_TAIL starts at ``off``
+        (after the prefix and check of a plain datagram; 0 in a decrypted netcode.io payload).
 
         Raises WireError on a malformed body (the owner counts and drops it).
         """
         if self.closed:
             return  # nothing is delivered after Disconnected
-        _, _, _, _, seq, ack, bits, ack_delay = wp.PAYLOAD_HEADER.unpack_from(data)
+        if len(data) < off + _TAIL_SIZE:
+            raise WireError("short payload")
+        seq, ack, bits, ack_delay = _unpack_tail(data, off)
         # parse everything before touching state
         bodies = None
+        start = off + _TAIL_SIZE
         if not self._recv_complete and not self._assembly and (
-                len(data) == _HEADER_SIZE or data[_HEADER_SIZE] == _MSG_RELIABLE):
+                len(data) == start or data[start] == _MSG_RELIABLE):
             # common case: nothing buffered, so a run of in-order reliable messages is delivered as is
             # (a datagram that starts with another kind of message cannot be one: skip the attempt)
-            bodies = wp.decode_in_order(data, self._recv_next_id)
-        messages = wp.decode_messages(data) if bodies is None else None
+            bodies = wp.decode_in_order(data, self._recv_next_id, start)
+        messages = wp.decode_messages(data, start) if bodies is None else None
         stats = self.stats
         slot = seq & (RING - 1)
         if self._recv_newest >= 0:
@@ -490,6 +501,19 @@ class Connection:
     # ------------------------------------------------------------------ send
 
     def datagrams(self, now: float, out: list) -> None:
+        """Append every datagram due now as (bytes, addr) to out (see _datagrams).
+
+        A secure server connection not yet heard from puts a netcode.io keep-alive before what it sends:
+        that is how the client learns it is connected (STANDARD.md "Connected Clients")."""
+        if self.framing.unconfirmed and not self.closed:
+            mark = len(out)
+            self._datagrams(now, out)
+            if len(out) > mark:
+                out.insert(mark, (self.framing.keep_alive(), self.addr))
+            return
+        self._datagrams(now, out)
+
+    def _datagrams(self, now: float, out: list) -> None:
         """Append every datagram due now as (bytes, addr) to out.
 
         Order within a flush: due resends, then unreliable, then new reliable units, packed
@@ -497,9 +521,9 @@ class Connection:
         of them; what does not fit stays queued for the next flush.
         """
         if self._disconnects_left:
-            pkt = wp.encode_disconnect(self.send_key, self.close_reason or DisconnectReason.CLOSED)
+            reason = self.close_reason or DisconnectReason.CLOSED
             while self._disconnects_left:
-                out.append((pkt, self.addr))
+                out.append((self.framing.disconnect(reason), self.addr))
                 self._disconnects_left -= 1
             return
         if self.closed:
@@ -579,11 +603,11 @@ class Connection:
         recv_newest = self._recv_newest
         if recv_newest >= 0:
             delay = min(int((now - self._recv_newest_time) * 1e5), 0xFFFF)
-            data = wp.seal_payload(self.send_key, seq, recv_newest, self._recv_bits, delay, b"".join(body))
+            data = self._seal(_pack_tail(seq, recv_newest, self._recv_bits, delay) + b"".join(body))
         else:
             # nothing received yet: ack 0xFFFF with no bits, which the peer's sent-packet ring cannot match
             # until it has sent 65536 packets, long after it has heard from us
-            data = wp.seal_payload(self.send_key, seq, 0xFFFF, 0, 0, b"".join(body))
+            data = self._seal(_pack_tail(seq, 0xFFFF, 0, 0) + b"".join(body))
         out.append((data, self.addr))
         stats = self.stats
         stats.packets_out += 1
@@ -647,3 +671,26 @@ class _Packer:
             self.conn._emit(self.body, self.units, self.now, self.out)
             self.sent += 1
         return self.sent > 0
+
+
+_SECURE_TYPES = frozenset((sp.KEEP_ALIVE, sp.PAYLOAD, sp.DISCONNECT))
+
+
+def receive_secure(conn: Connection, data: bytes, now: float, dropped) -> int | None:
+    """A netcode.io packet from a connection's peer: opened (forged, tampered, replayed and malformed ones
+    are counted in ``dropped``), a payload handed to the connection, a keep-alive noted. Its packet type,
+    or None when it was dropped."""
+    try:
+        ptype, _, plain = conn.framing.open(data, _SECURE_TYPES)
+    except WireError as e:
+        dropped[str(e)] += 1
+        return None
+    if ptype == sp.PAYLOAD:
+        try:
+            conn.receive_payload(plain, now, 0)
+        except WireError:
+            dropped["malformed payload"] += 1
+            return None
+    elif ptype == sp.KEEP_ALIVE:
+        conn._last_recv = now
+    return ptype

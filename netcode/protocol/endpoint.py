@@ -51,3 +51,10 @@ class TransportEndpoint:
     def events(self) -> list:
         ev, self._events = self._events, []
         return ev
+
+    def on_bind(self, address, unix_offset: float) -> None:
+        """The driver bound ``address``, and its monotonic ``now`` + ``unix_offset`` is Unix time: what a secure
+        transport needs (the address its tokens must name, their expiry in Unix seconds)."""
+        hook = getattr(self.transport, "on_bind", None)
+        if hook is not None:
+            hook(address, unix_offset)

@@ -31,6 +31,9 @@ class Connected:
     client_id: int
     addr: object
     payload: bytes
+    # secure transport: who the connect token says the client is (netcode.security.Identity); None in the
+    # insecure development transport, where a client is only its address
+    identity: object = None
 
 
 class DisconnectReason(enum.IntEnum):
@@ -66,7 +69,10 @@ class ConnectError(enum.IntEnum):
     SERVER_FULL = 1
     WRONG_VERSION = 2
     BAD_COOKIE = 3
-    DENIED = 255  # a DENY code this side does not know
+    # secure transport (netcode.io client states -6 and -5): the token expired before we got in, or can't be read
+    TOKEN_EXPIRED = 6
+    INVALID_TOKEN = 5
+    DENIED = 255  # a DENY code this side does not know (the secure transport's "denied" is always "full")
 
     def __str__(self) -> str:
         return _CONNECT_WORDS[self]
@@ -74,7 +80,8 @@ class ConnectError(enum.IntEnum):
 
 _CONNECT_WORDS = {ConnectError.TIMED_OUT: "connect timed out", ConnectError.SERVER_FULL: "server full",
                   ConnectError.WRONG_VERSION: "wrong protocol version",
-                  ConnectError.BAD_COOKIE: "bad or expired cookie", ConnectError.DENIED: "denied"}
+                  ConnectError.BAD_COOKIE: "bad or expired cookie", ConnectError.DENIED: "denied",
+                  ConnectError.TOKEN_EXPIRED: "connect token expired", ConnectError.INVALID_TOKEN: "invalid connect token"}
 
 
 @attrs.frozen

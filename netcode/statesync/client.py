@@ -13,9 +13,10 @@ import msgpack
 import numpy as np
 
 from ..game import GameNotFound, LagCompensated, resolve
-from ..protocol import (Channel, ClientProtocol, ConnectFailed, Connected, Disconnected, LocalProtocolError,
+from ..protocol import (Channel, ConnectFailed, Connected, Disconnected, LocalProtocolError,
                         MessageReceived, TransportConfig)
 from ..protocol.endpoint import TransportEndpoint
+from ..protocol.transports import client_transport
 from ..wire.accept import other_mode
 from ..wire.errors import WireError
 from ..wire.snapshot import MissingBaseline, decode_snapshot
@@ -56,12 +57,12 @@ class StateSyncClient(TransportEndpoint):
 
     def __init__(self, server_addr, name: str = "player", token: int | None = None,
                  transport_config: TransportConfig | None = None, nonce: int | None = None,
-                 max_redundancy: int = 8, decode_every: int = 1, game=None):
+                 max_redundancy: int = 8, decode_every: int = 1, game=None, connect_token=None):
         payload = {"name": name[:24]}
         if token is not None:
             payload["token"] = token
-        self.transport = ClientProtocol(server_addr, config=transport_config, payload=msgpack.packb(payload),
-                                        nonce=nonce)
+        # with a connect token (netcode.security), the secure transport to the servers it names
+        self.transport = client_transport(server_addr, transport_config, msgpack.packb(payload), nonce, connect_token)
         self.name = name
         self.max_redundancy = max_redundancy
         # A load-testing client may decode only every n-th snapshot: it acks only those it decoded,

@@ -16,7 +16,9 @@ import numpy as np
 
 from ..aoi import GridAOI
 from ..game import EventFeed, LagCompensated, Scored, announce, spec_of
-from ..protocol import Channel, Connected, Disconnected, MessageReceived, ServerProtocol, TransportConfig
+from ..protocol import Channel, Connected, Disconnected, MessageReceived, TransportConfig
+from ..protocol.secure_server import ServerSecurity
+from ..protocol.transports import server_transport
 from ..protocol.endpoint import TransportEndpoint
 from ..protocol.ratelimit import Bucket, RateLimit
 from ..protocol.events import LocalProtocolError
@@ -97,6 +99,9 @@ class ClientState:
     connected: bool = True
     left_at: float = 0.0
     addr: object = None
+    # secure transport: the connect token's client id. Only a connection with the same one may take this
+    # player back (a rejoin token alone is not enough: it binds to who the token issuer says you are)
+    owner: int | None = None
     chat: Bucket | None = None  # the client's chat rate limit (made on its first line)
     joined_at: float = 0.0  # when this session was welcomed
     playing: bool = False  # sent an INPUT in this session
@@ -108,7 +113,7 @@ class StateSyncServer(TransportEndpoint):
 
     def __init__(self, game, game_config, config: ServerConfig | None = None, *, seed: int = 0, now: float = 0.0,
                  transport_config: TransportConfig | None = None, secret: bytes | None = None,
-                 spec: str | None = None):
+                 spec: str | None = None, security: ServerSecurity | None = None):
         self.config = c = config or ServerConfig()
         if "state" not in game.modes:
             raise ValueError(f"{game.name} does not support state sync (modes: {', '.join(game.modes)})")
@@ -131,10 +136,9 @@ class StateSyncServer(TransportEndpoint):
         self.feed = isinstance(game, EventFeed)
         self.scored = isinstance(game, Scored)
         self.codec = msg.InputCodec(self.schema, game.action_field if isinstance(game, LagCompensated) else None)
-        self.transport = ServerProtocol(max_clients=c.max_clients, config=transport_config, secret=secret,
-                                        accept_payload=msgpack.packb({"mode": "state", "tick_rate": c.tick_rate,
-                                                                      "game": self.spec,
-                                                                      "game_version": int(game.version)}))
+        self.transport = server_transport(c.max_clients, transport_config, secret,
+                                          msgpack.packb({"mode": "state", "tick_rate": c.tick_rate, "game": self.spec,
+                                                         "game_version": int(game.version)}), security)
         self.ticker = FixedTicker(rate=c.tick_rate, start=now, max_catchup=c.max_catchup)
         self.clients: dict[int, ClientState] = {}  # by client_id, connected only
         self.away: dict[int, ClientState] = {}  # by token, waiting for a reconnect
@@ -250,8 +254,11 @@ class StateSyncServer(TransportEndpoint):
                 info = {}
         except Exception:
             self.counters["bad connect payload"] += 1
+        owner = e.identity.client_id if e.identity is not None else None
+        if e.identity is not None:  # the token issuer's word for the name beats the client's
+            info.update({k: v for k, v in e.identity.fields.items() if k == "name"})
         name = str(info.get("name", f"player{e.client_id}"))[:24]
-        cs = self._reclaim(info.get("token"), e.addr)
+        cs = self._reclaim(info.get("token"), e.addr, owner)
         if cs is not None:
             cs.client_id, cs.connected, cs.name, cs.addr = e.client_id, True, name, e.addr
             cs.sent.clear()
@@ -270,7 +277,7 @@ class StateSyncServer(TransportEndpoint):
             if self.recorder is not None:
                 self.recorder.on_join(self.world.tick, slot, name)
             cs = ClientState(e.client_id, name, slot, int(self._tokens.integers(1, 2**62)), self._input_buffer(),
-                             addr=e.addr)
+                             addr=e.addr, owner=owner)
             self.priority.settle(np.array([slot]))
             self.counters["joins"] += 1
         cs.joined_at, cs.playing, cs.cut = now, False, False
@@ -283,18 +290,25 @@ class StateSyncServer(TransportEndpoint):
     def _input_buffer(self) -> InputBuffer:
         return InputBuffer(self.config.max_input_ahead, release_mask=self.schema.release_mask)
 
-    def _reclaim(self, token, addr) -> ClientState | None:
+    def _reclaim(self, token, addr, owner: int | None = None) -> ClientState | None:
         """The player a joining client may take back: by its token (from a parked player, or from a
         connection the server has not yet noticed is gone), else one parked from the same address.
+        On the secure transport only a client with the same connect-token client id (``owner``) may.
 
         Without the address rule one host reconnecting in a loop would park a new player each
         time and fill the world."""
         if isinstance(token, int):
-            cs = self.away.pop(token, None)
+            cs = self.away.get(token)
             if cs is not None:
-                return cs
+                if cs.owner != owner:
+                    self.counters["rejoin refused: another identity"] += 1
+                    return None
+                return self.away.pop(token)
             for cid, live in list(self.clients.items()):
                 if live.token == token:
+                    if live.owner != owner:
+                        self.counters["rejoin refused: another identity"] += 1
+                        return None
                     # the old connection is still open here (its DISCONNECT in flight, or it timed
                     # out only on the client's side): this join replaces it
                     del self.clients[cid]
@@ -303,7 +317,7 @@ class StateSyncServer(TransportEndpoint):
                         self._aoi.remove_viewer(live.slot)
                     return live
         for t, parked in list(self.away.items()):
-            if parked.addr == addr:
+            if parked.addr == addr and parked.owner == owner or owner is not None and parked.owner == owner:
                 return self.away.pop(t)
         return None
 

@@ -43,6 +43,13 @@ CASES = [
     (["soak", "--duration", "5", "--game", "nope"], "netcode soak: game 'nope' is not installed here"),
     (["lagsim", "--listen", "127.0.0.1:x", "--upstream", "127.0.0.1:9"], "--listen: port must be a number"),
     (["frobnicate"], "netcode: argument COMMAND: invalid choice: 'frobnicate'"),
+    (["serve", "--host", "0.0.0.0", "--port", "0"],
+     "netcode serve: binding 0.0.0.0 without a private key would serve anyone on the network insecurely"),
+    (["serve", "--key-file", "/nonexistent.key"], "netcode serve: /nonexistent.key: No such file or directory"),
+    (["serve", "--public-address", "1.2.3.4:5"], "netcode serve: --public-address needs a private key"),
+    (["serve", "--protocol-id", "-3"], "--protocol-id: must be 0..18446744073709551615"),
+    (["token", "--server", "127.0.0.1:40000"], "netcode token: no private key"),
+    (["bots", "--server", "127.0.0.1:9", "--key-file", "/nonexistent.key"], "netcode bots: /nonexistent.key: "),
 ]
 
 
