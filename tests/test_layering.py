@@ -24,7 +24,7 @@ LAYERS = {
     "wire": 0,
     "game": 1, "security": 1, "protocol": 1, "netsim": 1, "rewind": 1, "tick": 1, "aoi": 1,
     "games": 2,
-    "statesync": 3, "lockstep": 3, "replay": 3, "prediction": 3, "interpolation": 3, "bots": 3,
+    "statesync": 3, "lockstep": 3, "hosting": 3, "replay": 3, "prediction": 3, "interpolation": 3, "bots": 3,
     "aio": 4,
     "bench": 5,
     "cli": 6,
@@ -38,7 +38,7 @@ FRONT_ENDS = ("cli/", "__main__.py")
 BENCHMARKS = ("bench/",)
 REPLAY_FILES = {"replay/writer.py"}  # the recorder's writer thread: files, flushed on a wall-clock interval
 CLOCK_CALLS = {"monotonic", "time", "perf_counter", "process_time", "monotonic_ns", "time_ns", "perf_counter_ns"}
-IO_MODULES = {"socket", "asyncio", "selectors", "uvloop"}
+IO_MODULES = {"socket", "asyncio", "selectors", "uvloop", "aiohttp", "nats"}
 
 
 def modules():

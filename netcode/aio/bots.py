@@ -46,6 +46,7 @@ class Bot:
         # a rejoin "as a new player" is a new identity too
         self.issuer = issuer
         self.identity = issuer.new_client_id() if issuer is not None else None
+        self.match_id: str | None = None  # the match a matchmaker put us in
         # a name, or a function (index, game) -> name: the swarm's mix, known once the server named its game
         self._choose = behaviour if callable(behaviour) else (lambda i, game, b=behaviour: b)
         self.behaviour: str | None = None if callable(behaviour) else behaviour
@@ -173,7 +174,7 @@ class Bot:
         c = self.client.counters if self.away_until is None else None
         past = self._past
         rate = self._session_rate() if self.away_until is None else 0.0
-        return {"bot": self.index, "behaviour": self.behaviour,
+        return {"bot": self.index, "behaviour": self.behaviour, "match_id": self.match_id,
                 "connected": self.lost is None and (self.client.connected or self.away_until is not None
                                                     or self.sessions > 0),
                 "lost": self.lost, "rtt_ms": rtt * 1000 if rtt is not None else None,
@@ -196,7 +197,10 @@ class Swarm:
 
     def __init__(self, server: tuple[str, int], count: int, behaviour: str | None = None, seed: int = 1,
                  decode_every: int = 1, through: str | None = None, mix: dict[str, int] | None = None,
-                 churn: float = 0.0, proxy_seed: int | None = None, issuer=None):
+                 churn: float = 0.0, proxy_seed: int | None = None, issuer=None, matchmaker: str | None = None,
+                 game: str | None = None):
+        self.matchmaker = matchmaker  # a matchmaker's URL: each bot asks it for a match (then server is unused)
+        self.game = game
         self.server = server
         self.count = count
         self.seed = seed
@@ -233,7 +237,29 @@ class Swarm:
                 self._assigned = [self.behaviour or known[-1]] * self.count
         return self._assigned[index]
 
+    async def _from_matchmaker(self) -> None:
+        """Every bot asks the matchmaker for a match (a ticket each, 50 at a time) and gets its address and token."""
+        from .matchmaker import MatchmakerClient
+
+        mm = MatchmakerClient(self.matchmaker)
+        try:
+            for i in range(0, self.count, 50):
+                batch = self.bots[i:i + 50]
+                got = await asyncio.gather(*(mm.request_match(game=self.game, name=f"bot{b.index}") for b in batch))
+                for b, a in zip(batch, got):
+                    host, _, port = a["address"].rpartition(":")
+                    b.server = (host, int(port))
+                    b.match_id = a["match_id"]
+                    b.issuer = _AssignedToken(a["token"])
+                    b.identity = a["client_id"]
+                    b.client = b._new_client(b.server)
+        finally:
+            await mm.close()
+
     async def start(self) -> None:
+        if self.matchmaker:
+            await self._from_matchmaker()
+            self.address = None
         if self.through:
             from ..netsim.proxy import LagProxy, profile
             from .lagproxy import LagProxyServer
@@ -243,9 +269,11 @@ class Swarm:
             self.address = await self.proxy_server.start("127.0.0.1", 0)
         now = time.monotonic()
         for b in self.bots:
-            if self.address != self.server:
+            if self.address is not None and self.address != self.server:
                 b.client = b._new_client(self.address)
-            b.driver = await DatagramDriver.bind(b.client, local_host_for(self.address[0]), handler=b.on_events)
+            b.driver = await DatagramDriver.bind(b.client, local_host_for(b.server[0] if self.address is None
+                                                                          else self.address[0]),
+                                                 handler=b.on_events)
             b.client.connect(now)
             b.driver.start()
         self.started = time.monotonic()
@@ -366,6 +394,19 @@ def print_summary(summary: dict) -> None:
         print(f"  … {count - 8} more in --json")
 
 
+class _AssignedToken:
+    """The one token a matchmaker assigned a bot (what Bot asks its issuer for)."""
+
+    def __init__(self, token: bytes):
+        self._token = token
+
+    def new_client_id(self) -> int:
+        raise RuntimeError("a matchmaker's bot keeps the identity it was assigned")
+
+    def token(self, server, client_id: int, now: float, **user) -> bytes:
+        return self._token
+
+
 def _on_signals(callback) -> list:
     """Route SIGINT/SIGTERM to ``callback`` where the loop can (the main thread); the signals handled."""
     loop = asyncio.get_running_loop()
@@ -398,7 +439,8 @@ class _either:
 async def run_bots(server: tuple[str, int], count: int, duration: float, behaviour: str | None = None,
                    seed: int = 1, json_path: str | None = None, quiet: bool = False, decode_every: int = 1,
                    *, through: str | None = None, mix: dict[str, int] | None = None, churn: float = 0.0,
-                   stop: asyncio.Event | None = None, issuer=None) -> dict:
+                   stop: asyncio.Event | None = None, issuer=None, matchmaker: str | None = None,
+                   game: str | None = None) -> dict:
     """Run ``count`` bots for ``duration`` seconds; returns (and optionally writes) the summary.
 
     ``through``: a netsim profile name for an in-process lag proxy in front of ``server``;
@@ -406,7 +448,8 @@ async def run_bots(server: tuple[str, int], count: int, duration: float, behavio
     ``churn``: leave-and-rejoin events per minute across the swarm; ``stop``: end early when set;
     ``issuer``: mints each bot's connect tokens for a secure server.
     """
-    swarm = Swarm(server, count, behaviour, seed, decode_every, through=through, mix=mix, churn=churn, issuer=issuer)
+    swarm = Swarm(server, count, behaviour, seed, decode_every, through=through, mix=mix, churn=churn, issuer=issuer,
+                  matchmaker=matchmaker, game=game)
     started = time.monotonic()
     interrupted = False
     # Ctrl-C (or SIGTERM) sets an event rather than cancelling the task: a cancellation that lands while a

@@ -9,7 +9,10 @@ COMMAND = "netcode bots"
 
 def add_parser(sub) -> None:
     bt = sub.add_parser("bots", help="run headless bots that join a server and play")
-    bt.add_argument("--server", type=host_port, required=True, metavar="HOST:PORT")
+    bt.add_argument("--server", type=host_port, metavar="HOST:PORT", help="the server (or give --matchmaker)")
+    bt.add_argument("--matchmaker", metavar="URL",
+                    help="ask this matchmaker (netcode host --matchmaker) for a match, a ticket per bot")
+    bt.add_argument("--match-game", metavar="GAME", help="with --matchmaker: the game to ask for (default: arena)")
     bt.add_argument("--mode", choices=("state", "lockstep"), default="state", help="the server's mode")
     bt.add_argument("--simulating", type=int_in(0), default=None, metavar="N",
                     help="lockstep: only the first N bots simulate and report checksums (the rest relay inputs)")
@@ -44,6 +47,10 @@ def run(args) -> int:
     from ..netsim import PROFILES
 
     behaviour = None if args.behaviour in (None, "auto") else args.behaviour
+    if (args.server is None) == (args.matchmaker is None):
+        return fail(COMMAND, "give --server HOST:PORT or --matchmaker URL (one of them)")
+    if args.matchmaker and (args.mode == "lockstep" or args.churn or args.through):
+        return fail(COMMAND, "--matchmaker: state-sync bots without --churn or --through")
     issuer, problem = client_issuer(args)  # a secure server: each bot gets its own token from this key
     if problem:
         return fail(COMMAND, problem)
@@ -70,7 +77,7 @@ def run(args) -> int:
         return fail(COMMAND, f"--mix: {e}")
     summary = run_loop(run_bots(args.server, args.count, args.duration, behaviour, args.seed, args.json,
                                 decode_every=args.decode_every, through=args.through, mix=mix, churn=args.churn,
-                                issuer=issuer))
+                                issuer=issuer, matchmaker=args.matchmaker, game=args.match_game))
     if summary.get("interrupted"):
         return 130
     return 0 if summary["connected_throughout"] == args.count and summary["unexpected_disconnects"] == 0 else 1

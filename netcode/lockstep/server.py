@@ -200,7 +200,8 @@ class LockstepServer(TransportEndpoint):
 
     def __init__(self, config: LockstepConfig | None = None, *, game=None, now: float = 0.0,
                  max_clients: int | None = None, transport_config: TransportConfig | None = None,
-                 secret: bytes | None = None, spec: str | None = None, security: ServerSecurity | None = None):
+                 secret: bytes | None = None, spec: str | None = None, security: ServerSecurity | None = None,
+                 transport=None):
         self.config = c = config or LockstepConfig()
         if not c.simulate and c.catch_up == "snapshot":
             self.config = c = attrs.evolve(c, catch_up="replay")  # no world to snapshot
@@ -217,10 +218,11 @@ class LockstepServer(TransportEndpoint):
                              f"the matches {c.players_per_match}")
         self._announce = announce(self.game, self.sim, self.spec)
         cap = max_clients or min(65535, c.max_matches * c.players_per_match)
-        self.transport = server_transport(cap, transport_config, secret,
-                                          msgpack.packb({"mode": "lockstep", "frame_rate": c.frame_rate,
-                                                         "game": self.spec, "game_version": int(self.game.version)}),
-                                          security)
+        self.accept_payload = msgpack.packb({"mode": "lockstep", "frame_rate": c.frame_rate, "game": self.spec,
+                                             "game_version": int(self.game.version)})
+        # ``transport``: a room's share of a host's transport (netcode.hosting), else one of our own
+        self.transport = transport if transport is not None else server_transport(
+            cap, transport_config, secret, self.accept_payload, security)
         self.matches: dict[int, Match] = {}
         self.players: dict[int, Player] = {}  # by client_id, connected
         self.everyone: list[Player] = []  # every player ever seen (for stats)
@@ -246,6 +248,10 @@ class LockstepServer(TransportEndpoint):
         self._writer = None  # the replay writer thread, once a match is recorded
 
     # ------------------------------------------------------------------ endpoint
+
+    def request_flush(self) -> None:
+        """Flush every connection at the next datagrams_to_send (a host routed a join or a leave here)."""
+        self._flush_all = True
 
     def receive_datagram(self, data: bytes, addr, now: float) -> None:
         self.transport.receive_datagram(data, addr, now)

@@ -62,6 +62,7 @@ class Connection:
         self.send_key = getattr(self.framing, "send_key", None)  # the plain framing's CRC seeds
         self.recv_key = getattr(self.framing, "recv_key", None)
         self.config = config
+        self.accept_payload = b""  # server side: what this connection was accepted with (resent if lost)
         self.stats = ConnectionStats()
         self.closed = False
         self.close_reason: int | None = None

@@ -223,12 +223,18 @@ class SecureServerProtocol(ServerProtocol):
         else:
             return
         slot = conn.client_id
+        accept = self.accept_payload_for(self.identities[slot], ev.data, conn.addr)
+        if accept is None:  # the application (a host: no such room) refuses it
+            self.handshakes["refused by the application"] += 1
+            conn.close(DisconnectReason.PROTOCOL)
+            self._remove(conn, DisconnectReason.PROTOCOL)
+            return
         del self._hello[slot]
         del self._hello_events[slot]
         self.connections[slot] = conn
         conn._events = self._events
         try:
-            conn.send(Channel.RELIABLE, self.accept_payload)
+            conn.send(Channel.RELIABLE, accept)
         except Exception:  # noqa: BLE001 - a closed connection; update() removes it
             pass
         self._events.append(Connected(slot, conn.addr, ev.data, self.identities[slot]))
@@ -284,11 +290,18 @@ class SecureServerProtocol(ServerProtocol):
                 conn.close(DisconnectReason.PROTOCOL)
                 self._remove(conn, DisconnectReason.PROTOCOL)
 
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, object]]:
-        out = super().datagrams_to_send(now)
-        for conn in self._hello.values():
+    def control_datagrams(self, now: float) -> list[tuple[bytes, object]]:
+        out = super().control_datagrams(now)
+        for conn in self._hello.values():  # in netcode.io terms connected, not yet the application's
             conn.datagrams(now, out)
         return out
+
+    def control_timer(self) -> float | None:
+        t = super().control_timer()
+        if self._hello:
+            h = min(conn.next_timer() for conn in self._hello.values())
+            t = h if t is None else min(t, h)
+        return t
 
     def get_timer(self) -> float | None:
         t = super().get_timer()

@@ -33,6 +33,9 @@ class ServerProtocol:
         self.max_clients = max_clients
         self.config = config or TransportConfig()
         self.accept_payload = accept_payload
+        # A host of many rooms on one transport chooses each connection's accept payload (and room) from
+        # who it is and what it asked: accept_for(identity, connect payload, addr) -> bytes, or None to refuse.
+        self.accept_for = None
         self._cookies = CookieJar(secret or os.urandom(32), self.config.cookie_lifetime)
         self.connections: dict[int, Connection] = {}
         self._by_addr: dict[object, Connection] = {}
@@ -124,7 +127,7 @@ class ServerProtocol:
         conn = self._by_addr.get(addr)
         if conn is not None and self._nonce_of[conn.client_id] == nonce:
             # our ACCEPT was lost: say it again
-            self._reply(wp.encode_accept(nonce, conn.session, conn.client_id, self.accept_payload), addr, len(data))
+            self._reply(wp.encode_accept(nonce, conn.session, conn.client_id, conn.accept_payload), addr, len(data))
             return
         key = (addr, nonce)
         if self._spent.get(key, -1.0) > now:
@@ -144,17 +147,32 @@ class ServerProtocol:
             self.handshakes["denied full"] += 1
             self._reply(wp.encode_deny(nonce, wp.DENY_FULL), addr, len(data))
             return
+        accept = self.accept_payload_for(None, payload, addr)
+        if accept is None:
+            self.handshakes["refused by the application"] += 1
+            self._reply(wp.encode_deny(nonce, wp.DENY_FULL), addr, len(data))
+            return
         client_id = self._free_ids.pop()
         session = self._cookies.session_token(addr, nonce)
         conn = Connection(client_id, addr, session, self.config, now, self._events, is_server=True)
+        conn.accept_payload = accept
         self.connections[client_id] = conn
         self._by_addr[addr] = conn
         self._nonce_of[client_id] = nonce
         self._per_host[_host(addr)] += 1
         self.handshakes["accepted"] += 1
         self._spend(key, now)
-        self._reply(wp.encode_accept(nonce, session, client_id, self.accept_payload), addr, len(data))
+        self._reply(wp.encode_accept(nonce, session, client_id, accept), addr, len(data))
         self._events.append(Connected(client_id, addr, payload))
+
+    def accept_payload_for(self, identity, payload: bytes, addr) -> bytes | None:
+        """The accept payload for a new connection: ``accept_for``'s choice when set, else ``accept_payload``."""
+        if self.accept_for is None:
+            return self.accept_payload
+        accept = self.accept_for(identity, payload, addr)
+        if accept is not None and len(accept) > wp.MAX_CONNECT_PAYLOAD:
+            raise ValueError(f"accept payload is at most {wp.MAX_CONNECT_PAYLOAD} bytes")
+        return accept
 
     def _spend(self, key: tuple, now: float) -> None:
         """Remember an accepted handshake until its cookie expires (a cookie is valid at most
@@ -227,15 +245,25 @@ class ServerProtocol:
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, object]]:
         """Everything due now, as (datagram, addr)."""
+        out = self.control_datagrams(now)
+        for conn in self.connections.values():
+            conn.datagrams(now, out)
+        return out
+
+    def control_datagrams(self, now: float) -> list[tuple[bytes, object]]:
+        """What is due besides the established connections' own packets: handshake replies and the
+        DISCONNECTs of closed connections (a host of many rooms flushes the connections room by room)."""
         out = self._control
         self._control = []
         if self._closing:
             for conn in self._closing:
                 conn.datagrams(now, out)
             self._closing = []
-        for conn in self.connections.values():
-            conn.datagrams(now, out)
         return out
+
+    def control_timer(self) -> float | None:
+        """When control_datagrams (or update, for handshakes) next has work, if ever."""
+        return 0.0 if self._control or self._closing else None
 
     def get_timer(self) -> float | None:
         """When update/datagrams_to_send next have work, if ever."""

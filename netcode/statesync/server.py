@@ -113,7 +113,7 @@ class StateSyncServer(TransportEndpoint):
 
     def __init__(self, game, game_config, config: ServerConfig | None = None, *, seed: int = 0, now: float = 0.0,
                  transport_config: TransportConfig | None = None, secret: bytes | None = None,
-                 spec: str | None = None, security: ServerSecurity | None = None):
+                 spec: str | None = None, security: ServerSecurity | None = None, transport=None):
         self.config = c = config or ServerConfig()
         if "state" not in game.modes:
             raise ValueError(f"{game.name} does not support state sync (modes: {', '.join(game.modes)})")
@@ -136,9 +136,11 @@ class StateSyncServer(TransportEndpoint):
         self.feed = isinstance(game, EventFeed)
         self.scored = isinstance(game, Scored)
         self.codec = msg.InputCodec(self.schema, game.action_field if isinstance(game, LagCompensated) else None)
-        self.transport = server_transport(c.max_clients, transport_config, secret,
-                                          msgpack.packb({"mode": "state", "tick_rate": c.tick_rate, "game": self.spec,
-                                                         "game_version": int(game.version)}), security)
+        self.accept_payload = msgpack.packb({"mode": "state", "tick_rate": c.tick_rate, "game": self.spec,
+                                             "game_version": int(game.version)})
+        # ``transport``: a room's share of a host's transport (netcode.hosting), else one of our own
+        self.transport = transport if transport is not None else server_transport(
+            c.max_clients, transport_config, secret, self.accept_payload, security)
         self.ticker = FixedTicker(rate=c.tick_rate, start=now, max_catchup=c.max_catchup)
         self.clients: dict[int, ClientState] = {}  # by client_id, connected only
         self.away: dict[int, ClientState] = {}  # by token, waiting for a reconnect
