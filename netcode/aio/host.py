@@ -45,6 +45,7 @@ class HostRunner:
         self.matchmaker_port: int | None = None
         self.metrics_port: int | None = None
         self.agones = None  # the Agones SDK reporter, when $AGONES_SDK_HTTP_PORT says a sidecar is there
+        self.fleet = None  # its FleetHost (netcode.aio.fleet), with --nats
 
     def rooms(self) -> int:
         return sum(s.get("capacity", {}).get("rooms", 0) for s in self.statuses.values())
@@ -114,13 +115,19 @@ class HostRunner:
         if matchmaker_port is not None and self.mm is not None:
             self.matchmaker_app = make_app(self.mm)
             self.matchmaker_app.router.add_get("/metrics", self._metrics)
+            self.matchmaker_app.router.add_get("/status", self._status)
             runner, self.matchmaker_port = await start_site(self.matchmaker_app, http_host, matchmaker_port)
             self._sites.append(runner)
         if metrics_port is not None:
             app = web.Application()
             app.router.add_get("/metrics", self._metrics)
+            app.router.add_get("/status", self._status)
             runner, self.metrics_port = await start_site(app, http_host, metrics_port)
             self._sites.append(runner)
+
+    async def _status(self, request):
+        """Every worker's last status line (rooms with their tick percentiles, capacity, traffic), as JSON."""
+        return web.json_response({"workers": [self.statuses[i] for i in sorted(self.statuses)]})
 
     async def _metrics(self, request):
         return web.Response(body=render(self.registry), content_type="text/plain", charset="utf-8",
@@ -190,6 +197,8 @@ class HostRunner:
         if self.agones is not None:
             await self.agones.drain()
             await self.agones.stop()
+        if self.fleet is not None:  # heartbeats said "draining" all along; now "gone"
+            await self.fleet.stop()
 
 
 class _SeatIssuer:
@@ -209,7 +218,8 @@ class _SeatIssuer:
 
 async def run_host(workers: int, host: str, port: int, *, key, protocol_id: int, matchmaker_port: int | None,
                    metrics_port: int | None, http_host: str = "127.0.0.1", duration: float = 0.0,
-                   ready=None, **kw) -> int:
+                   ready=None, nats_url: str | None = None, host_id: str | None = None, region: str = "local",
+                   **kw) -> int:
     runner = HostRunner(workers, host, port, key=key, protocol_id=protocol_id, **kw)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -219,11 +229,17 @@ async def run_host(workers: int, host: str, port: int, *, key, protocol_id: int,
         await runner.start()
         await runner.serve_http(matchmaker_port, metrics_port, http_host)
         await runner.start_agones()
+        if nats_url is not None:  # one of a fleet: capacity on NATS, placements by request/reply
+            from .fleet import FleetHost
+
+            runner.fleet = FleetHost(runner, nats_url, host_id, region)
+            await runner.fleet.start()
         addrs = ", ".join(f"{h}:{p}" for h, p in runner.addresses())
         secure = "secure (netcode.io tokens)" if key is not None else "INSECURE development transport"
         print(f"netcode host: {workers} worker(s) on {addrs}, {secure}"
               + (f"; matchmaker on http://{http_host}:{runner.matchmaker_port}" if runner.matchmaker_port else "")
-              + (f"; metrics on http://{http_host}:{runner.metrics_port}/metrics" if runner.metrics_port else ""),
+              + (f"; metrics on http://{http_host}:{runner.metrics_port}/metrics" if runner.metrics_port else "")
+              + (f"; fleet host {runner.fleet.host_id} on {nats_url}" if runner.fleet else ""),
               flush=True)
         if ready is not None:
             ready(runner)

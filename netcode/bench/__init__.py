@@ -11,6 +11,7 @@ SUITES = {
     "lockstep": "netcode.bench.lockstep",
     "replay": "netcode.bench.replay",
     "football": "netcode.bench.football",
+    "host": "netcode.bench.host",
 }
 
 

@@ -16,11 +16,11 @@ __all__ = ["add_trust_option", "build_parser", "host_port", "main", "trust_all"]
 
 
 def build_parser() -> OneLineParser:
-    from . import bench, bots, demo, games, host, lagsim, replay, serve, soak, token
+    from . import bench, bots, demo, games, host, lagsim, matchmaker, replay, serve, soak, token
 
     p = OneLineParser(prog="netcode", description="Authoritative game netcode: host, play, replay, measure.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (bench, games, serve, host, bots, token, lagsim, soak, replay, demo):
+    for module in (bench, games, serve, host, matchmaker, bots, token, lagsim, soak, replay, demo):
         module.add_parser(sub)
     # `netcode client ...` is handed to client_demo's own parser in main(); listed here for --help
     sub.add_parser("client", help="the pygame demo client (same as python -m client_demo)")

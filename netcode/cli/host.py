@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .options import fail, float_at_least, int_in, listen_port
+from .options import add_queue_options, fail, float_at_least, int_in, listen_port, queue_rules
 from .security import add_key_options, private_key, protocol_id
 
 COMMAND = "netcode host"
@@ -27,17 +27,18 @@ def add_parser(sub) -> None:
     h.add_argument("--metrics-port", type=listen_port, default=None,
                    help="serve Prometheus metrics on this TCP port (/metrics; also on the matchmaker's port)")
     h.add_argument("--http-host", default="127.0.0.1", help="address the HTTP APIs bind (default 127.0.0.1)")
-    h.add_argument("--min-players", type=int_in(1, 64), default=2,
-                   help="matchmaker: a match starts with at least this many once --wait passed")
-    h.add_argument("--max-players", type=int_in(1, 64), default=8, help="matchmaker: players per match")
-    h.add_argument("--wait", type=float_at_least(0), default=10.0,
-                   help="matchmaker: seconds a ticket waits before its match starts with fewer (bots fill it)")
-    h.add_argument("--no-bots", action="store_true", help="matchmaker: do not fill short matches with bots")
+    add_queue_options(h)
     h.add_argument("--drain-timeout", type=float_at_least(0), default=30.0,
                    help="on SIGTERM, seconds running matches may play on before they are closed")
     h.add_argument("--duration", type=float_at_least(0), default=0.0, help="seconds (0 = until Ctrl-C/SIGTERM)")
     h.add_argument("--record", metavar="DIR", default="replays", help="write each match's replay here")
     h.add_argument("--no-record", action="store_true", help="do not record replays")
+    h.add_argument("--nats", metavar="URL",
+                   help="join a fleet: publish capacity on this NATS server and take placements from the "
+                        "matchmakers there (`netcode matchmaker --nats`); needs the key they share")
+    h.add_argument("--host-id", metavar="ID", help="with --nats: this host's name in the fleet (default: "
+                                                   "hostname-pid; letters, digits, _ and -)")
+    h.add_argument("--region", default="local", help="with --nats: the region tickets may ask for (default local)")
     add_key_options(h, server=True)
     h.set_defaults(func=run)
 
@@ -45,7 +46,6 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..aio.driver import run as run_loop
     from ..aio.host import run_host
-    from ..hosting.matchmaking import QueueRules
     from ..security.keys import KeyError_, generate_key
     from .security import is_loopback
 
@@ -53,6 +53,18 @@ def run(args) -> int:
         key = private_key(args)
     except KeyError_ as e:
         return fail(COMMAND, str(e))
+    if args.nats:
+        from ..aio.fleet import HOST_ID
+
+        if args.matchmaker:
+            return fail(COMMAND, "--nats: the fleet's matchmakers are `netcode matchmaker --nats`, not --matchmaker")
+        if key is None:
+            return fail(COMMAND, "--nats needs the private key the fleet's matchmakers use: --key-file "
+                                 "(or $NETCODE_PRIVATE_KEY)")
+        if args.host_id is not None and not HOST_ID.match(args.host_id):
+            return fail(COMMAND, f"--host-id: 1..64 of letters, digits, _ and -, not {args.host_id!r}")
+    elif args.host_id is not None or args.region != "local":
+        return fail(COMMAND, "--host-id and --region are for --nats")
     if key is None and args.matchmaker:
         key = generate_key()  # the matchmaker and the workers share it, for this run only: no set-up
     if key is None and not is_loopback(args.host) and not args.insecure:
@@ -62,15 +74,15 @@ def run(args) -> int:
         return fail(COMMAND, f"binding {args.host}: give --public-host, the address tokens name")
     if args.host in ("0.0.0.0", "::") and args.port == 0:
         return fail(COMMAND, f"binding {args.host}: give a --port (tokens name each worker's port)")
-    if args.min_players > args.max_players:
-        return fail(COMMAND, "--min-players is more than --max-players")
-    rules = QueueRules(args.min_players, args.max_players, args.wait, bots=not args.no_bots)
+    rules, problem = queue_rules(args)
+    if problem:
+        return fail(COMMAND, problem)
     try:
         return run_loop(run_host(args.workers, args.host, args.port, key=key, protocol_id=protocol_id(args),
                                  matchmaker_port=args.matchmaker_port if args.matchmaker else None,
                                  metrics_port=args.metrics_port, http_host=args.http_host, duration=args.duration,
                                  public_host=args.public_host, record_dir=None if args.no_record else args.record,
                                  max_rooms=args.max_rooms, npcs=args.npcs, drain_timeout=args.drain_timeout,
-                                 rules=rules))
+                                 rules=rules, nats_url=args.nats, host_id=args.host_id, region=args.region))
     except (OSError, RuntimeError) as e:
         return fail(COMMAND, str(e), 1)

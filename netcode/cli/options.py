@@ -168,3 +168,23 @@ def address_in_use(host: str, port: int, e: OSError) -> str:
     """The one line for a socket that would not bind (uvloop keeps the system's reason in ``__cause__``)."""
     cause = e.__cause__ if isinstance(e.__cause__, OSError) else e
     return f"cannot listen on {host}:{port}: {(cause.strerror or str(cause)).lower()}"
+
+
+def add_queue_options(parser) -> None:
+    """The matchmaker's queue rules (netcode host --matchmaker, netcode matchmaker)."""
+    g = parser.add_argument_group("matchmaker queues")
+    g.add_argument("--min-players", type=int_in(1, 64), default=2,
+                   help="a match starts with at least this many once --wait passed")
+    g.add_argument("--max-players", type=int_in(1, 64), default=8, help="players per match")
+    g.add_argument("--wait", type=float_at_least(0), default=10.0,
+                   help="seconds a ticket waits before its match starts with fewer (bots fill it)")
+    g.add_argument("--no-bots", action="store_true", help="do not fill short matches with bots")
+
+
+def queue_rules(args):
+    """(QueueRules, None) from add_queue_options' flags, or (None, the one line saying why not)."""
+    from ..hosting.matchmaking import QueueRules
+
+    if args.min_players > args.max_players:
+        return None, "--min-players is more than --max-players"
+    return QueueRules(args.min_players, args.max_players, args.wait, bots=not args.no_bots), None

@@ -6,12 +6,19 @@ import ipaddress
 
 from .options import int_in, split_address
 
-def add_key_options(parser, server: bool = False) -> None:
+_KEY_HELP = {
+    "server": "",
+    "client": "; the client then issues its own tokens, as a trusted backend would",
+    "matchmaker": "; required: every host of the fleet has it",
+}
+
+
+def add_key_options(parser, server: bool = False, role: str | None = None) -> None:
+    role = role or ("server" if server else "client")
     g = parser.add_argument_group("security (netcode.io connect tokens)")
     g.add_argument("--key-file", metavar="FILE",
                    help="the 32-byte private key shared with the token issuer, as 64 hex digits "
-                        "(default: $NETCODE_PRIVATE_KEY)" + ("" if server else "; the client then issues its own "
-                                                                             "tokens, as a trusted backend would"))
+                        "(default: $NETCODE_PRIVATE_KEY)" + _KEY_HELP[role])
     g.add_argument("--protocol-id", type=_protocol_id, default=None, metavar="ID",
                    help="the 64-bit protocol id tokens are for (decimal or 0x hex; default netcode's)")
     if server:

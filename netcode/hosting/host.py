@@ -31,6 +31,9 @@ class HostConfig:
     empty_grace: float = 10.0  # seconds a room with nobody in it waits for someone to (re)join
     start_grace: float = 30.0  # seconds a new room waits for its first player
     record_dir: str | None = None
+    # a room's tick percentiles count from this many seconds after it was made (joins and first full
+    # snapshots are not the steady state), as `netcode serve --warmup` does
+    tick_warmup: float = 3.0
 
 
 @attrs.define
@@ -44,6 +47,8 @@ class Room:
     created: float
     empty_since: float | None = None
     players_ever: int = 0
+    warm: bool = False  # its tick durations were cleared after the warm-up
+    pending: tuple | None = None  # (seconds, ticks) of its last update, charged once its flush is timed too
 
     @property
     def mode(self) -> str:
@@ -56,7 +61,11 @@ class Room:
         return max(0, self.spec.players - self.clients())
 
     def info(self) -> dict:
-        return {"match_id": self.id, **self.spec.as_fields(), "clients": self.clients()}
+        out = {"match_id": self.id, **self.spec.as_fields(), "clients": self.clients()}
+        if self.mode == "state":
+            t = self.server.ticker.stats()
+            out.update(tick_p50_ms=t["p50_ms"], tick_p99_ms=t["p99_ms"], tick_samples=t["samples"])
+        return out
 
 
 RoomFactory = Callable[[RoomSpec, RoomTransport, float, str], object]
@@ -210,14 +219,14 @@ class Host:
         c = self.config
         clock = self.clock
         for room in list(self.rooms.values()):
+            if not room.warm and now - room.created >= c.tick_warmup and room.mode == "state":
+                room.server.ticker.clear_durations()
+                room.warm = True
             if clock is not None and room.mode == "state":
                 t0 = clock()
                 ticks = room.server.update(now)
                 if ticks:
-                    per = (clock() - t0) / ticks
-                    self.tick_times.setdefault((room.spec.game, "state"), []).extend([per] * ticks)
-                    if per > room.server.ticker.interval:
-                        self.late_ticks += ticks
+                    room.pending = (clock() - t0, ticks)
             else:
                 room.server.update(now)
             idle = room.empty_since if room.players_ever else room.created
@@ -228,8 +237,23 @@ class Host:
 
     def datagrams_to_send(self, now: float) -> list:
         out = self.transport.control_datagrams(now)
+        clock = self.clock
         for room in self.rooms.values():
+            if room.pending is None:
+                out.extend(room.server.datagrams_to_send(now))
+                continue
+            # a tick's time is its update and the flush that sends what it made (as ServerRunner times a
+            # lone server's), so a host's figures and `netcode serve`'s are the same measurement
+            t0 = clock()
             out.extend(room.server.datagrams_to_send(now))
+            spent, ticks = room.pending
+            room.pending = None
+            per = (spent + clock() - t0) / ticks
+            self.tick_times.setdefault((room.spec.game, "state"), []).extend([per] * ticks)
+            for _ in range(ticks):
+                room.server.ticker.record(per)  # the room's own tick percentiles (Room.info)
+            if per > room.server.ticker.interval:
+                self.late_ticks += ticks
         if out:
             self.traffic["packets_out"] += len(out)
             self.traffic["bytes_out"] += sum(len(d) for d, _ in out)

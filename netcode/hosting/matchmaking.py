@@ -9,6 +9,13 @@ queue holds enough seats for a full match, a match is formed at once; when its o
 filled with bots when the game has a brain). A match is placed on the host with the most free room (a room
 code is made, the host creates the room when its first player arrives), and every party member gets a
 connect token for that host naming the room.
+
+Placement is one step for hosts the matchmaker runs itself (``update`` assigns at once). With
+``confirm_placement`` (a fleet of hosts elsewhere, netcode.aio.fleet) it is two: ``update`` forms the match
+and queues a ``Proposal`` for the chosen host (its tickets stay queued, held by it), the caller asks that host
+and hands its answer to ``placement_answered``: the tickets are assigned if the host said yes, otherwise the
+next host is proposed, and with no host left the tickets go back to their queue. A ticket is held by at most
+one proposal, so it is never assigned twice, and a refused or unanswered proposal never drops one.
 """
 from __future__ import annotations
 
@@ -55,6 +62,7 @@ class Ticket:
     created: float
     state: str = QUEUED
     assignment: dict | None = None
+    pending: str | None = None  # the match code of the Proposal holding it (two-phase placement)
 
     def as_dict(self) -> dict:
         return {"ticket_id": self.id, "state": self.state, "game": self.game, "mode": self.mode,
@@ -92,12 +100,32 @@ class PlacedMatch:
                 "seats_taken": self.seats, "address": f"{self.host.address[0]}:{self.host.address[1]}"}
 
 
+@attrs.define
+class Proposal:
+    """A match formed but not yet placed (``confirm_placement``): ``host`` is to be asked to take it."""
+
+    code: str
+    host: HostEntry
+    game: str
+    mode: str
+    players: int
+    region: str
+    tickets: list
+    created: float
+    tried: set = attrs.Factory(set)  # host ids asked already
+    done: bool = False
+
+    def request(self) -> dict:
+        """What the host is asked (netcode.aio.fleet's place request)."""
+        return {"match": self.code, "game": self.game, "mode": self.mode, "players": self.players}
+
+
 class Matchmaker:
     """Tickets to matches. ``issuer``: (private key, protocol id) shared with the hosts."""
 
     def __init__(self, private_key: bytes, protocol_id: int, rules: QueueRules | None = None,
                  rules_for: dict | None = None, host_timeout: float = 3.0, token_expire: int = 60,
-                 ticket_ttl: float = 300.0):
+                 ticket_ttl: float = 300.0, confirm_placement: bool = False):
         self.private_key = private_key
         self.protocol_id = protocol_id
         self.rules = rules or QueueRules()
@@ -113,6 +141,10 @@ class Matchmaker:
         self.waits: list[float] = []  # seconds from ticket to assignment (the metrics take them)
         self.bot_requests: list[tuple[PlacedMatch, int]] = []  # (match, bots) for the runner to start
         self._ids = itertools.count(1)
+        # two-phase placement: matches formed, waiting for their host's answer (the caller asks it)
+        self.confirm_placement = confirm_placement
+        self.proposals: deque[Proposal] = deque()
+        self.pending: dict[str, Proposal] = {}  # code -> proposal asked and not answered yet
 
     # ------------------------------------------------------------------ hosts
 
@@ -131,6 +163,14 @@ class Matchmaker:
             for code in [c for c, m in self.matches.items()
                          if m.host.id == host_id and c not in live and now - m.created > 30.0]:
                 del self.matches[code]
+
+    def host_gone(self, host_id: str) -> None:
+        """A host said it is leaving (or is known dead): its matches are no longer offered."""
+        if self.hosts.pop(host_id, None) is not None:
+            for code in [c for c, m in self.matches.items() if m.host.id == host_id]:
+                del self.matches[code]
+            self.counters["hosts lost"] += 1
+
     def live_hosts(self, now: float, region: str | None = None) -> list[HostEntry]:
         return [h for h in self.hosts.values() if now - h.seen <= self.host_timeout and not h.capacity.get("draining")
                 and (region in (None, "any") or h.region == region)]
@@ -145,9 +185,9 @@ class Matchmaker:
             self.counters["hosts lost"] += 1
         return gone
 
-    def _place(self, now: float, region: str) -> HostEntry:
-        hosts = [h for h in self.live_hosts(now, region) if h.free_rooms() > 0] or \
-            [h for h in self.live_hosts(now, None) if h.free_rooms() > 0]
+    def _place(self, now: float, region: str, exclude=()) -> HostEntry:
+        hosts = [h for h in self.live_hosts(now, region) if h.free_rooms() > 0 and h.id not in exclude] or \
+            [h for h in self.live_hosts(now, None) if h.free_rooms() > 0 and h.id not in exclude]
         if not hosts:
             raise MatchmakingError("no host has room for a new match", 503)
         best = max(hosts, key=lambda h: (h.free_rooms(), -int(h.capacity.get("players", 0))))
@@ -209,7 +249,7 @@ class Matchmaker:
             game, mode, players, region = key
             rules = self.rules_for.get((game, mode), self.rules)
             while True:
-                waiting = [t for t in q if t.state == QUEUED]
+                waiting = [t for t in q if t.state == QUEUED and t.pending is None]
                 if not waiting:
                     break
                 seats = sum(len(t.party) for t in waiting)
@@ -223,20 +263,17 @@ class Matchmaker:
                         group.append(t)
                         n += len(t.party)
                 try:
-                    match = self._new_match(game, mode, players, region, now)
+                    if self.confirm_placement:
+                        self._propose(game, mode, players, region, group, now)
+                    else:
+                        match = self._new_match(game, mode, players, region, now)
+                        assigned += self._fill(match, group, rules, now)
                 except MatchmakingError:
                     self.counters["no host"] += 1
                     break
-                for t in group:
-                    self._assign(t, match, now)
-                    assigned.append(t)
-                if n < players and rules.bots:
-                    match.bots = players - n
-                    match.seats += match.bots  # the bots' seats (a bot keeps its seat; players don't replace it)
-                    self.bot_requests.append((match, players - n))
                 if not full:
                     break
-        for t in [t for t in self.tickets.values() if now - t.created > self.ticket_ttl]:
+        for t in [t for t in self.tickets.values() if now - t.created > self.ticket_ttl and t.pending is None]:
             if t.state == QUEUED:
                 t.state = EXPIRED
             del self.tickets[t.id]
@@ -248,6 +285,69 @@ class Matchmaker:
         m = self.matches[code] = PlacedMatch(code, host, game, mode, players, 0, now)
         self.counters["matches"] += 1
         return m
+
+    def _fill(self, match: PlacedMatch, group: list, rules: QueueRules, now: float) -> list[Ticket]:
+        """Seat ``group`` in ``match``; the seats left go to bots when the rules want them."""
+        n = 0
+        for t in group:
+            self._assign(t, match, now)
+            n += len(t.party)
+        if n < match.players and rules.bots:
+            match.bots = match.players - n
+            match.seats += match.bots  # the bots' seats (a bot keeps its seat; players don't replace it)
+            self.bot_requests.append((match, match.bots))
+        return list(group)
+
+    # ------------------------------------------------------------------ two-phase placement
+
+    def _propose(self, game, mode, players, region, group, now) -> Proposal:
+        host = self._place(now, region)
+        code = new_room_id({**self.matches, **self.pending})
+        p = Proposal(code, host, game, mode, players, region, list(group), now, tried={host.id})
+        for t in group:
+            t.pending = code
+        self.pending[code] = p
+        self.proposals.append(p)
+        return p
+
+    def placement_answered(self, p: Proposal, now: float, address=None, error: str | None = None) -> list[Ticket]:
+        """``p``'s host answered: yes with the ``address`` its tokens are to name (the worker that keeps the
+        room), or no (``error``: refused, or no answer in time). Yes: the tickets still queued are assigned
+        (returned). No: that host gets no more until its next heartbeat, the next host is proposed (queued
+        in ``proposals`` again), and when none is left the tickets go back to their queue."""
+        if p.done:
+            return []
+        self.pending.pop(p.code, None)
+        if address is not None:
+            p.done = True
+            tickets = [t for t in p.tickets if t.pending == p.code]
+            for t in tickets:
+                t.pending = None
+            live = [t for t in tickets if t.state == QUEUED]  # not cancelled or expired meanwhile
+            if not live:
+                self.counters["placements unused"] += 1
+                return []
+            host = self.hosts.get(p.host.id, p.host)
+            # the match's own entry names the worker that keeps it (what tokens and bots connect to)
+            entry = attrs.evolve(host, address=tuple(address), capacity={})
+            m = self.matches[p.code] = PlacedMatch(p.code, entry, p.game, p.mode, p.players, 0, now)
+            self.counters["matches"] += 1
+            return self._fill(m, live, self.rules_for.get((p.game, p.mode), self.rules), now)
+        self.counters["placements refused"] += 1
+        p.host.capacity["free_rooms"] = 0  # until its next heartbeat says otherwise
+        try:
+            p.host = self._place(now, p.region, exclude=p.tried)
+        except MatchmakingError:
+            p.done = True
+            for t in p.tickets:
+                if t.pending == p.code:
+                    t.pending = None  # back in its queue, where it kept its place: formed again next update
+            self.counters["no host"] += 1
+            return []
+        p.tried.add(p.host.id)
+        self.pending[p.code] = p
+        self.proposals.append(p)
+        return []
 
     def _assign(self, t: Ticket, m: PlacedMatch, now: float) -> None:
         members = [self.seat(m, name, now) for name in t.party]
