@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", type=host_port, metavar="HOST:PORT",
                    help="the server (with --token: where to send, default the token's first server)")
     p.add_argument("--token", metavar="FILE", help="a connect token from `netcode token` (a secure server)")
+    p.add_argument("--matchmaker", metavar="URL",
+                   help="ask this matchmaker (netcode host --matchmaker) for a match and play it")
+    p.add_argument("--match-game", metavar="GAME", help="with --matchmaker: the game to ask for (default: arena)")
     p.add_argument("--name", default="player")
     p.add_argument("--lag", type=_non_negative, default=0.0, metavar="MS", help="added round-trip latency (half each way)")
     p.add_argument("--jitter", type=_non_negative, default=0.0, metavar="MS", help="± round-trip jitter")
@@ -77,6 +80,11 @@ def credentials(args):
     from netcode.security import ConnectToken, TokenError
     from netcode.security.keys import read_token_file
 
+    if args.matchmaker:
+        try:
+            return _from_matchmaker(args)
+        except (OSError, ValueError) as e:
+            return None, None, f"matchmaker {args.matchmaker}: {e}"
     if args.token:
         try:
             data = read_token_file(args.token)
@@ -91,6 +99,54 @@ def credentials(args):
         return args.server, None, problem
     client_id = int.from_bytes(os.urandom(8), "little")  # one identity for every reconnect of this run
     return args.server, (lambda: issuer.token(args.server, client_id, time.time(), name=args.name[:24])), None
+
+
+def _http_json(url: str, body: dict | None = None, method: str = "GET", timeout: float = 40.0) -> dict:
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        try:
+            words = json.loads(e.read()).get("error", str(e))
+        except ValueError:
+            words = str(e)
+        raise ValueError(words) from None
+
+
+def _from_matchmaker(args):
+    """A ticket, waited on until assigned; each reconnect asks the matchmaker for a fresh token for the same
+    player (POST /reconnect with the last one), since a token is spent from the address it first came from."""
+    import base64
+
+    url = args.matchmaker.rstrip("/")
+    ticket = {"party": [args.name[:24]], "mode": "state" if args.mode == "auto" else args.mode}
+    if args.match_game:
+        ticket["game"] = args.match_game
+    t = _http_json(f"{url}/tickets", ticket, "POST")
+    while t["state"] == "queued":
+        print(f"matchmaker: waiting for a match (ticket {t['ticket_id']})", flush=True)
+        t = _http_json(f"{url}/tickets/{t['ticket_id']}?wait=10")
+    if t["state"] != "assigned":
+        raise ValueError(f"ticket {t['state']}")
+    a = t["assignment"]
+    print(f"matchmaker: match {a['match_id']} on {a['address']}", flush=True)
+    tokens = [base64.b64decode(a["connect_token"])]
+
+    def next_token() -> bytes:
+        if len(tokens) > 1 or getattr(next_token, "used", False):
+            fresh = _http_json(f"{url}/reconnect", {"connect_token": base64.b64encode(tokens[-1]).decode()}, "POST")
+            tokens.append(base64.b64decode(fresh["connect_token"]))
+        next_token.used = True
+        return tokens[-1]
+
+    host, _, port = a["address"].rpartition(":")
+    return (host, int(port)), next_token, None
 
 
 def main(argv=None) -> int:

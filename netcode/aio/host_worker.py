@@ -18,6 +18,7 @@ from ..hosting.host import Host, HostConfig
 from ..protocol.secure_server import SecureServerProtocol, ServerSecurity
 from ..protocol.server import ServerProtocol
 from .driver import DatagramDriver
+from .memory import pin_allocator
 
 # tick-duration histogram buckets (seconds), around a 60 Hz tick's 16.7 ms budget
 TICK_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.012, 0.0167, 0.025, 0.0333, 0.05, 0.1)
@@ -37,6 +38,7 @@ def _histogram(samples: list, counts: list) -> None:
 async def serve_worker(index: int, host: str, port: int, *, key: bytes | None, protocol_id: int, public: list,
                        record_dir: str | None, max_rooms: int, npcs: int | None, drain_timeout: float,
                        status_every: float = 0.5, out=sys.stdout) -> None:
+    pin_allocator()  # RSS follows what is alive over a long run (netcode/aio/memory.py)
     if key is not None:
         transport = SecureServerProtocol(ServerSecurity(key, public, protocol_id), MAX_CONNECTIONS)
     else:

@@ -20,6 +20,7 @@ import attrs
 import numpy as np
 
 from ..protocol.transports import describe
+from .memory import pin_allocator
 from ..bots import LockstepBrain
 from ..lockstep.client import ClientConfig, LockstepClient
 from ..lockstep.events import ConnectionLost, Desync, MatchEnded
@@ -45,6 +46,7 @@ class LockstepRunner:
     @classmethod
     async def start(cls, config: LockstepConfig, host: str, port: int, game=None,
                     spec: str | None = None, security=None) -> "LockstepRunner":
+        pin_allocator()  # RSS follows what is alive over a long run (netcode/aio/memory.py)
         runner = cls(LockstepServer(config, game=game, spec=spec, now=time.monotonic(), security=security))
         gc.collect()
         gc.freeze()

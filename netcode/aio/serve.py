@@ -9,6 +9,7 @@ import time
 from ..protocol.transports import describe
 from ..statesync.server import StateSyncServer
 from .driver import DatagramDriver
+from .memory import pin_allocator
 
 
 class ServerRunner:
@@ -24,6 +25,7 @@ class ServerRunner:
     async def start(cls, core: StateSyncServer, host: str, port: int, record_dir: str | None = None) -> "ServerRunner":
         """Serve ``core`` (its clock restarts now) on ``host:port``, recording to ``record_dir`` if given."""
         runner = cls(core)
+        pin_allocator()  # RSS follows what is alive over a long run (netcode/aio/memory.py)
         # bind first: a port in use must not leave an empty replay behind
         runner.driver = await DatagramDriver.bind(runner.core, host, port, flush_on_receive=False,
                                                   on_flush=runner._timed)

@@ -110,11 +110,19 @@ async def _child_main(args) -> int:
     stop = asyncio.Event()
 
     def wait_stdin() -> None:
+        # Read the file descriptor, not sys.stdin.buffer: a daemon thread blocked in the buffered reader holds
+        # its lock, and an interpreter shutdown while stdin is open can abort on it (seen once: exit -6 after
+        # the clean "final" line, "_enter_buffered_busy: could not acquire lock for <stdin>").
         try:
-            sys.stdin.buffer.read()
+            fd = sys.stdin.fileno()
+            while os.read(fd, 4096):
+                pass
         except (OSError, ValueError):
             pass
-        loop.call_soon_threadsafe(stop.set)
+        try:
+            loop.call_soon_threadsafe(stop.set)
+        except RuntimeError:  # the loop closed first (a signal stopped us)
+            pass
 
     threading.Thread(target=wait_stdin, daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -126,8 +134,14 @@ async def _child_main(args) -> int:
     window_start = start
     next_window = start + args.window
     deadline = start + args.max_duration
+    traced = None  # the tracemalloc snapshot at the end of the warm-up (--trace-memory)
     try:
         while not stop.is_set() and time.monotonic() < deadline:
+            if args.trace_memory_after >= 0 and traced is None and time.monotonic() - start >= args.trace_memory_after:
+                import tracemalloc
+
+                tracemalloc.start(1)  # from here on: what is allocated after the warm-up and still held
+                traced = tracemalloc.take_snapshot()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=max(0.0, min(SAMPLE_S, next_window - time.monotonic())))
             except asyncio.TimeoutError:
@@ -151,8 +165,20 @@ async def _child_main(args) -> int:
         await runner.close()
         stats.pop("recent_shots", None)
         stats["exceptions"] = exceptions[0]
-        emit({"kind": "final", "stats": stats})
+        emit({"kind": "final", "stats": stats, "growth_sites": _growth_sites(traced)})
     return 0
+
+
+def _growth_sites(before, top: int = 10) -> list | None:
+    """The allocation sites that grew most since ``before`` (a tracemalloc snapshot): [file:line, KiB, blocks]."""
+    if before is None:
+        return None
+    import tracemalloc
+
+    diff = tracemalloc.take_snapshot().compare_to(before, "lineno")
+    grown = [d for d in diff if d.size_diff > 0][:top]
+    return [[f"{d.traceback[0].filename}:{d.traceback[0].lineno}", round(d.size_diff / 1024, 1), d.count_diff]
+            for d in grown]
 
 
 def _child(argv: list[str]) -> int:
@@ -168,6 +194,7 @@ def _child(argv: list[str]) -> int:
     p.add_argument("--window", type=float, default=30.0)
     p.add_argument("--max-duration", type=float, default=86400.0)
     p.add_argument("--record", default=None)
+    p.add_argument("--trace-memory-after", type=float, default=-1.0)
     args = p.parse_args(argv)
     from ..aio.driver import run
     return run(_child_main(args))
@@ -227,7 +254,7 @@ async def soak(duration: float, bots: int = 64, profile: str | None = "wifi", np
                window: float = 30.0, max_memory_growth: float = 5.0, max_tick_drift: float = 50.0,
                tick_drift_floor_ms: float = 1.0, record: str | None = None, kill_server_at: float | None = None,
                warmup: float | None = None, json_path: str | None = None, quiet: bool = False,
-               game: str = "arena") -> dict:
+               game: str = "arena", trace_memory: bool = False) -> dict:
     """Run the soak; returns the report (``report["ok"]``, ``report["failures"]``)."""
     from ..aio.bots import Swarm
 
@@ -253,12 +280,15 @@ async def soak(duration: float, bots: int = 64, profile: str | None = "wifi", np
            "--max-duration", str(duration + 120 if duration else 30 * 86400)]
     if record:
         cmd += ["--record", record]
+    if trace_memory:
+        cmd += ["--trace-memory-after", str(warm)]
     proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     windows: list[dict] = []
     samples: list[tuple[float, int]] = []  # (t since bots started, server RSS KiB)
     stderr_lines: list[str] = []
     final: dict | None = None
+    sites: list | None = None  # the server's growing allocation sites (--trace-memory)
     ready: dict | None = None
     failures: list[str] = []
     server_exit: dict | None = None
@@ -270,7 +300,7 @@ async def soak(duration: float, bots: int = 64, profile: str | None = "wifi", np
                 stderr_lines.append(line)
 
     async def read_stdout(first: asyncio.Future) -> None:
-        nonlocal final
+        nonlocal final, sites
         async for raw in proc.stdout:
             try:
                 obj = json.loads(raw)
@@ -283,6 +313,7 @@ async def soak(duration: float, bots: int = 64, profile: str | None = "wifi", np
                 windows.append(obj)
             elif kind == "final":
                 final = obj["stats"]
+                sites = obj.get("growth_sites")
         if not first.done():
             first.set_result(None)
 
@@ -403,7 +434,7 @@ async def soak(duration: float, bots: int = 64, profile: str | None = "wifi", np
         "played_s": played, "server_pid": proc.pid, "server_exit": server_exit,
         "server_returncode": proc.returncode,
         "tick_windows": windows, "tick_drift": drift,
-        "memory": mem, "rss_windows": rss_windows, "rss_samples": [[round(t, 2), kb] for t, kb in samples],
+        "memory": mem, "memory_sites": sites, "rss_windows": rss_windows, "rss_samples": [[round(t, 2), kb] for t, kb in samples],
         "disconnects": counts,
         "errors": {"server_stderr": stderr_lines[-50:], "server_error_lines": len(exceptions),
                    "bots": bot_errors},
@@ -441,6 +472,14 @@ def print_report(r: dict) -> None:
         print(f"memory: server RSS {m['rss_start_mb']:.1f} MB after the {m['warmup_s']:g} s warm-up -> "
               f"{m['rss_end_mb']:.1f} MB at the end (medians over {m['span_s']:g} s) ({m['growth_pct']:+.1f} %, bound {sc['max_memory_growth_pct']:g} %),"
               f" peak {m['rss_peak_mb']:.1f} MB, trend {m['slope_mb_per_min']:+.2f} MB/min")
+        sites = r.get("memory_sites")
+        if sites:
+            print("memory: what the server allocated after the warm-up and still holds, largest first (tracemalloc):")
+            for where, kib, blocks in sites:
+                print(f"  {kib:+10.1f} KiB  {blocks:+8d} blocks  {where}")
+        elif m["growth_pct"] > sc["max_memory_growth_pct"]:
+            print("memory: run again with --trace-memory to see the allocation sites that grew (it slows the "
+                  "server: tracemalloc)")
     c = r["disconnects"]
     print(f"disconnects: {c['expected_disconnects']} expected (churn), {c['unexpected_disconnects']} unexpected; "
           f"reconnects {c['reconnects']} ({c['reconnects_token']} with token, {c['rejoined_slot_kept']} got their slot "
@@ -516,6 +555,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--kill-server-at", type=float_at_least(0), default=None, metavar="S",
                    help="fault injection: SIGKILL the server after S seconds (the soak must then fail)")
     s.add_argument("--json", metavar="FILE", help="write the full report as JSON")
+    s.add_argument("--trace-memory", action="store_true",
+                   help="trace the server's allocations from the warm-up on and print the sites that grew most "
+                        "(tracemalloc: slows the server, so tick times are not comparable)")
     s.set_defaults(func=_cmd_soak)
     return s
 
@@ -533,7 +575,7 @@ def _cmd_soak(args) -> int:
                           max_memory_growth=args.max_memory_growth, max_tick_drift=args.max_tick_drift,
                           tick_drift_floor_ms=args.tick_drift_floor_ms, record=args.record,
                           kill_server_at=args.kill_server_at, warmup=args.warmup, json_path=args.json,
-                          game=args.game))
+                          game=args.game, trace_memory=args.trace_memory))
     except RuntimeError as e:
         print(f"SOAK FAILED: {e}", file=sys.stderr)
         return 1

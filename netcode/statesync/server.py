@@ -329,6 +329,13 @@ class StateSyncServer(TransportEndpoint):
             return
         cs.connected = False
         cs.left_at = now
+        # A parked player is sent nothing, and a rejoin starts from a full snapshot (_on_join clears these
+        # anyway), so its delta baselines are dead weight. They are not small: each table is a view of its
+        # tick's batch-wide arrays (SnapshotBatch.encode), so one parked ring pins snapshot_ring whole
+        # batches, every client's rows (~4.5 MB at 64 clients and 2000 NPCs). A few players parked at once
+        # lifted the heap's high-water mark step by step: the soak's RSS creep under churn.
+        cs.sent.clear()
+        cs.acked = -1
         self.away[cs.token] = cs
         if len(self.away) > self.config.max_clients:
             # parked players never outnumber the seats: the longest-gone leaves the world now

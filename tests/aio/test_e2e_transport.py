@@ -102,3 +102,13 @@ def test_the_driver_asks_for_large_socket_buffers():
 
     rcv, snd = asyncio.run(main())
     assert rcv >= default and snd > 0  # as large as the OS allows (capped by net.core.rmem_max)
+
+
+def test_a_server_process_pins_the_allocator_thresholds_on_glibc():
+    import platform
+    import sys
+
+    from netcode.aio.memory import pin_allocator
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert pin_allocator() is glibc  # a no-op (False) elsewhere, never an error

@@ -126,3 +126,11 @@ def test_write_plots_without_matplotlib(tmp_path, monkeypatch):
     with pytest.raises(plots.MissingMatplotlib, match=r"pip install 'netcode\[plot\]'"):
         plots.write_plots(SYNTH, str(tmp_path / "p"))
     assert not (tmp_path / "p").exists()
+
+
+def test_trace_memory_reports_the_server_allocation_sites_that_grew(capsys):
+    report = _soak(duration=10.0, bots=4, profile=None, npcs=100, churn=0.0, warmup=3.0, trace_memory=True)
+    sites = report["memory_sites"]
+    assert sites and all(isinstance(w, str) and ":" in w and isinstance(kib, float) for w, kib, _ in sites)
+    assert [kib for _, kib, _ in sites] == sorted((kib for _, kib, _ in sites), reverse=True)
+    assert "allocated after the warm-up" in capsys.readouterr().out

@@ -107,3 +107,16 @@ def test_an_agones_sidecar_sees_ready_health_the_rooms_counter_and_shutdown(tmp_
 
     mm_port = free_tcp_port()
     asyncio.run(scenario())
+
+
+def test_the_demo_client_asks_the_matchmaker_and_plays_the_match_it_is_given(tmp_path):
+    proc, mm, _ = start_host(tmp_path / "r", "--min-players", "1", "--wait", "1", "--no-record")
+    try:
+        client = subprocess.run([sys.executable, "-m", "client_demo", "--matchmaker", f"http://127.0.0.1:{mm}",
+                                 "--name", "ann", "--headless", "--duration", "3"],
+                                capture_output=True, text=True, timeout=90)
+        assert client.returncode == 0, client.stdout + client.stderr
+        assert "matchmaker: match " in client.stdout and "snapshots" in client.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
