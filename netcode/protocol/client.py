@@ -152,15 +152,9 @@ class ClientProtocol:
                 self.state = ClientState.CONNECT_TIMED_OUT
                 self._events.append(ConnectFailed(ConnectError.TIMED_OUT))
         elif self.state == ClientState.CONNECTED:
-            conn = self.connection
-            if conn.closed:
-                self._finish(conn.close_reason or DisconnectReason.CLOSED)
-            elif conn.timed_out(now):
-                conn.close(DisconnectReason.TIMEOUT)
-                self._finish(DisconnectReason.TIMEOUT)
-            elif conn.reassembly_expired(now):
-                conn.close(DisconnectReason.PROTOCOL)
-                self._finish(DisconnectReason.PROTOCOL)
+            reason = self.connection.end_if_due(now)
+            if reason is not None:
+                self._finish(reason)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, object]]:
         out: list = []

@@ -478,6 +478,19 @@ class Connection:
             rto *= 1 << min(3, int(silent / c.max_resend))
         return rto
 
+    def end_if_due(self, now: float) -> int | None:
+        """Why this connection ends now, if it does (closed, silent past the timeout, or a message left
+        incomplete too long: closed here with that reason); None while it lives. Both endpoints ask it."""
+        if self.closed:
+            return self.close_reason or DisconnectReason.CLOSED
+        if self.timed_out(now):
+            self.close(DisconnectReason.TIMEOUT)
+            return DisconnectReason.TIMEOUT
+        if self.reassembly_expired(now):
+            self.close(DisconnectReason.PROTOCOL)
+            return DisconnectReason.PROTOCOL
+        return None
+
     def timed_out(self, now: float) -> bool:
         return now - self._last_recv > self.config.timeout
 

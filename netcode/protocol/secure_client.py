@@ -219,15 +219,9 @@ class SecureClientProtocol:
                 self.connection = None
                 self._next_server(now, ConnectError.TIMED_OUT, str(ConnectError.TIMED_OUT))
         elif self.state == _CONNECTED:
-            conn = self.connection
-            if conn.closed:
-                self._finish(conn.close_reason or DisconnectReason.CLOSED)
-            elif conn.timed_out(now):
-                conn.close(DisconnectReason.TIMEOUT)
-                self._finish(DisconnectReason.TIMEOUT)
-            elif conn.reassembly_expired(now):
-                conn.close(DisconnectReason.PROTOCOL)
-                self._finish(DisconnectReason.PROTOCOL)
+            reason = self.connection.end_if_due(now)
+            if reason is not None:
+                self._finish(reason)
 
     def _next_seq(self) -> int:
         seq = self._seq

@@ -234,14 +234,9 @@ class ServerProtocol:
     def update(self, now: float) -> None:
         """Expire timed-out and broken connections."""
         for conn in list(self.connections.values()):
-            if conn.closed:
-                self._remove(conn, conn.close_reason or DisconnectReason.CLOSED)
-            elif conn.timed_out(now):
-                conn.close(DisconnectReason.TIMEOUT)
-                self._remove(conn, DisconnectReason.TIMEOUT)
-            elif conn.reassembly_expired(now):
-                conn.close(DisconnectReason.PROTOCOL)
-                self._remove(conn, DisconnectReason.PROTOCOL)
+            reason = conn.end_if_due(now)
+            if reason is not None:
+                self._remove(conn, reason)
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, object]]:
         """Everything due now, as (datagram, addr)."""
