@@ -45,6 +45,7 @@ class Bot:
         # secure servers: a token issuer (netcode.security.LocalIssuer, or a matchmaker's) and who we are to it;
         # a rejoin "as a new player" is a new identity too
         self.issuer = issuer
+        self.proxy = None  # the swarm's LagProxy, when there is one (loss diagnostics)
         self.identity = issuer.new_client_id() if issuer is not None else None
         self.match_id: str | None = None  # the match a matchmaker put us in
         # a name, or a function (index, game) -> name: the swarm's mix, known once the server named its game
@@ -64,6 +65,8 @@ class Bot:
         self.sessions = 0  # sessions that got a WELCOME
         self.expected_disconnects = 0
         self.unexpected: list[str] = []  # reasons of unexpected losses
+        self.loss_details: list[dict] = []  # what the client knew when each unexpected loss happened
+        self._session_started = 0.0
         self.rejoins_token = 0
         self.rejoins_new = 0
         self.rejoined_slot_kept = 0  # token rejoins where the server gave back the same slot
@@ -94,6 +97,7 @@ class Bot:
                 if self.leaving:
                     continue  # expected: counted when we left
                 self.unexpected.append(e.reason)
+                self.loss_details.append(self._loss_detail(e.reason, now))
                 if self.lost is None:
                     self.lost = e.reason
             elif isinstance(e, Welcome):
@@ -118,6 +122,27 @@ class Bot:
             latest = client.latest
             client.next_input = self.brain.from_snapshot(client.welcome.config, latest.ids if latest else None,
                                                          latest.values if latest else None, client.welcome.slot)
+
+    def _loss_detail(self, reason: str, now: float) -> dict:
+        """The client's view of an unexpected loss: enough to tell a dead link from a refused handshake."""
+        transport = self.client.transport
+        conn = transport.connection
+        detail = {"reason": reason, "session_s": round(now - self._session_started, 3),
+                  "rejoin": ("token" if self._rejoin_with_token else "new") if self.sessions or self.rejoins_new
+                  else "first", "welcomed": self.connected_at is not None,
+                  "dropped": dict(getattr(transport, "dropped", {}))}
+        if conn is not None:
+            detail.update(silent_s=round(now - conn._last_recv, 3), rtt_ms=round(conn.stats.rtt * 1000, 1),
+                          loss=round(conn.stats.loss, 4), packets_in=conn.stats.packets_in)
+        if self.driver is not None and self.proxy is not None:  # what the lag proxy saw of this session
+            try:
+                session = self.proxy.session(self.driver.address)
+            except Exception:  # a closed socket: no address to ask about
+                session = None
+            if session is not None:
+                detail["proxy"] = {"up": session.up.stats(), "down": session.down.stats(),
+                                   "idle_s": round(now - session.last_seen, 3)}
+        return detail
 
     def _session_rate(self) -> float:
         window = [(t, n) for t, n in self.arrivals if t >= (self.connected_at or 0) + 1.0]
@@ -164,6 +189,7 @@ class Bot:
         self.away_until = None
         self.leaving = False
         self.driver = await DatagramDriver.bind(self.client, local_host_for(address[0]), handler=self.on_events)
+        self._session_started = now
         self.client.connect(now)
         self.driver.start()
 
@@ -188,6 +214,7 @@ class Bot:
                 "missing_baseline": past["missing_baseline"] + (c.missing_baseline if c else 0),
                 "sessions": self.sessions, "expected_disconnects": self.expected_disconnects,
                 "unexpected_disconnects": len(self.unexpected), "unexpected_reasons": self.unexpected[:4],
+                "loss_details": self.loss_details[:4],
                 "rejoins_token": self.rejoins_token, "rejoins_new": self.rejoins_new,
                 "rejoined_slot_kept": self.rejoined_slot_kept}
 
@@ -267,6 +294,8 @@ class Swarm:
                              max_clients=max(1024, 8 * self.count))
             self.proxy_server = LagProxyServer(proxy, self.server)
             self.address = await self.proxy_server.start("127.0.0.1", 0)
+            for b in self.bots:
+                b.proxy = proxy
         now = time.monotonic()
         for b in self.bots:
             if self.address is not None and self.address != self.server:
@@ -274,6 +303,7 @@ class Swarm:
             b.driver = await DatagramDriver.bind(b.client, local_host_for(b.server[0] if self.address is None
                                                                           else self.address[0]),
                                                  handler=b.on_events)
+            b._session_started = now
             b.client.connect(now)
             b.driver.start()
         self.started = time.monotonic()

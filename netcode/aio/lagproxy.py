@@ -15,6 +15,8 @@ import time
 from typing import Any, Callable
 
 from ..netsim.proxy import DOWN, UP, LagProxy, Timeline
+from .driver import SOCKET_BUFFER, grow_buffers
+
 
 __all__ = ["LagProxyServer", "format_stats", "run_lagsim"]
 
@@ -97,6 +99,10 @@ class LagProxyServer:
         self._family = family
         self.upstream = sockaddr
         self._listen, _ = await loop.create_datagram_endpoint(lambda: _ListenProtocol(self), local_addr=(host, port))
+        # every client's datagrams queue on this one socket while the loop is busy: the default ~200 KB drops a
+        # burst of a few hundred (a soak's 64 bots share the loop with the proxy), and drops here are not the
+        # simulated link's
+        grow_buffers(self._listen.get_extra_info("socket"), SOCKET_BUFFER)
         self.started = self.clock()
         return self.address
 
@@ -173,6 +179,7 @@ class LagProxyServer:
         if up.closed:
             transport.close()
             return
+        grow_buffers(transport.get_extra_info("socket"), SOCKET_BUFFER)
         up.transport = transport
         for data in up.pending:
             self._send_up(transport, data)

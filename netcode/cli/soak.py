@@ -165,6 +165,10 @@ async def _child_main(args) -> int:
         await runner.close()
         stats.pop("recent_shots", None)
         stats["exceptions"] = exceptions[0]
+        transport = runner.core.transport
+        stats["transport"] = {"dropped": dict(getattr(transport, "dropped", {})),
+                              "handshakes": dict(getattr(transport, "handshakes", {}))}
+        stats["counters"] = {k: v for k, v in getattr(runner.core, "counters", {}).items()}
         emit({"kind": "final", "stats": stats, "growth_sites": _growth_sites(traced)})
     return 0
 
@@ -398,6 +402,9 @@ async def soak(duration: float, bots: int = 64, profile: str | None = "wifi", np
         reasons = sorted({r["lost"] for r in summary["per_bot"] if r["lost"]})
         failures.append(f"{counts['unexpected_disconnects']} unexpected disconnect(s) "
                         f"({counts['bots_lost']} bots lost: {'; '.join(reasons[:3])})")
+        for r in summary["per_bot"]:
+            for d in r.get("loss_details", []):  # what the bot's client (and the proxy) saw when it was lost
+                say(f"soak: bot {r['bot']} lost: {json.dumps(d, sort_keys=True)}")
     if server_exit is not None:
         failures.append(f"the server exited early (code {server_exit['returncode']}) at {server_exit['t']:.1f} s")
     exceptions = [ln for ln in stderr_lines if any(w in ln.lower() for w in _ERROR_WORDS)]

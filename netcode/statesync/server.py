@@ -327,6 +327,7 @@ class StateSyncServer(TransportEndpoint):
         cs = self.clients.pop(client_id, None)
         if cs is None:
             return
+        self.counters[f"left: {reason}"] += 1
         cs.connected = False
         cs.left_at = now
         # A parked player is sent nothing, and a rejoin starts from a full snapshot (_on_join clears these
