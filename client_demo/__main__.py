@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("auto", "state", "lockstep"), default="auto",
                    help="the server's mode (default auto: the server says so when we connect; a forced mode "
                         "is refused by a server that names another)")
+    p.add_argument("--rollback", type=int, default=8, metavar="FRAMES",
+                   help="lockstep: predict up to this many frames ahead and roll back when a frame's inputs "
+                        "differ (default 8; 0: play complete frames only, a press shows after delay + round trip)")
     add_trust_option(p)
     add_key_options(p)
     return p
@@ -166,7 +169,8 @@ def main(argv=None) -> int:
                          duration=args.duration or (10.0 if args.headless else 0.0), lag=args.lag, jitter=args.jitter,
                          loss=args.loss, dup=args.dup, json_path=args.json, screenshot=args.screenshot, size=args.size,
                          net_graph=args.net_graph, fps=args.fps, seed=args.seed,
-                         connect_timeout=max(0.1, args.connect_timeout), bot=args.bot, mode=args.mode)
+                         connect_timeout=max(0.1, args.connect_timeout), bot=args.bot, mode=args.mode,
+                         rollback=max(0, min(30, args.rollback)))
     try:
         stats = run(run_client(opts))
     except KeyboardInterrupt:

@@ -63,7 +63,7 @@ class ClientApp:
         self.session = new_session(opts.mode, opts.server, opts.name, lag_ms=opts.lag, jitter_ms=opts.jitter,
                                    loss_pct=opts.loss, dup_pct=opts.dup, seed=opts.seed,
                                    connect_timeout=opts.connect_timeout, toggles=Toggles(net_graph=opts.net_graph),
-                                   credentials=opts.credentials)
+                                   credentials=opts.credentials, rollback=opts.rollback)
         self.bot_kind = opts.bot
         self.bot_seed = opts.seed or 1
         self.bot = None  # the game's brain, once the server named its game
@@ -317,6 +317,13 @@ def print_lockstep_summary(stats: dict) -> None:
           f"{stats['checksums_sent']}, handshake {hs}, "
           f"desyncs {stats['desyncs']}; hits {stats['hits']}, kills {stats['kills']}, deaths {stats['deaths']}",
           flush=True)
+    if stats.get("rollback_window"):
+        shown = stats["input_to_screen_frames_p50"]
+        print(f"client: rollback window {stats['rollback_window']} frames, lead {stats['lead_ms']:.0f} ms: "
+              f"{stats['rollbacks']} rollbacks re-simulated {stats['resimulated_frames']} frames (deepest "
+              f"{stats['max_rollback_depth']}), {stats['rollback_stalls']} stalls at the window; input to screen "
+              f"p50 {shown if shown is not None else float('nan'):.1f} frames; {stats['inputs_carried']} of our "
+              f"inputs came late and were carried to the next frame", flush=True)
 
 
 async def run_client(opts: ClientOptions) -> dict:

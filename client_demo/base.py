@@ -54,8 +54,9 @@ class SessionBase(abc.ABC):
     def __init__(self, server_addr, name: str = "player", *, lag_ms: float = 0.0, jitter_ms: float = 0.0,
                  loss_pct: float = 0.0, dup_pct: float = 0.0, seed: int | None = None, connect_timeout: float = 5.0,
                  token: int | None = None, toggles: Toggles | None = None, nonce: int | None = None,
-                 credentials=None):
+                 credentials=None, rollback: int = 8):
         self.server_addr = server_addr
+        self.rollback = rollback  # lockstep: frames of prediction and rollback (0: complete frames only)
         self.credentials = credentials  # () -> a connect token for a new connection, for a secure server
         self.name = name
         self.seed = seed
@@ -73,7 +74,7 @@ class SessionBase(abc.ABC):
         lag, jitter, loss, dup = self.lag
         return {"lag_ms": lag, "jitter_ms": jitter, "loss_pct": loss, "dup_pct": dup, "seed": self.seed,
                 "connect_timeout": self.connect_timeout, "toggles": self.toggles, "nonce": self._nonce,
-                "credentials": self.credentials}
+                "credentials": self.credentials, "rollback": self.rollback}
 
     def _connect_token(self) -> bytes | None:
         return self.credentials() if self.credentials is not None else None

@@ -19,6 +19,7 @@ import numpy as np
 
 from netcode.game import EventFeed
 from netcode.lockstep import LockstepClient
+from netcode.lockstep.client import ClientConfig
 from netcode.lockstep.events import ConnectionLost, MatchOver, Synced, Welcomed
 
 from .base import FrameTimes, SessionBase
@@ -64,7 +65,7 @@ class LockstepSession(SessionBase):
     def _make_client(self, token: int | None) -> LockstepClient:
         c = LockstepClient(self.server_addr, name=self.name[:24], token=token, nonce=self._nonce,
                            transport_config=self._transport_config(), brain=self._sample,
-                           connect_token=self._connect_token())
+                           connect_token=self._connect_token(), config=ClientConfig(rollback=self.rollback))
         c.on_frame = self._on_frame
         return c
 
@@ -86,6 +87,7 @@ class LockstepSession(SessionBase):
         self._notice: tuple[str, float] | None = None
         self._pending_notice: str | None = None
         self._resyncs_seen = 0
+        self._rb_seen: deque = deque()  # (time, rollbacks, frames re-simulated, mispredicted) for the rates
         self._prev_pos: np.ndarray | None = None  # positions after the frame before the newest (smoothing)
         self._cur_pos: np.ndarray | None = None  # positions after the newest frame
 
@@ -175,6 +177,8 @@ class LockstepSession(SessionBase):
         replaced = False
         sent = self._sent.pop(f, None)
         records, size = client.frame_inputs, game.inputs.record_size
+        if client.rb is not None:
+            sent = None  # a predicted frame holds what we sent: the server's word comes in its bundle (filled)
         if sent is not None and 0 <= slot < len(records) // size:
             mt = self.metrics
             mt.inputs_compared += 1
@@ -242,6 +246,11 @@ class LockstepSession(SessionBase):
         while self._recent and now - self._recent[0][0] > FEED_TIME:
             self._recent.popleft()
         self._watch_freezes(now)
+        if c.rb is not None:
+            k = c.rb.counters
+            self._rb_seen.append((now, k.rollbacks, k.resimulated, k.mispredicted))
+            while now - self._rb_seen[0][0] > 1.0:
+                self._rb_seen.popleft()
         if c.world is not None and self.view is not None:
             if self.status == "playing" and c.frame == 0 and c.have == 0:
                 sc.message = "waiting for the match to start (when it is full, or after its start timeout) …"
@@ -302,21 +311,37 @@ class LockstepSession(SessionBase):
               f"handshake ok @ {self.sync[0]}" if self.sync else "handshake sent")
         return f"in sync ({hs})" if c.synced else hs
 
+    def rollback_rates(self) -> tuple[float, float]:
+        """(rollbacks, frames re-simulated) per second over the last second of pictures."""
+        seen = self._rb_seen
+        if len(seen) < 2 or seen[-1][0] <= seen[0][0]:
+            return 0.0, 0.0
+        dt = seen[-1][0] - seen[0][0]
+        return (seen[-1][1] - seen[0][1]) / dt, (seen[-1][2] - seen[0][2]) / dt
+
     def status_lines(self) -> list[tuple[str, bool]]:
         """The HUD's lockstep lines as (text, warning): frame and input delay, the checksum status, and a
         warning when our inputs keep missing their frames."""
         c = self.client
         jb = c.jitter_buffer * 1000
         diverged = bool(c.counters.resyncs) or c.synced is False
-        lines = [(f"frame {c.frame}  input delay {c.delay} fr = {c.delay * c.interval * 1000:.0f} ms  "
-                  f"buffer {jb:.0f} ms", False),
-                 (f"checksums sent {c.counters.checksums_sent}  {self.desync_text()}", diverged)]
+        if c.rb is not None:
+            rb = c.rb
+            per_s, resim = self.rollback_rates()
+            lines = [(f"frame {c.frame}  predicted {rb.ahead} ahead (lead {c.lead.value * 1000:.0f} ms)  "
+                      f"input delay {c.delay} fr", False),
+                     (f"rollbacks {per_s:.1f}/s  re-simulated {resim:.0f} fr/s  deepest {rb.counters.max_depth}  "
+                      f"prediction misses {rb.counters.mispredicted}", rb.stalled)]
+        else:
+            lines = [(f"frame {c.frame}  input delay {c.delay} fr = {c.delay * c.interval * 1000:.0f} ms  "
+                      f"buffer {jb:.0f} ms", False)]
+        lines.append((f"checksums sent {c.counters.checksums_sent}  {self.desync_text()}", diverged))
         # the server's own word (each bundle marks whose input it had to fill), whatever keys were pressed
         late = sum(1 for f in c.filled_frames if f > c.have - LATE_WINDOW)
         if c.frame >= LATE_WINDOW and late > LATE_WINDOW // 4:
-            # the server never waits: an input later than its frame is replaced by "no input"
-            lines.append(("your inputs arrive after their frames (input delay < round trip): the server fills them",
-                          True))
+            # the server never waits: a late input goes into the next frame it has not built yet
+            lines.append(("your inputs arrive after their frames (delay + lead < round trip): the server moves "
+                          "them to the next frame", True))
         return lines
 
     def _net_lines(self, now: float) -> list[str]:
@@ -331,8 +356,14 @@ class LockstepSession(SessionBase):
             lines.append(f"stalls {mt.stalls}  inputs filled {mt.inputs_replaced}/{mt.inputs_compared}  "
                          f"requests {cc.requests}  dup {cc.duplicate_bundles}")
             lines.append(f"checksums {cc.checksums_sent}  {self.desync_text()}")
-        lines.append("prediction / reconciliation: " + NA + "   smoothing " +
-                     ("on" if self.toggles.interpolation else "OFF"))
+        if c.rb is not None:
+            k = c.rb.counters
+            per_s, resim = self.rollback_rates()
+            lines.append(f"rollback window {c.rb.window}: {c.rb.ahead} ahead  {per_s:.1f}/s  {resim:.0f} fr/s "
+                         f"re-simulated  misses {k.mispredicted}  stalls {k.stalls}  carried {cc.inputs_carried}")
+        else:
+            lines.append("prediction / reconciliation: " + NA + " (--rollback 0)   smoothing " +
+                         ("on" if self.toggles.interpolation else "OFF"))
         lines.append(self.lag_label())
         return lines
 
@@ -360,5 +391,14 @@ class LockstepSession(SessionBase):
             "checksums_sent": cc.checksums_sent, "handshake_ok": self.sync[1] if self.sync else None,
             "desyncs": cc.resyncs, "resyncs": cc.resyncs, "bad_messages": cc.bad_messages,
             "hits": mt.hits, "kills": mt.kills, "deaths": mt.deaths, "match_result": self.result,
+            "inputs_filled_by_server": cc.inputs_filled, "inputs_carried": cc.inputs_carried,
+            "rollback_window": c.rb.window if c.rb is not None else 0,
         })
+        if c.rb is not None:
+            k = c.rb.counters
+            shown = sorted(c.input_latency)
+            out.update({"rollbacks": k.rollbacks, "resimulated_frames": k.resimulated,
+                        "prediction_misses": k.mispredicted, "max_rollback_depth": k.max_depth,
+                        "rollback_stalls": k.stalls, "lead_ms": c.lead.value * 1000,
+                        "input_to_screen_frames_p50": (shown[len(shown) // 2] / c.interval) if shown else None})
         return out

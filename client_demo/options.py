@@ -34,6 +34,7 @@ class ClientOptions:
     quiet: bool = False
     render: bool = True
     mode: str = attrs.field(default="auto", validator=attrs.validators.in_(MODES))
+    rollback: int = 8  # lockstep: frames of prediction and rollback (0: play complete frames only)
     # a secure server: called for each new connection, gives its connect token (None: the insecure transport)
     credentials: object = None
 

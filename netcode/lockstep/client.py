@@ -1,6 +1,14 @@
-"""The lockstep client, sans-IO: decodes bundles in frame order, steps its own world only on complete
-frames (with a small playout/jitter buffer), sends each input ``input_delay`` frames ahead with every
-unacknowledged one repeated, asks for frames it is missing, and reports checksums.
+"""The lockstep client, sans-IO: decodes bundles in frame order, sends each input ``input_delay`` frames ahead
+with every unacknowledged one repeated, asks for frames it is missing, and reports checksums. Two ways to play:
+
+* classic (``rollback=0``): steps its world only on complete frames, behind a small playout/jitter buffer: a
+  press shows after the input delay plus the round trip;
+* rollback (``rollback=N``): steps its world ahead of the frames it has, on predicted inputs, far enough ahead
+  that its inputs reach the server in time (netcode.lockstep.pacing), and re-simulates when a frame's real
+  inputs differ (netcode.lockstep.rollback): a press shows after the input delay alone (0-1 frames).
+
+Either way it follows the server's ADVICE: the input delay the server recommends for its link, and (rollback)
+how early its inputs arrive, which sets its lead.
 
 The server's WELCOME names its game (netcode.game); the client loads it, or says in one line that it can't.
 """
@@ -23,6 +31,8 @@ from ..wire.errors import WireError
 from . import messages as m
 from .events import ConnectionLost, MatchOver, Synced, Welcomed
 from .frames import apply_frame
+from .pacing import SLACK_WINDOW, Lead, delay_for, margin
+from .rollback import Rollback
 
 # Event-loop timers are ms-grained and may fire a little early: a timer asks to be woken _EARLY before its
 # deadline and anything due within _SLACK counts as due, so a wake-up never finds "not yet" and spins.
@@ -41,6 +51,8 @@ class ClientConfig:
     report_checksums: bool = True
     catchup_frames: int = 8  # further behind the schedule than this: fast-forward without pacing
     max_frames_per_update: int = 2000
+    rollback: int = 0  # frames of prediction and rollback (0: classic, play complete frames only)
+    adaptive_delay: bool = True  # follow the input delay the server's ADVICE recommends
 
 
 @attrs.define
@@ -62,6 +74,9 @@ class ClientCounters:
     resyncs: int = 0
     invalid_inputs: int = 0  # records our own brain gave that the schema refuses: sent as "no input"
     inputs_filled: int = 0  # frames whose bundle says the server filled our input (it arrived too late)
+    inputs_carried: int = 0  # frames whose bundle says they carry an input of ours that missed its own frame
+    advices: int = 0
+    delay_changes: int = 0
 
 
 class LockstepClient(TransportEndpoint):
@@ -123,6 +138,12 @@ class LockstepClient(TransportEndpoint):
         self._events: list = []
         self.filled_frames: deque = deque(maxlen=64)  # the latest frames the server filled our input in
         self._refused = False  # we left at WELCOME, having said why (the disconnect that follows says no more)
+        self.rb: Rollback | None = None  # rollback mode: the predicted world
+        self.lead = Lead()  # rollback mode: seconds ahead of the received frames we simulate
+        self.advice: tuple[int, int, int] | None = None  # the server's latest (delay, slack ms, carried)
+        self._next_input = 0  # the next frame we owe an input for
+        self._input_made: dict[int, float] = {}  # frame -> when we made our input for it (until it is shown)
+        self.input_latency: deque = deque(maxlen=4096)  # seconds from making an input to showing its frame
 
     # ------------------------------------------------------------------ endpoint
 
@@ -178,7 +199,10 @@ class LockstepClient(TransportEndpoint):
         if self.welcome is None or self._finished():
             return t
         nxt = self._last_send + (1.5 * self.interval if self._sent_ack == self.have else self.interval / 2)
-        if self.have > self.frame:
+        if self.rb is not None:
+            if self._origin != math.inf:
+                nxt = min(nxt, self._origin + (self.rb.frame + 1) * self.interval - self.lead.value)
+        elif self.have > self.frame:
             nxt = min(nxt, self._play_time(self.frame + 1))
         if self._origin != math.inf:
             nxt = min(nxt, max(self._last_request + self._request_timeout(), self._play_time(self.have + 1) + self.interval))
@@ -215,6 +239,8 @@ class LockstepClient(TransportEndpoint):
                 self._events.append(Synced(frame, ok))
             elif kind == m.ROSTER and channel == Channel.RELIABLE:
                 self._on_roster(m.decode_map(data, m.ROSTER))
+            elif kind == m.ADVICE:
+                self._on_advice(*m.decode_advice(data), now)
             elif kind == m.END and channel == Channel.RELIABLE:
                 self.ended = m.decode_map(data, m.END)
                 self._events.append(MatchOver(self.ended))
@@ -222,6 +248,36 @@ class LockstepClient(TransportEndpoint):
                 c.unknown_messages += 1
         except WireError:
             c.bad_messages += 1
+
+    def _on_advice(self, need: int, slack_ms: int, carried: int, now: float | None = None) -> None:
+        """The server's timing advice: move the input delay one frame towards what the link needs (all of it
+        without rollback; what the rollback window can't cover with it); a rollback client also moves its lead
+        so that its inputs arrive just in time (pacing.Lead)."""
+        self.advice = (need, slack_ms, carried)
+        delay = delay_for(need, self.config.rollback if self.rb is not None else None)
+        self.counters.advices += 1
+        conn = self.transport.connection
+        rtt, jitter = (conn.stats.rtt, conn.stats.jitter) if conn is not None else (0.0, 0.0)
+        want = delay
+        if self.rb is None:
+            # classic: what the server can't see is our playout buffer, which makes every input later; the
+            # slack shows it: too little and the delay grows, plenty and it may shrink to the recommendation
+            slack, need = slack_ms / 1000.0, margin(jitter)
+            if slack < need:
+                want = self.delay + 1
+            elif slack > need + self.interval:
+                want = max(delay, self.delay - 1)
+            else:
+                want = self.delay
+        if self.config.adaptive_delay and want != self.delay and self.welcome is not None:
+            step = 1 if want > self.delay else -1
+            self.delay += step
+            self.counters.delay_changes += 1
+            self.lead.target = max(0.0, self.lead.target - step * self.interval)  # the delay covers that now
+        if self.rb is not None and now is not None:
+            # the server's slack covers its last SLACK_WINDOW inputs: on average half that window ago, plus the
+            # one-way trip
+            self.lead.advise(slack_ms / 1000.0, jitter, rtt / 2 + SLACK_WINDOW / 2 * self.interval, now)
 
     def _on_roster(self, names) -> None:
         """slot -> name of the match's players (the WELCOME's, then a ROSTER on every join); off the wire,
@@ -279,8 +335,18 @@ class LockstepClient(TransportEndpoint):
         self._last_advance = None
         self.handshake_pending = True
         self.synced = None
-        for f in range(live + 1, live + 1 + delay):  # inputs for the frames before our first step's
-            self._make_input(f)
+        self._input_made.clear()
+        self._next_input = live + 1
+        self.rb = None
+        if self.config.rollback and world is not None:
+            self.rb = Rollback(game, sim, world, frame, base, slot, self.config.rollback, every,
+                               self._on_agreed_checksum if self.config.report_checksums else None)
+            conn = self.transport.connection
+            if conn is not None:
+                self.lead.aim(conn.stats.rtt, conn.stats.jitter, delay, self.interval)
+            self.lead.jump(now)
+        else:
+            self._inputs_through(live + delay, now)  # inputs for the frames before our first step's
         self._events.append(Welcomed(int(w.get("match", 0)), slot, frame, live))
         self._send_inputs(now)
 
@@ -315,11 +381,16 @@ class LockstepClient(TransportEndpoint):
             self._maybe_request(now, gap=True)
 
     def _decode(self, f: int, blob: bytes, n: int) -> None:
-        records, join, leave, filled = self.codec.decode_bundle(blob, n, self._base)
-        self._decoded[f] = (records, join, leave)
+        records, join, leave, filled, carried = self.codec.decode_bundle(blob, n, self._base)
+        if self.rb is not None:
+            self.rb.confirm(f, records, join, leave)
+        else:
+            self._decoded[f] = (records, join, leave)
         if self.slot >= 0 and filled >> self.slot & 1:  # the server had no input from us in time for this frame
             self.counters.inputs_filled += 1
             self.filled_frames.append(f)
+        if self.slot >= 0 and carried >> self.slot & 1:  # ... and it put our late input into this one instead
+            self.counters.inputs_carried += 1
         self._base = records
         self.have = f
         self.counters.bundles += 1
@@ -355,6 +426,9 @@ class LockstepClient(TransportEndpoint):
         return self._origin + f * self.interval + self._jb
 
     def _play(self, now: float) -> None:
+        if self.rb is not None:
+            self._play_ahead(now)
+            return
         if self.have <= self.frame:
             return
         cfg = self.config
@@ -389,13 +463,62 @@ class LockstepClient(TransportEndpoint):
                 self.counters.checksums_sent += 1
             if self.on_frame is not None:
                 self.on_frame(self, f)
-            if f + self.delay > self.newest:
-                self._make_input(f + self.delay)
+            self._shown(f, now)
+            self._inputs_through(f + self.delay, now)
         if steps:
             self._send_inputs(now)
 
-    def _make_input(self, f: int) -> None:
-        self.input_frame = f
+    def _play_ahead(self, now: float) -> None:
+        """Rollback mode: re-simulate if a received frame differs from its prediction, then step up to the frame
+        the clock says (lead seconds ahead of the received frames), our own input first."""
+        rb = self.rb
+        if self._origin == math.inf:
+            return  # no frame has arrived: we don't know the schedule yet
+        lead = self.lead.update(now)
+        target = math.floor((now + _SLACK - self._origin + lead) / self.interval)
+        depth = rb.reconcile()
+        steps = 0
+        limit = self.config.max_frames_per_update
+        while rb.frame < target and steps < limit:
+            f = rb.frame + 1
+            self._inputs_through(f + self.delay, now)  # delay 0: this frame's own input, shown at once
+            if not rb.advance(f):
+                break  # the rollback window is full: wait for the server's frames
+            steps += 1
+            self.counters.frames += 1
+            self.frame, self.world = f, rb.world
+            self.frame_events = rb.events
+            self._shown(f, now)
+            if self.on_frame is not None:
+                self.on_frame(self, f)
+        self.frame, self.world = rb.frame, rb.world
+        if steps:
+            self._send_inputs(now)
+
+    def _on_agreed_checksum(self, f: int, crc: int) -> None:
+        """Rollback mode: a checksum frame is agreed (stepped on authoritative inputs): report it."""
+        self.checksums[f] = crc
+        hs = self.handshake_pending and f > self.live_frame
+        if hs:
+            self.handshake_pending = False
+        self._send(m.encode_checksum(f, crc, hs))
+        self.counters.checksums_sent += 1
+
+    def _shown(self, f: int, now: float) -> None:
+        made = self._input_made.pop(f, None)
+        if made is not None:
+            self.input_latency.append(now - made)
+
+    def _inputs_through(self, g: int, now: float) -> None:
+        """Make our inputs for every frame we owe up to ``g``: one sample for all of them (two when the input
+        delay just grew, none when it just shrank). An input for a frame the server already built is still made
+        (the server carries it to its next frame), except when catching up far behind."""
+        lo = self._next_input
+        if self.rb is None and self.newest - lo > self.config.catchup_frames:
+            lo = self.newest + 1  # catching up: inputs for frames long built would only pile up as late ones
+        if g < lo:
+            return
+        self.input_frame = g
         inp = self.brain(self) if self.brain is not None else self.next_input
         try:
             inp = int(inp)
@@ -404,10 +527,17 @@ class LockstepClient(TransportEndpoint):
         if not self.game.inputs.valid(inp):  # the server would drop the whole message, repeats and all
             self.counters.invalid_inputs += 1
             inp = 0
-        self._pending[f] = inp
+        for f in range(lo, g + 1):
+            self._pending[f] = inp
+            if self.rb is not None:
+                self.rb.local_input(f, inp)
+        self._input_made[g] = now
+        if len(self._input_made) > 256:
+            self._input_made.pop(min(self._input_made))
+        self._next_input = g + 1
 
     def _send_inputs(self, now: float) -> None:
-        frames = sorted(f for f in self._pending if self._input_ack < f <= self.have + 255)
+        frames = sorted(f for f in self._pending if self._input_ack < f <= self.have + 127)
         run: list[int] = []
         for f in reversed(frames):  # the newest contiguous run, at most MAX_INPUTS
             if run and f != run[-1] - 1 or len(run) >= m.MAX_INPUTS:
@@ -415,8 +545,9 @@ class LockstepClient(TransportEndpoint):
             run.append(f)
         run.reverse()
         first = run[0] if run else self.have + 1
-        if first <= self.have:  # cannot happen (pending inputs are past the input ack >= have); stay encodable
-            run, first = [], self.have + 1
+        if first < self.have - 128:  # the oldest unacknowledged input is too old to name: the server dropped it
+            run = [f for f in run if f >= self.have - 128]
+            first = run[0] if run else self.have + 1
         self._send(self.codec.encode_input(self.have, first, [self._pending[f] for f in run]))
         self.counters.inputs_sent += len(run)
         self._sent_ack = self.have

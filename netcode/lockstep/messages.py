@@ -15,7 +15,7 @@ import msgpack
 from ..wire.errors import WireError
 
 # client -> server
-INPUT = 20        # unreliable: u16 bundle ack, u8 first - ack, u8 count|wide, u8/u16 repeat mask, records
+INPUT = 20        # unreliable: u16 bundle ack, i8 first - ack, u8 count|wide, u8/u16 repeat mask, records
 CHECKSUM = 21     # reliable: u32 frame, u32 crc, u8 flags (bit 0: catch-up handshake)
 REQUEST = 22      # unreliable: u32 first frame, u16 count
 # server -> client
@@ -24,20 +24,23 @@ FRAMES = 31       # unreliable: u16 input ack, u16 first frame, u8 count, count 
 SYNC = 32         # reliable: u32 frame, u8 ok (answer to a catch-up handshake)
 END = 33          # reliable: msgpack map (results)
 ROSTER = 34       # reliable: msgpack map slot -> name (players who joined since the WELCOME)
+ADVICE = 35       # unreliable: u8 frames needed, i16 input slack ms (least of the last 16), u8 inputs carried since the last
 
 MAX_PLAYERS = 16   # bundle masks are u16
 MAX_INPUTS = 16
-_INPUT_HDR = struct.Struct("<BHBB")  # type, bundle ack, first frame - ack, count (bits 0-4) | wide mask (bit 7)
+_INPUT_HDR = struct.Struct("<BHbB")  # type, bundle ack, first frame - ack, count (bits 0-4) | wide mask (bit 7)
 _FRAMES_HDR = struct.Struct("<BHHB")
 _CHECKSUM = struct.Struct("<BIIB")
 _REQUEST = struct.Struct("<BIH")
 _SYNC = struct.Struct("<BIB")
 _U16 = struct.Struct("<H")
 _MASKS = struct.Struct("<HH")
+_ADVICE = struct.Struct("<BBhB")
 
 F_MEMBERS = 1   # bundle flag: join and leave masks follow
 F_KEY = 2       # bundle flag: entries are absolute (absent slot = no input), not changes vs the previous frame
 F_FILLED = 4    # bundle flag: a u16 mask follows of the slots whose input the server filled (it came too late)
+F_CARRIED = 8   # bundle flag: a u16 mask follows of the slots whose record carries an input that missed its frame
 
 
 def unwrap(lo: int, ref: int) -> int:
@@ -67,11 +70,13 @@ class FrameCodec:
     def encode_input(self, bundle_ack: int, first: int, entries: list[int]) -> bytes:
         """entries: packed records for frames first, first+1, ... (the unacknowledged tail is repeated); first is
         sent as its distance from bundle_ack (0..255). An entry equal to the one before it is one bit of the
-        repeat mask (inputs rarely change every frame); the mask is one byte for up to 8 entries, else two."""
+        repeat mask (inputs rarely change every frame); the mask is one byte for up to 8 entries, else two. ``first``
+        is sent as a signed byte after ``bundle_ack``: an input that missed its frame is re-sent until the server
+        has it (it carries it to the next open frame), so ``first`` may lie before the newest bundle."""
         if len(entries) > MAX_INPUTS:
             raise ValueError(f"at most {MAX_INPUTS} inputs per message (none = an ack only)")
-        if not 0 <= first - bundle_ack <= 255:
-            raise ValueError("first input frame must be within 255 frames after the bundle ack")
+        if not -128 <= first - bundle_ack <= 127:
+            raise ValueError("first input frame must be within -128..127 frames of the bundle ack")
         same = 0
         parts = []
         size = self.size
@@ -122,11 +127,12 @@ class FrameCodec:
     # ------------------------------------------------------------------ bundles
 
     def encode_bundle(self, records: bytes, prev: bytes | None, join: int = 0, leave: int = 0,
-                      filled: int = 0) -> bytes:
+                      filled: int = 0, carried: int = 0) -> bytes:
         """One frame's records for every slot (``n * size`` bytes). With the previous frame's records: only the
         slots that changed (delta); without: a keyframe listing every slot whose record is not "no input".
         ``filled``: the slots whose input missed the frame and was filled by the server (each client learns
-        when its own inputs arrive too late, whatever it pressed)."""
+        when its own inputs arrive too late, whatever it pressed); ``carried``: the slots whose record holds an
+        input that missed its own frame and was put into this one (the server throws no input away)."""
         size = self.size
         n = len(records) // size
         mask = 0
@@ -137,12 +143,15 @@ class FrameCodec:
             if rec != (zero if prev is None else prev[s * size:(s + 1) * size]):
                 mask |= 1 << s
                 parts.append(rec)
-        flags = (F_KEY if prev is None else 0) | (F_MEMBERS if join or leave else 0) | (F_FILLED if filled else 0)
+        flags = ((F_KEY if prev is None else 0) | (F_MEMBERS if join or leave else 0) | (F_FILLED if filled else 0)
+                 | (F_CARRIED if carried else 0))
         head = bytes([flags])
         if join or leave:
             head += _MASKS.pack(join, leave)
         if filled:
             head += _U16.pack(filled)
+        if carried:
+            head += _U16.pack(carried)
         return head + _U16.pack(mask) + b"".join(parts)
 
     def bundle_size(self, data: bytes, off: int) -> int:
@@ -150,9 +159,9 @@ class FrameCodec:
         if off >= len(data):
             raise WireError("truncated bundle")
         flags = data[off]
-        if flags & ~(F_MEMBERS | F_KEY | F_FILLED):
+        if flags & ~(F_MEMBERS | F_KEY | F_FILLED | F_CARRIED):
             raise WireError("bad bundle flags")
-        head = 1 + (4 if flags & F_MEMBERS else 0) + (2 if flags & F_FILLED else 0)
+        head = 1 + (4 if flags & F_MEMBERS else 0) + (2 if flags & F_FILLED else 0) + (2 if flags & F_CARRIED else 0)
         if off + head + 2 > len(data):
             raise WireError("truncated bundle")
         (mask,) = _U16.unpack_from(data, off + head)
@@ -161,21 +170,24 @@ class FrameCodec:
             raise WireError("truncated bundle")
         return size
 
-    def decode_bundle(self, blob: bytes, n: int, prev: bytes | None) -> tuple[bytes, int, int, int]:
-        """-> (records bytes[n * size], join mask, leave mask, filled mask). A delta needs the previous frame's
-        records."""
+    def decode_bundle(self, blob: bytes, n: int, prev: bytes | None) -> tuple[bytes, int, int, int, int]:
+        """-> (records bytes[n * size], join mask, leave mask, filled mask, carried mask). A delta needs the
+        previous frame's records."""
         flags = blob[0]
         off = 1
-        join = leave = filled = 0
+        join = leave = filled = carried = 0
         if flags & F_MEMBERS:
             join, leave = _MASKS.unpack_from(blob, 1)
             off = 5
         if flags & F_FILLED:
             (filled,) = _U16.unpack_from(blob, off)
             off += 2
+        if flags & F_CARRIED:
+            (carried,) = _U16.unpack_from(blob, off)
+            off += 2
         (mask,) = _U16.unpack_from(blob, off)
         off += 2
-        if mask >> n or join >> n or leave >> n or filled >> n:
+        if mask >> n or join >> n or leave >> n or filled >> n or carried >> n:
             raise WireError("slot out of range")
         size = self.size
         if flags & F_KEY:
@@ -195,7 +207,7 @@ class FrameCodec:
                 off += size
             mask >>= 1
             s += 1
-        return bytes(out), join, leave, filled
+        return bytes(out), join, leave, filled, carried
 
     def split_frames(self, data: bytes) -> tuple[int, int, list[bytes]]:
         """-> (input ack lo16, first frame lo16, [bundle blobs]) — bundles are split, not decoded."""
@@ -254,6 +266,21 @@ def decode_sync(data: bytes) -> tuple[int, bool]:
     if t != SYNC or ok > 1:
         raise WireError("bad SYNC")
     return frame, bool(ok)
+
+
+def encode_advice(need: int, slack_ms: int, carried: int) -> bytes:
+    """The server's word to one client on its timing: the frames of input delay plus lead its link needs (by the
+    server's RTT and jitter estimates; pacing.needed_frames), how early (ms; negative:
+    late) its inputs reach the server before their frame is built (the least of its last 16), and
+    how many of them missed their frame and were carried since the last ADVICE."""
+    return _ADVICE.pack(ADVICE, max(0, min(255, need)), max(-32768, min(32767, slack_ms)), max(0, min(255, carried)))
+
+
+def decode_advice(data: bytes) -> tuple[int, int, int]:
+    if len(data) != _ADVICE.size or data[0] != ADVICE:
+        raise WireError("bad ADVICE")
+    _, delay, slack, carried = _ADVICE.unpack(data)
+    return delay, slack, carried
 
 
 def encode_map(kind: int, value: dict) -> bytes:

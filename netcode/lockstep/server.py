@@ -33,6 +33,7 @@ from ..wire.errors import WireError
 from . import messages as m
 from .events import CatchUpChecked, Desync, MatchEnded, MatchStarted, PlayerJoined, PlayerLeft
 from .frames import apply_frame
+from .pacing import SLACK_WINDOW, needed_frames
 
 _GOLDEN = 0.6180339887498949
 log = logging.getLogger("netcode.lockstep")
@@ -99,8 +100,8 @@ class LockstepConfig:
 class PlayerCounters:
     """What the server counted for one client."""
 
-    missing: int = 0  # frames built without this client's input (filled)
-    late: int = 0  # inputs that arrived after their frame was built
+    missing: int = 0  # frames built without this client's input that never came (a late one is carried, not missing)
+    late: int = 0  # inputs that arrived after their frame was built: each carried to the next open frame
     ahead: int = 0  # inputs too far in the future (rejected)
     duplicate: int = 0
     bad_messages: int = 0
@@ -129,7 +130,11 @@ class Player:
     left_at: float = 0.0
     first_input: int = -1  # the frame of the first input received (missing counts from then on)
     joined_frame: int = 0
-    missed: set = attrs.Factory(set)  # recent frames built without this client's input
+    # (frame, counted as missing) of frames built without this client's input, oldest first: it may come late
+    missed: deque = attrs.Factory(deque)
+    slack: deque = attrs.Factory(lambda: deque(maxlen=SLACK_WINDOW))  # seconds recent inputs arrived before their frame
+    carried_since_advice: int = 0
+    carried_tag: dict = attrs.Factory(dict)  # ring row -> frame of the own input merged there (-1: only late ones)
     desynced_at: int = -1
     counters: PlayerCounters = attrs.Factory(PlayerCounters)
     replies: Bucket | None = None  # bytes of REQUEST replies this client may still ask for (made on its first)
@@ -162,6 +167,7 @@ class Match:
         self.r = r
         self.ring = [bytearray(self.n * self.size) for _ in range(r)]  # inputs received per frame, by slot
         self.ring_has = [0] * r
+        self.ring_carried = [0] * r  # slots whose input in that row carries a late input (merged or alone)
         self.prev = bytes(self.n * self.size)  # the last built frame's records
         self.log = bytearray()  # frame f's records at (f-1) * n * size
         self.members: dict[int, tuple[int, int]] = {}  # frame -> (join mask, leave mask)
@@ -192,6 +198,17 @@ class Match:
     def log_frame(self, f: int) -> bytes:
         k = self.n * self.size
         return bytes(self.log[(f - 1) * k:f * k])
+
+
+def _take_missed(missed: deque, g: int) -> bool | None:
+    """Remove frame ``g`` from a player's missed frames: whether it was counted missing (None: not there)."""
+    for i, (f, counted) in enumerate(missed):
+        if f == g:
+            del missed[i]
+            return counted
+        if f > g:
+            return None
+    return None
 
 
 class LockstepServer(TransportEndpoint):
@@ -381,6 +398,7 @@ class LockstepServer(TransportEndpoint):
         if p is not None and not p.match.ended:
             p.client_id, p.connected, p.name = e.client_id, True, name
             p.missed.clear()
+            p.slack.clear()
             p.first_input = -1
             self.counters["rejoins"] += 1
         else:
@@ -501,7 +519,7 @@ class LockstepServer(TransportEndpoint):
         try:
             kind = m.message_type(data)
             if kind == m.INPUT:
-                self._on_input(p, *self.codec.decode_input(data))
+                self._on_input(p, *self.codec.decode_input(data), now)
             elif kind == m.CHECKSUM and channel == Channel.RELIABLE:
                 self._on_checksum(p, *m.decode_checksum(data))
             elif kind == m.REQUEST:
@@ -513,7 +531,7 @@ class LockstepServer(TransportEndpoint):
             p.counters.bad_messages += 1
             self.counters["bad messages"] += 1
 
-    def _on_input(self, p: Player, ack_lo: int, first_lo: int, entries: list) -> None:
+    def _on_input(self, p: Player, ack_lo: int, first_lo: int, entries: list, now: float) -> None:
         match = p.match
         if match.ended:
             return
@@ -526,26 +544,62 @@ class LockstepServer(TransportEndpoint):
         size = match.size
         at = p.slot * size
         c = p.counters
+        release = self.schema.release_mask
         for i, packed in enumerate(entries):
             g = first + i
             if g <= f0:
-                if g in p.missed:
-                    p.missed.discard(g)
+                counted = _take_missed(p.missed, g)
+                if counted is not None:  # its frame was built without it: it goes into the next open frame instead
                     c.late += 1
-                if p.first_input < 0:  # a player whose every input is late is playing too: count from here
-                    p.first_input = g
+                    if counted:
+                        c.missing -= 1  # it was sent after all: "missing" counts only inputs that never come
+                    if p.first_input < 0:  # a player whose every input is late is playing too: count from here
+                        p.first_input = g
+                    if match.start is not None:
+                        p.slack.append(match.scheduled(g) - now)
+                    self._carry(match, p, packed, f0 + 1)
                 continue
             if g >= f0 + match.r:
                 c.ahead += 1
                 continue
             row = g % match.r
             if match.ring_has[row] & bit:
-                c.duplicate += 1
-                continue
-            match.ring_has[row] |= bit
+                if not match.ring_carried[row] & bit or p.carried_tag.get(row) == g:
+                    c.duplicate += 1
+                    continue
+                # a late input was carried into this frame before the frame's own input came: the own input is
+                # newer, so it wins, and keeps the late one's presses (release fields are button masks)
+                old = int.from_bytes(match.ring[row][at:at + size], "little")
+                packed |= old & release
+                p.carried_tag[row] = g
+            else:
+                match.ring_has[row] |= bit
+            if match.start is not None:
+                p.slack.append(match.scheduled(g) - now)
             match.ring[row][at:at + size] = packed.to_bytes(size, "little")
             if p.first_input < 0:
                 p.first_input = g
+
+    def _carry(self, match: Match, p: Player, packed: int, h: int) -> None:
+        """Put a late input into frame ``h`` (the next one to be built): no input is thrown away. Two inputs for
+        one frame merge: the newer one's fields, and the presses (release fields: button masks) of both."""
+        row = h % match.r
+        bit, size = 1 << p.slot, match.size
+        at = p.slot * size
+        if match.ring_has[row] & bit:
+            old = int.from_bytes(match.ring[row][at:at + size], "little")
+            if not match.ring_carried[row] & bit or p.carried_tag.get(row) == h:
+                packed = old | (packed & self.schema.release_mask)  # the frame's own input: newer than a late one
+                p.carried_tag[row] = h  # its repeats are duplicates
+            else:  # an earlier late input: this one is newer
+                packed |= old & self.schema.release_mask
+        else:
+            match.ring_has[row] |= bit
+            p.carried_tag[row] = -1  # only late input so far: the frame's own input, when it comes, is newer
+        match.ring_carried[row] |= bit
+        match.ring[row][at:at + size] = packed.to_bytes(size, "little")
+        p.carried_since_advice += 1
+        self.counters["late inputs carried"] += 1
 
     def _on_checksum(self, p: Player, frame: int, crc: int, handshake: bool) -> None:
         match = p.match
@@ -684,15 +738,21 @@ class LockstepServer(TransportEndpoint):
                 # "none": no input, but the hold fields stay (an aim stays put); "repeat": release fields cleared
                 records[a:b] = (int.from_bytes(prev[a:b], "little") & ~keep).to_bytes(size, "little")
             p = match.slots[s]
-            if p is not None and p.connected and 0 <= p.first_input <= f:
-                filled |= 1 << s
-                p.counters.missing += 1
-                p.missed.add(f)
-                if len(p.missed) > 256:
-                    p.missed = {g for g in p.missed if g > f - match.r}
+            if p is not None and p.connected:
+                # remembered for the input window: if it comes late it is carried, not lost
+                counted = 0 <= p.first_input <= f
+                missed = p.missed
+                missed.append((f, counted))
+                while missed[0][0] <= f - match.r:
+                    missed.popleft()
+                if counted:
+                    filled |= 1 << s
+                    p.counters.missing += 1
+        carried = match.ring_carried[row] & active
         match.ring_has[row] = 0
+        match.ring_carried[row] = 0
         records = bytes(records)
-        blob = self.codec.encode_bundle(records, prev, join, leave, filled)
+        blob = self.codec.encode_bundle(records, prev, join, leave, filled, carried)
         match.log += records
         if join or leave:
             match.members[f] = (join, leave)
@@ -716,16 +776,22 @@ class LockstepServer(TransportEndpoint):
                 match.slots[s] = None
         # one encoding per frame, shared: each client gets its unacknowledged tail (at most K)
         lo = f - c.redundancy + 1
+        advice_every = max(1, c.frame_rate // 2)  # each client's ADVICE twice a second, slots staggered
         for p in match.slots:
             if p is None or not p.connected:
                 continue
             first = max(p.acked + 1, lo)
             blobs = [match.blobs[g] for g in range(first, f + 1)]
-            # input ack: every frame up to here is decided, and the client's later inputs held contiguously
-            g, bit = f, 1 << p.slot
-            while g + 1 < f + match.r and match.ring_has[(g + 1) % match.r] & bit:
-                g += 1
+            # input ack: the client's inputs are all here (or carried) up to g: an input that missed its frame
+            # and has not come yet holds it back, so the client keeps sending it until it does
+            g = self._input_frontier(p, f)
+            if g == f:
+                bit = 1 << p.slot
+                while g + 1 < f + match.r and match.ring_has[(g + 1) % match.r] & bit:
+                    g += 1
             self._send(p, Channel.UNRELIABLE, m.encode_frames(g, first, blobs))
+            if (f + p.slot) % advice_every == 0:
+                self._advise(p)
         scheduled = match.scheduled(f)
         jitter = now - scheduled
         if len(self.built) < 4096:
@@ -738,6 +804,29 @@ class LockstepServer(TransportEndpoint):
         match.next_deadline = match.scheduled(f + 1)
         if c.match_frames and f >= c.match_frames:
             self._end(match, "frames")
+
+    def _advise(self, p: Player) -> None:
+        """ADVICE: the frames of delay plus lead this client's link needs, by the server's own measure of it (its
+        RTT estimate, not the client's word), and how early its inputs arrive (docs/LOCKSTEP.md)."""
+        conn = self.transport.connections.get(p.client_id)
+        if conn is None:
+            return
+        st = conn.stats
+        delay = needed_frames(st.rtt, st.jitter, self.config.interval)
+        slack_ms = round(min(p.slack) * 1000) if p.slack else 0  # the latest of the recent inputs
+        self._send(p, Channel.UNRELIABLE, m.encode_advice(delay, slack_ms, p.carried_since_advice))
+        p.carried_since_advice = 0
+
+    @staticmethod
+    def _input_frontier(p: Player, f: int) -> int:
+        """The newest frame up to which every input of ``p`` since its first one has come (``f``: all)."""
+        first = p.first_input
+        if first < 0:
+            return f
+        for g, _ in p.missed:
+            if g >= first:
+                return g - 1
+        return f
 
     def _end(self, match: Match, reason: str) -> None:
         if match.sim_queue:
@@ -813,6 +902,7 @@ class LockstepServer(TransportEndpoint):
         for p in self.everyone:
             p.counters.bytes_in = p.counters.bytes_out = 0
             p.counters.missing = p.counters.late = 0
+            p.missed = deque((g, False) for g, _ in p.missed)  # counted before the mark: not again after it
 
     def stats(self) -> dict:
         j = np.abs(self.jitter_samples()) * 1000

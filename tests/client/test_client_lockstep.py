@@ -1,6 +1,8 @@
 """The demo client against a lockstep server: virtual time (no sockets, no sleeps), plus one loopback run."""
 import asyncio
 
+import attrs
+
 import msgpack
 import pytest
 
@@ -26,14 +28,14 @@ SERVER = ("server", 1)
 class Net:
     """A LockstepServer, our session (auto-detecting, as the app runs it) and bots, over a VirtualNetwork."""
 
-    def __init__(self, bots=2, link=None, lag=(0, 0, 0, 0), seed=1, **config):
+    def __init__(self, bots=2, link=None, lag=(0, 0, 0, 0), seed=1, rollback=0, **config):
         players = bots + 1
         config.setdefault("players_per_match", players)
         self.net = VirtualNetwork(link or LinkConfig(latency=0.01), seed=seed, step=1 / 120)
         self.server = LockstepServer(LockstepConfig(**config), game=GAME, secret=b"L" * 32)
         self.net.add(SERVER, self.server)
         self.session = ProbeSession(SERVER, "me", seed=seed, nonce=77, lag_ms=lag[0], jitter_ms=lag[1],
-                                    loss_pct=lag[2], dup_pct=lag[3])
+                                    loss_pct=lag[2], dup_pct=lag[3], rollback=rollback)
         self.net.add(("client", 0), self.session.endpoint)
         self.net.on_step.append(self._pump)
         self.session.start(self.net.now)
@@ -51,7 +53,10 @@ class Net:
         self.session = settle(s)
         for b in self.bots:
             b.events()
-        w = getattr(self.session.client, "world", None)
+        c = self.session.client
+        w = getattr(c, "world", None)
+        if getattr(c, "rb", None) is not None and w is not None and w.tick > c.rb.agreed:
+            w = None  # a predicted frame: compared once it is agreed (its checksum report)
         if w is not None and w.tick not in self.ours:
             self.ours[w.tick] = checksum(w)
         for m in self.server.matches.values():
@@ -90,7 +95,8 @@ def test_detects_lockstep_and_plays_the_servers_frames():
     assert sc.me[0] > x0 + 100 * SUBPX
     assert n.match.world.pos[s.client.slot, 0] == s.client.world.pos[s.client.slot, 0]
     assert sc.mode == "lockstep" and sc.others is not None and len(sc.others) >= 2
-    assert sc.status_lines[0][0].startswith(f"frame {s.client.frame}  input delay 2 fr = 133 ms")
+    # the server's ADVICE sets the input delay for the link: one frame on this 20 ms round trip
+    assert sc.status_lines[0][0].startswith(f"frame {s.client.frame}  input delay 1 fr = 67 ms")
     assert "checksums sent" in sc.status_lines[1][0] and not any(warn for _, warn in sc.status_lines)
     assert any(line.startswith("frame ") for line in sc.net_lines)
     st = s.summary(n.net.now)
@@ -108,24 +114,37 @@ def test_injected_lag_still_advances_with_input_delay_and_no_desync():
     n.advance(4.0)
     assert compared_frames(n) > 40
     st = s.summary(n.net.now)
-    assert st["desyncs"] == 0 and st["input_delay_frames"] == 4 and st["bad_messages"] == 0
+    assert st["desyncs"] == 0 and st["input_delay_frames"] >= 3 and st["bad_messages"] == 0
     assert st["inputs_compared"] > 30 and st["rtt_ms"] > 140
     assert n.server.stats()["desyncs"] == 0
     assert "in sync" in s.desync_text() or "handshake ok" in s.desync_text()
 
 
-def test_a_round_trip_longer_than_the_input_delay_is_warned_about():
+def test_a_round_trip_longer_than_the_input_delay_is_warned_about_and_the_delay_grows_to_cover_it():
     n = Net(bots=1, lag=(200, 0, 0, 0))  # D = 2 frames = 133 ms < 200 ms
     n.advance(1.0)
     s = n.session
+    s.client.config = attrs.evolve(s.client.config, adaptive_delay=False)  # first: keep the server's delay
+    s.client.delay = 2  # (its first ADVICE may have raised it already)
     s.set_input(1, 0, 0, False)
     n.advance(3.0)
     sc = s.frame(n.net.now)
-    assert sc.status_lines[-1] == (
-        "your inputs arrive after their frames (input delay < round trip): the server fills them", True)
+    assert sc.status_lines[-1] == ("your inputs arrive after their frames (delay + lead < round trip): the server "
+                                   "moves them to the next frame", True)
     st = s.summary(n.net.now)
-    # (the idle first second's inputs equal the server's fill, so they do not count as filled)
-    assert st["inputs_filled"] > 0.75 * st["inputs_compared"] and st["desyncs"] == 0
+    # late inputs are carried into the next open frame; a frame goes without one of ours only when two late ones
+    # met in the frame before it (they merge: here they arrive a frame late, on the edge of the frame schedule)
+    assert st["inputs_filled_by_server"] > 0.25 * st["inputs_compared"] and st["desyncs"] == 0
+    assert st["inputs_carried"] > 0.4 * st["inputs_compared"]
+    assert n.server.client_stats()[0]["missing"] == 0
+    # then follow the server's ADVICE: the delay grows a frame at a time until the round trip is covered
+    s.client.config = attrs.evolve(s.client.config, adaptive_delay=True)
+    n.advance(3.0)
+    assert s.client.delay == 4  # ceil((200 ms + 4 ms margin) / 66.7 ms)
+    before = s.client.counters.inputs_carried
+    n.advance(2.0)
+    assert s.client.counters.inputs_carried == before
+    assert s.frame(n.net.now).status_lines[-1][1] is False and s.summary(n.net.now)["desyncs"] == 0
 
 
 def test_a_desync_the_server_flags_is_shown_and_resynced():
@@ -292,3 +311,22 @@ def test_headless_client_plays_a_lockstep_server_over_loopback(capsys, tmp_path)
     assert stats["mode"] == "lockstep" and stats["frames_played"] > 15 and stats["desyncs"] == 0
     assert stats["fps"] > 30 and stats["checksums_sent"] >= 1
     assert "the server runs lockstep frame sync" in out and "client: played" in out and "desyncs 0" in out
+
+
+def test_rollback_shows_our_input_at_once_at_300_ms_and_the_hud_says_what_it_costs():
+    n = Net(bots=2, lag=(300, 20, 2, 0), seed=4, rollback=8)
+    n.advance(2.0)
+    s = n.session
+    assert isinstance(s, LockstepSession) and s.client.rb is not None
+    s.set_input(1, 0, 0, False)
+    n.advance(6.0)
+    sc = s.frame(n.net.now)
+    first, second = sc.status_lines[0][0], sc.status_lines[1][0]
+    assert first.startswith(f"frame {s.client.frame}  predicted") and "lead" in first
+    assert second.startswith("rollbacks ") and "re-simulated" in second and "prediction misses" in second
+    st = s.summary(n.net.now)
+    assert st["input_to_screen_frames_p50"] <= 1.0 and st["rollback_window"] == 8
+    assert st["desyncs"] == 0 and st["checksums_sent"] >= 3 and n.server.stats()["desyncs"] == 0
+    assert st["lead_ms"] > 250  # predicting about a round trip ahead
+    assert any(line.startswith("rollback window 8:") for line in sc.net_lines)
+    compared_frames(n)  # the frames our world agreed on equal the server's

@@ -297,10 +297,13 @@ def test_bundle_delta_and_keyframe_round_trip():
         join, leave = int(rng.integers(0, 1 << n)) if rng.random() < 0.1 else 0, 0
         delta = CODEC.encode_bundle(recs, prev, join=join, leave=leave)
         key = CODEC.encode_bundle(recs, None, join=join)
-        assert CODEC.decode_bundle(delta, n, prev) == (recs, join, leave, 0)
+        assert CODEC.decode_bundle(delta, n, prev) == (recs, join, leave, 0, 0)
         filled = CODEC.encode_bundle(recs, prev, join=join, leave=leave, filled=1)
-        assert CODEC.decode_bundle(filled, n, prev) == (recs, join, leave, 1)
+        assert CODEC.decode_bundle(filled, n, prev) == (recs, join, leave, 1, 0)
         assert CODEC.bundle_size(filled, 0) == len(filled) == len(delta) + 2
+        both = CODEC.encode_bundle(recs, prev, join=join, leave=leave, filled=1, carried=6)
+        assert CODEC.decode_bundle(both, n, prev) == (recs, join, leave, 1, 6)
+        assert CODEC.bundle_size(both, 0) == len(both) == len(delta) + 4
         assert CODEC.decode_bundle(key, n, None)[0] == recs
         assert CODEC.bundle_size(delta, 0) == len(delta)
         prev = recs
