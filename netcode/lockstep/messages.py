@@ -24,7 +24,7 @@ FRAMES = 31       # unreliable: u16 input ack, u16 first frame, u8 count, count 
 SYNC = 32         # reliable: u32 frame, u8 ok (answer to a catch-up handshake)
 END = 33          # reliable: msgpack map (results)
 ROSTER = 34       # reliable: msgpack map slot -> name (players who joined since the WELCOME)
-ADVICE = 35       # unreliable: u8 frames needed, i16 input slack ms (least of the last 16), u8 inputs carried since the last
+ADVICE = 35       # unreliable: u8 frames needed, i16 input slack ms (third least of the last 16), u8 inputs carried since the last
 
 MAX_PLAYERS = 16   # bundle masks are u16
 MAX_INPUTS = 16
@@ -271,7 +271,7 @@ def decode_sync(data: bytes) -> tuple[int, bool]:
 def encode_advice(need: int, slack_ms: int, carried: int) -> bytes:
     """The server's word to one client on its timing: the frames of input delay plus lead its link needs (by the
     server's RTT and jitter estimates; pacing.needed_frames), how early (ms; negative:
-    late) its inputs reach the server before their frame is built (the least of its last 16), and
+    late) its inputs reach the server before their frame is built (the third least of its last 16), and
     how many of them missed their frame and were carried since the last ADVICE."""
     return _ADVICE.pack(ADVICE, max(0, min(255, need)), max(-32768, min(32767, slack_ms)), max(0, min(255, carried)))
 

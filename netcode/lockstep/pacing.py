@@ -8,7 +8,7 @@ delay alone must cover the round trip; with rollback the client predicts L secon
 0 (Photon Quantum, GGPO): the price is re-simulating up to L / interval frames when a prediction misses.
 
 The server knows best whether the lead is right: it sees when each input arrives. It sends each client an
-ADVICE (docs/LOCKSTEP.md) with the least slack of its last 16 inputs (how long before their frame was
+ADVICE (docs/LOCKSTEP.md) with the third least slack of its last 16 inputs (how long before their frame was
 built they arrived); the client's ``Lead`` moves its lead so that slack sits at a small margin, and moves it
 smoothly: it runs its frame clock at most ``DILATION`` faster or slower than real time (time dilation, as
 Overwatch and Photon Quantum do) instead of jumping frames.
@@ -20,7 +20,7 @@ from collections import deque
 
 SLACK_WINDOW = 16  # the server's ADVICE reports on this many of a client's latest inputs
 DILATION = 0.05  # the client's frame clock runs at most 5 % off real time while its lead moves
-SNAP = 0.1  # ... unless the lead is off by more than this: then it jumps (a start, or a link that changed a lot)
+SNAP = 0.25  # ... unless the lead is off by more than this: then it jumps (a start, or a link that changed a lot)
 MIN_MARGIN = 0.004  # seconds an input should arrive before its frame, at least (timer grain, scheduling)
 JITTER_MARGIN = 2.0  # ... and this many jitter deviations
 
@@ -63,7 +63,7 @@ class Lead:
 
     def advise(self, slack: float, jitter: float, age: float, now: float) -> None:
         """The server's ADVICE: inputs sent about ``age`` seconds ago arrived ``slack`` seconds before their
-        frame (the least of the last SLACK_WINDOW). They left with the lead of then, so the lead needed is that lead minus the
+        frame (the third least of the last SLACK_WINDOW). They left with the lead of then, so the lead needed is that lead minus the
         slack: aim at it plus the margin. (Aiming from today's lead would wind up: the lead moves slowly.)"""
         then = self.value
         for t, v in reversed(self._history):
