@@ -21,7 +21,8 @@ from netcode.interpolation import Frame, Interpolator, latest_frame
 from netcode.prediction import Predictor
 from netcode.statesync import messages as msg
 from netcode.statesync.client import StateSyncClient
-from netcode.statesync.events import ConnectionLost, GameEvents, Scoreboard, ShotResult, SnapshotReceived, Welcome
+from netcode.statesync.events import (ConnectionLost, GameEvents, LateSnapshot, Scoreboard, ShotResult,
+                                      SnapshotReceived, Welcome)
 
 from .base import FrameTimes, Rate, SessionBase
 from .games import view_for
@@ -40,6 +41,8 @@ class Measurements(FrameTimes):
     snapshots: int = 0
     snapshot_bytes: int = 0
     snapshots_missing: int = 0
+    late_snapshots: int = 0  # arrived after a newer one
+    late_kept: int = 0  # ... and still ahead of the render time: interpolated through
     first_snapshot_at: float | None = None
     last_snapshot_tick: int = -1
     local_hits: int = 0
@@ -95,6 +98,8 @@ class ClientSession(SessionBase):
             kind = type(e)
             if kind is SnapshotReceived:
                 self._on_snapshot(e, now)
+            elif kind is LateSnapshot:
+                self._on_late_snapshot(e, now)
             elif kind is GameEvents:
                 self._on_game_events(e.events, now)
             elif kind is Scoreboard:
@@ -157,11 +162,22 @@ class ClientSession(SessionBase):
         self._bars.append((e.size, missing))
         table = e.table
         if self.interp is not None:
-            self.interp.on_snapshot(e.tick, table, now)
+            self.interp.on_snapshot(e.tick, table, now, e.held)
         if self.predictor is not None:
             self.predictor.on_snapshot(e.tick, table, now, -1 if e.input_tick == msg.NO_TICK else e.input_tick)
         if self.view is not None:
             self.view.on_snapshot(e.tick, table, self.welcome.slot)
+
+    def _on_late_snapshot(self, e: LateSnapshot, now: float) -> None:
+        """A snapshot overtaken on the way: counted missing when the newer one came, but while the render time
+        has not passed it, it is one more picture to interpolate through."""
+        m = self.metrics
+        m.late_snapshots += 1
+        if self.interp is not None and e.tick > self.interp.render_tick(now):
+            self.interp.on_snapshot(e.tick, e.table, now, e.held)
+            m.snapshots_missing = max(0, m.snapshots_missing - 1)  # not lost after all
+            m.snapshots += 1
+            m.late_kept += 1
 
     def _on_game_events(self, events: list, now: float) -> None:
         me = self.welcome.slot if self.welcome else -1
@@ -411,6 +427,7 @@ class ClientSession(SessionBase):
             "snapshots": m.snapshots, "snapshots_per_s": m.snapshots / playing if playing else 0.0,
             "snapshot_bytes_mean": m.snapshot_bytes / m.snapshots if m.snapshots else 0.0,
             "snapshot_loss": m.snapshots_missing / (m.snapshots + m.snapshots_missing) if m.snapshots else 0.0,
+            "late_snapshots": m.late_snapshots, "late_snapshots_kept": m.late_kept,
             "corrections": corr, "corrections_per_s": corr / playing if playing else 0.0,
             "correction_px_per_s": dist_px / playing if playing else 0.0,
             "correction_px_mean": dist_px / corr if corr else 0.0,

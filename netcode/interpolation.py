@@ -71,6 +71,11 @@ def latest_frame(tick: int, ids, values, position: tuple[int, int] = (0, 1), mod
                  tick, tick)
 
 
+def _row(ids: np.ndarray, entity: int) -> int | None:
+    i = int(np.searchsorted(ids, entity))
+    return i if i < len(ids) and ids[i] == entity else None
+
+
 def _empty_frame(render_tick: float, n_fields: int, view=(0xFFFFFFFF, 0)) -> Frame:
     return Frame(render_tick, "empty", np.zeros(0, np.int64), np.zeros((0, n_fields), np.int64),
                  np.zeros((0, 2), np.int64), view)
@@ -166,6 +171,11 @@ class Interpolator:
         self._stale = _WindowQuantile(jitter_window, jitter_quantile)
         self._jitter = 0.0  # mean lateness of arrivals behind the least delayed one, ticks
         self._newest = -1
+        # entity -> (tick of its last fresh sample, its position, velocity per tick, ticks held since): entities
+        # the server's budget did not update (SNAPSHOT_HELD); their held samples are dead-reckoned, and redrawn on
+        # the line to the next fresh sample once it comes (those not yet shown)
+        self._pending: dict[int, tuple[int, np.ndarray, np.ndarray, list[int]]] = {}
+        self.held_samples = 0
         self._render: float | None = None
         self._render_at = 0.0
         self.snapshots = 0
@@ -174,13 +184,17 @@ class Interpolator:
 
     # ------------------------------------------------------------------ input
 
-    def on_snapshot(self, tick: int, table, now: float) -> None:
-        """A snapshot table (EntityTable: ids, values [n, F]) for `tick` arrived at `now`."""
+    def on_snapshot(self, tick: int, table, now: float, held=None) -> None:
+        """A snapshot table (EntityTable: ids, values [n, F]) for `tick` arrived at `now`. ``held`` (bool [n]):
+        rows the server did not update in it (their values are an earlier snapshot's)."""
         if tick in self._tables or (self._ticks and tick < self._ticks[0]):
             return
         self.n_fields = table.values.shape[1]
+        ids, values = np.asarray(table.ids, dtype=np.int64), np.asarray(table.values)
+        if self._pending or (held is not None and held.any()):
+            values = self._place_held(tick, ids, values, held)
         bisect.insort(self._ticks, tick)
-        self._tables[tick] = (np.asarray(table.ids, dtype=np.int64), np.asarray(table.values))
+        self._tables[tick] = (ids, values)
         if len(self._ticks) > self.keep:
             for old in self._ticks[: len(self._ticks) - self.keep]:
                 del self._tables[old]
@@ -195,6 +209,69 @@ class Interpolator:
         if self._render is None:
             self._render = self.server_tick(now) - self.target_delay_ticks
             self._render_at = now
+
+    def _place_held(self, tick: int, ids: np.ndarray, values: np.ndarray, held) -> np.ndarray:
+        """Budget-deferred entities (Source's and Fusion's budgets defer too): a held row's position is a guess,
+        not the entity standing still. It is dead-reckoned from the entity's last fresh sample; when a fresh
+        one comes, the held samples not yet drawn are moved onto the line between the two fresh ones, so the
+        entity neither pauses nor jumps."""
+        values = np.array(values, dtype=values.dtype)  # a snapshot table is read-only
+        cols = self.position
+        render = self._render if self._render is not None else -np.inf
+        held_rows = np.flatnonzero(held) if held is not None else np.empty(0, np.int64)
+        held_set = set(ids[held_rows].tolist())
+        # fresh samples of pending entities: redraw their held samples on the line, then forget them
+        for e in [e for e in self._pending if e not in held_set]:
+            t0, p0, _, ticks = self._pending.pop(e)
+            r = _row(ids, e)
+            if r is None:
+                continue  # left our view: nothing to connect to
+            p1 = values[r, cols].astype(np.int64)
+            span = tick - t0
+            for t in ticks:
+                tab = self._tables.get(t)
+                if tab is None or t <= render:
+                    continue  # gone, or already drawn
+                rr = _row(tab[0], e)
+                if rr is not None:
+                    tab[1][rr, cols] = interpolate_positions(p0[None, :], p1[None, :], _frac(t - t0, span))[0]
+        for r in held_rows.tolist():
+            e = int(ids[r])
+            self.held_samples += 1
+            pend = self._pending.get(e)
+            if pend is None:
+                t0, p0, v = self._last_fresh(e, tick, values[r, cols])
+                pend = self._pending[e] = (t0, p0, v, [])
+            t0, p0, v, ticks = pend
+            ahead = min(tick - t0, self.max_extrapolation_ticks)
+            values[r, cols] = p0 + np.floor(v * ahead).astype(np.int64)
+            ticks.append(tick)
+        return values
+
+    def _last_fresh(self, entity: int, tick: int, fallback) -> tuple[int, np.ndarray, np.ndarray]:
+        """(tick, position, velocity per tick) of the entity's newest sample before ``tick`` (the values a held
+        row repeats are that sample's), velocity from the one before it; no sample: hold ``fallback``."""
+        found = []
+        for t in reversed(self._ticks):
+            if t >= tick:
+                continue
+            ids, v = self._tables[t]
+            r = _row(ids, entity)
+            if r is None:
+                break
+            found.append((t, v[r, self.position].astype(np.int64)))
+            if len(found) == 2:
+                break
+        if not found:
+            return tick, np.asarray(fallback, dtype=np.int64), np.zeros(2)
+        t0, p0 = found[0]
+        if len(found) == 2 and found[1][0] < t0:
+            t1, p1 = found[1]
+            step = (p0 - p1) / (t0 - t1)
+            if self.teleport_per_tick is not None and np.abs(step).max() > self.teleport_per_tick:
+                step = np.zeros(2)
+            return t0, p0, step
+        return t0, p0, np.zeros(2)
 
     # ------------------------------------------------------------------ clocks
 

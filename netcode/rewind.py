@@ -317,8 +317,13 @@ class LagCompensator:
     """Hitbox history + claim limits + per-tick RewindFrames + counters + audit trail."""
 
     def __init__(self, config: RewindConfig | None, tick_rate: int, snapshot_every: int, n_entities: int,
-                 *, audit_len: int = 1024):
+                 *, audit_len: int = 1024, sight: int = 0):
         self.config = config or RewindConfig()
+        # A rewound action only touches hitboxes within ``sight`` (world units; 0: no limit) of its actor as the
+        # actor drew itself: what a state-sync client was sent is its area of interest, so a shot can't be
+        # rewound against an entity the shooter never received (the arena's weapon outranges its view).
+        self.sight = int(sight)
+        self.out_of_sight = 0  # hitboxes a rewound action's box held that lay beyond the actor's sight
         self.tick_rate = int(tick_rate)
         self.snapshot_every = int(snapshot_every)
         if self.tick_rate < 1 or self.snapshot_every < 1:
@@ -426,7 +431,9 @@ class LagCompensator:
             out.rewound += cnt.rewound
             out.clamped += cnt.clamped
             out.rejected_future += cnt.rejected_future
-        return out.as_dict()
+        d = out.as_dict()
+        d["out_of_sight"] = self.out_of_sight
+        return d
 
 
 class RewindFrame:
@@ -480,14 +487,17 @@ class RewindFrame:
             return now_pos, now_alive
         raise KeyError(f"tick {tick} is neither recorded nor the present")
 
-    def candidates(self, views: list[AppliedView], actors, box_lo, box_hi, now_pos, now_alive, now_tick: int):
+    def candidates(self, views: list[AppliedView], actors, box_lo, box_hi, now_pos, now_alive, now_tick: int,
+                   origins=None):
         """Hitboxes inside each action's box ``[box_lo, box_hi]`` (int32 ``[S, 2]`` each) as its actor drew them.
 
         Returns ``(ray, entity, centre, hittable)``: int64 ``[K]``, int64 ``[K]``, int64 ``[K, 2]`` and
         bool ``[K]`` for every (action, hitbox) pair whose drawn centre may lie in the box (the actor
         itself excluded; only hitboxes alive at the view; ``hittable``: alive now too, and in the same
         life as at the view). Present views pair with ``now_pos``/``now_alive`` as they are; a rewound
-        view interpolates its two recorded ticks with :func:`interpolate_positions`.
+        view interpolates its two recorded ticks with :func:`interpolate_positions`. With the compensator's
+        ``sight`` and the actions' ``origins`` (int ``[S, 2]``: where each action starts, the actor now), a rewound
+        action's hitboxes farther than ``sight`` from its origin are not hittable (counted ``out_of_sight``).
         """
         comp = self.comp
         cur = int(now_tick)
@@ -542,7 +552,14 @@ class RewindFrame:
                 c = c0
             else:
                 c = c0 + (((p1[ni].astype(np.int64) - c0) * fracs[si][:, None]) >> FRAC_SHIFT)
-            parts.append((si, ni, c, hittable[ni]))
+            ok = hittable[ni]
+            if key is not None and comp.sight > 0 and origins is not None:
+                # beyond the actor's sight nothing was sent to it, so nothing there can be hit
+                rel = c - np.asarray(origins, dtype=np.int64).reshape(-1, 2)[si]
+                seen = rel[:, 0] * rel[:, 0] + rel[:, 1] * rel[:, 1] <= comp.sight * comp.sight
+                comp.out_of_sight += int(np.count_nonzero(ok & ~seen))
+                ok = ok & seen
+            parts.append((si, ni, c, ok))
         if not parts:
             return (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty((0, 2), dtype=np.int64),
                     np.empty(0, dtype=bool))

@@ -78,7 +78,7 @@ def run(seconds: float = 60.0, bots: int = 8, npcs: int | None = 200, views: boo
                 ticks = orig(now)
                 for e in c.events():
                     if views and isinstance(e, SnapshotReceived):
-                        interp.on_snapshot(e.tick, e.table, now)
+                        interp.on_snapshot(e.tick, e.table, now, e.held)
                 if c.welcome is not None and c.latest_tick != seen[0]:
                     seen[0] = c.latest_tick
                     if views:

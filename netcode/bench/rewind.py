@@ -72,7 +72,7 @@ class _Shooter:
                 self.brain = make_brain(e.game, self.seed)
                 self.action = e.game.inputs.index(e.game.action_field)
             elif isinstance(e, SnapshotReceived) and self.interp is not None:
-                self.interp.on_snapshot(e.tick, e.table, now)
+                self.interp.on_snapshot(e.tick, e.table, now, e.held)
                 self.pred.on_snapshot(e.tick, e.table, now, e.input_tick)
             elif isinstance(e, ShotResult):
                 self.server_verdict[e.tick] = e.target

@@ -51,6 +51,8 @@ def add_parser(sub) -> None:
     s.add_argument("--max-clients", type=int_in(1, MAX_CLIENTS), default=64, help=f"1..{MAX_CLIENTS}")
     s.add_argument("--view-radius", type=int_in(1), default=None, help="AOI radius in pixels (default: the game's)")
     s.add_argument("--budget-kbps", type=int_in(1), default=256, help="snapshot budget per client, kbit/s")
+    s.add_argument("--fixed-rate", action="store_true",
+                   help="keep every client at --budget-kbps and the full snapshot rate (no adaptation to its link)")
     s.add_argument("--no-rewind", action="store_true", help="turn lag compensation off (for comparison)")
     s.add_argument("--rewind-window", type=float_in(0, 1, open_lo=True), default=1.0,
                    help="most a shot may be rewound, seconds (0 < S <= 1)")
@@ -97,6 +99,7 @@ def run(args) -> int:
     try:
         config = ServerConfig(tick_rate=args.tick, snapshot_rate=args.snapshot_rate or 0, max_clients=args.max_clients,
                               view_radius=args.view_radius, budget_bps=args.budget_kbps * 1000,
+                              adaptive_rate=not args.fixed_rate,
                               rewind=RewindConfig(enabled=not args.no_rewind, window=args.rewind_window))
         core = StateSyncServer.for_game(game, config, seed=args.seed, options=options, now=time.monotonic(),
                                         spec=args.game, security=security)

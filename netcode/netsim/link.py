@@ -123,6 +123,7 @@ class Link:
         self._next_seq = 0
         self._burst_bad = False
         self._busy_until = -math.inf  # when the bandwidth bottleneck finishes its current backlog
+        self._fifo_until = -math.inf  # delivery time of the newest packet that keeps its place in line
         self.sent = 0
         self.delivered = 0
         self.dropped_loss = 0
@@ -154,10 +155,10 @@ class Link:
         if self._is_lost(config):
             self.dropped_loss += 1
             return
-        self._schedule(data, departure + self._delay(config), meta)
+        self._schedule(data, self._arrival(departure, config), meta)
         if config.duplicate and self._random() < config.duplicate:
             self.duplicated += 1
-            self._schedule(data, departure + self._delay(config), meta)
+            self._schedule(data, self._arrival(departure, config), meta)
 
     def receive(self, now: float) -> list[Delivery]:
         """Pop every packet due at or before ``now``, in delivery-time order (ties: send order)."""
@@ -209,7 +210,8 @@ class Link:
                 return self._random() < config.burst_loss
         return bool(config.loss) and self._random() < config.loss
 
-    def _delay(self, config: LinkConfig) -> float:
+    def _delay(self, config: LinkConfig) -> tuple[float, bool]:
+        """(latency + jitter draw [+ reorder delay], whether the packet was picked to be reordered)."""
         delay = config.latency
         if config.jitter:
             delay += config.jitter * (2.0 * self._random() - 1.0)
@@ -217,8 +219,24 @@ class Link:
                 delay = 0.0
         if config.reorder and self._random() < config.reorder:
             self.reordered += 1
-            delay += config.reorder_delay
-        return delay
+            return delay + config.reorder_delay, True
+        return delay, False
+
+    def _arrival(self, departure: float, config: LinkConfig) -> float:
+        """When a packet that left the bottleneck at ``departure`` arrives. Jitter keeps packets in order: a
+        packet whose jitter draw would put it before the one sent ahead of it waits for that one (a real path
+        is a queue; it reorders rarely, and the ``reorder`` knob is for that). Only a packet given the
+        ``reorder_delay`` leaves the line: later packets pass it. (``tc netem`` differs: it draws each packet's
+        delay independently and releases packets by time, so jitter wider than the gap between two packets
+        reorders them.)"""
+        delay, reordered = self._delay(config)
+        t = departure + delay
+        if reordered:
+            return t
+        if t < self._fifo_until:
+            t = self._fifo_until
+        self._fifo_until = t
+        return t
 
     def _schedule(self, data: bytes, time: float, meta: Any) -> None:
         heapq.heappush(self._in_flight, _new_delivery(Delivery, (time, self._next_seq, data, meta)))

@@ -93,7 +93,10 @@ class _Player:
             window = float(window) if isinstance(window, (int, float)) and 0 < window <= 1.0 else 1.0
             # A history at least as long as the server's: only availability depends on its length.
             n = len(self.game.entity_view(self.game.new_world(self.cfg, self.seed)).values)
-            self.comp = LagCompensator(RewindConfig(enabled=True, window=window), reader.tick_rate, every, n)
+            sight = lag.get("sight", 0)  # replays before the sight limit: none
+            sight = sight if type(sight) is int and sight >= 0 else 0
+            self.comp = LagCompensator(RewindConfig(enabled=True, window=window), reader.tick_rate, every, n,
+                                       sight=sight)
             self.history_ticks = self.comp.history.window_ticks
         else:
             self.history_ticks = 0

@@ -21,7 +21,7 @@ from ..wire.accept import other_mode
 from ..wire.errors import WireError
 from ..wire.snapshot import MissingBaseline, decode_snapshot
 from . import messages as msg
-from .events import ConnectionLost, GameEvents, Scoreboard, ShotResult, SnapshotReceived, Welcome
+from .events import ConnectionLost, GameEvents, LateSnapshot, Scoreboard, ShotResult, SnapshotReceived, Welcome
 from .inputs import ClockSync
 
 _KEEP_TABLES = 64
@@ -42,7 +42,9 @@ class ClientCounters:
     snapshots: int = 0  # decoded
     arrived: int = 0  # including those a load-testing client skipped
     snapshot_bytes: int = 0
-    stale_snapshots: int = 0
+    stale_snapshots: int = 0  # duplicates
+    late_snapshots: int = 0  # older than the newest held (overtaken on the way): handed on as LateSnapshot
+    held_entities: int = 0  # entity rows that a SNAPSHOT_HELD said were not updated (budget-deferred)
     missing_baseline: int = 0
     bad_messages: int = 0
     inputs_sent: int = 0
@@ -130,7 +132,7 @@ class StateSyncClient(TransportEndpoint):
 
     def _on_message(self, channel: int, data: bytes, now: float) -> None:
         kind = msg.message_type(data)
-        if kind == msg.SNAPSHOT:
+        if kind == msg.SNAPSHOT or kind == msg.SNAPSHOT_HELD:
             self._on_snapshot(data, now)
         elif kind == msg.WELCOME:
             self._on_welcome(msg.decode_packed(data))
@@ -185,7 +187,7 @@ class StateSyncClient(TransportEndpoint):
             return
         if self.decode_every > 1 and self.counters.arrived % self.decode_every:
             return
-        input_tick, margin, body = msg.decode_snapshot_message(data)
+        input_tick, margin, body, held_bits = msg.decode_snapshot_message(data)
         try:
             tick, _, table = decode_snapshot(body, self.tables.get)
         except WireError as e:
@@ -196,8 +198,18 @@ class StateSyncClient(TransportEndpoint):
         if table.values.shape[1] != self.game.entities.n_fields:
             raise WireError(f"snapshot of {table.values.shape[1]} fields, {self.game.name} has "
                             f"{self.game.entities.n_fields}")
+        held = None
+        if held_bits is not None:
+            if len(held_bits) != (len(table) + 7) // 8:
+                raise WireError("held mask does not match the snapshot's rows")
+            held = np.unpackbits(np.frombuffer(held_bits, np.uint8), count=len(table), bitorder="little").astype(bool)
+            self.counters.held_entities += int(held.sum())
         if tick <= self.latest_tick:
-            self.counters.stale_snapshots += 1
+            if tick < self.latest_tick and tick not in self.tables:
+                self.counters.late_snapshots += 1  # overtaken: still a picture of its tick for interpolation
+                self._events.append(LateSnapshot(tick, table, len(data), held))
+            else:
+                self.counters.stale_snapshots += 1
             return
         prev = self.latest
         self.tables[tick] = table
@@ -217,7 +229,7 @@ class StateSyncClient(TransportEndpoint):
         # the input clock starts from server tick + RTT: wait for a measured RTT rather than guess
         if self.clock is not None and conn is not None and (self.clock.synced or conn.stats.rtt_samples):
             self.clock.on_snapshot(tick, margin, conn.stats.rtt, now, self.input_ack)
-        self._events.append(SnapshotReceived(tick, table, entered, left, input_tick, len(data)))
+        self._events.append(SnapshotReceived(tick, table, entered, left, input_tick, len(data), held))
 
     # ------------------------------------------------------------------ time
 

@@ -35,6 +35,20 @@ class SnapshotReceived:
     left: np.ndarray
     input_tick: int  # newest of our inputs the server had applied at `tick`
     size: int
+    # bool [len(table)] or None: rows whose values are not `tick`'s but an earlier snapshot's (the server's
+    # bandwidth budget did not update them); interpolate through them, don't stop at them
+    held: np.ndarray | None = None
+
+
+@attrs.frozen
+class LateSnapshot:
+    """A snapshot older than the newest we hold (overtaken on the way): not our state any more, but the picture of
+    `tick`, which an interpolation buffer still ahead of it can use."""
+
+    tick: int
+    table: EntityTable
+    size: int
+    held: np.ndarray | None = None
 
 
 @attrs.frozen

@@ -20,6 +20,7 @@ SNAPSHOT = 11
 EVENTS = 12
 SCOREBOARD = 13
 SHOT_RESULT = 14
+SNAPSHOT_HELD = 15  # a SNAPSHOT in which some entities were not updated (the bandwidth budget deferred them)
 
 NO_TICK = 0xFFFFFFFF
 MAX_INPUTS_PER_MESSAGE = 16
@@ -29,6 +30,7 @@ FRAC_ONE = 1 << 16  # interpolation fraction scale (u16 fraction of one tick)
 _INPUT_HDR = struct.Struct("<BIIB")  # type, newest snapshot tick decoded, tick of first input, count
 _VIEW = struct.Struct("<IH")  # snapshot tick interpolated from, fraction (of FRAC_ONE)
 _SNAP_HDR = struct.Struct("<BIh")  # type, newest input tick applied, input margin (0.1 ms units)
+_U16 = struct.Struct("<H")
 
 
 class TickInput:
@@ -120,11 +122,30 @@ def encode_snapshot_message(input_tick: int, margin: float | None, snapshot: byt
     return _SNAP_HDR.pack(SNAPSHOT, input_tick & 0xFFFFFFFF, m) + snapshot
 
 
-def decode_snapshot_message(data: bytes) -> tuple[int, float | None, bytes]:
+def encode_held_snapshot_message(input_tick: int, margin: float | None, held: bytes, snapshot: bytes) -> bytes:
+    """SNAPSHOT_HELD: a SNAPSHOT plus which of its entities were not updated in it: ``held`` is a bit mask over
+    the rows of the decoded table (ascending ids; bit i of byte i // 8, LSB first) whose values are the ones the
+    client already held from an earlier snapshot (the bandwidth budget deferred them), not this tick's."""
+    m = NO_MARGIN if margin is None else max(-32767, min(32767, int(round(margin * 1e4))))
+    return _SNAP_HDR.pack(SNAPSHOT_HELD, input_tick & 0xFFFFFFFF, m) + _U16.pack(len(held)) + held + snapshot
+
+
+def decode_snapshot_message(data: bytes) -> tuple[int, float | None, bytes, bytes | None]:
+    """SNAPSHOT or SNAPSHOT_HELD -> (input tick, margin s or None, snapshot bytes, held mask bytes or None)."""
     if len(data) < _SNAP_HDR.size:
         raise WireError("short snapshot message")
-    _, input_tick, m = _SNAP_HDR.unpack_from(data)
-    return input_tick, None if m == NO_MARGIN else m / 1e4, data[_SNAP_HDR.size:]
+    kind, input_tick, m = _SNAP_HDR.unpack_from(data)
+    margin = None if m == NO_MARGIN else m / 1e4
+    if kind != SNAPSHOT_HELD:
+        return input_tick, margin, data[_SNAP_HDR.size:], None
+    off = _SNAP_HDR.size
+    if len(data) < off + 2:
+        raise WireError("short snapshot message")
+    (n,) = _U16.unpack_from(data, off)
+    off += 2
+    if len(data) < off + n:
+        raise WireError("short snapshot message")
+    return input_tick, margin, data[off + n:], data[off:off + n]
 
 
 def encode_chat(text: str) -> bytes:

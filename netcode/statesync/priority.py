@@ -61,8 +61,9 @@ class PriorityTable:
             self.dirty[rows] = False
 
     def choose(self, pair_row: np.ndarray, ids: np.ndarray, cost: np.ndarray, needed: np.ndarray,
-               weights: np.ndarray, budget: float, always: np.ndarray | None = None) -> np.ndarray:
-        """Update mask over pairs (grouped by row, ascending) spending at most `budget` per row.
+               weights: np.ndarray, budget, always: np.ndarray | None = None) -> np.ndarray:
+        """Update mask over pairs (grouped by row, ascending) spending at most `budget` per row (a number, or an
+        array indexed by row).
 
         Pairs that need nothing cost their bit regardless and stay; the rest go highest priority
         first (accumulated + this snapshot's weight; `always` pairs first of all) while they fit.
@@ -84,7 +85,8 @@ class PriorityTable:
             before = np.repeat(seg_base, np.diff(np.r_[starts, len(rows)]))
         else:
             before = spent
-        fits = spent - before <= np.maximum(0.0, budget - fixed[rows])
+        allowed = budget[rows] if np.ndim(budget) else budget
+        fits = spent - before <= np.maximum(0.0, allowed - fixed[rows])
         chosen, held = order[fits], order[~fits]
         self.acc[pair_row[chosen], ids[chosen]] = 0.0
         held_rows = pair_row[held]

@@ -30,10 +30,13 @@ from ..wire.snapshot_batch import SnapshotBatch
 from . import messages as msg
 from .inputs import InputBuffer
 from ..rewind import LagCompensator, RewindConfig
+from .congestion import SnapshotRate
 from .priority import PriorityTable, pair_costs
 
-# Largest snapshot message that still fits one datagram on the sequenced channel.
-MAX_SNAPSHOT_MESSAGE = wp.MAX_MESSAGES_BYTES - wp.MSG_SEQUENCED_HDR.size
+# Largest snapshot message that still fits one datagram on the unreliable channel. Snapshots travel unreliable, not
+# sequenced: a snapshot overtaken by a newer one is still worth having while it is ahead of the client's render
+# time (it fills the interpolation buffer), and the client drops the ones behind it.
+MAX_SNAPSHOT_MESSAGE = wp.MAX_MESSAGES_BYTES - wp.MSG_UNRELIABLE_HDR.size
 
 
 def _check_rate(inst, attr, value):
@@ -51,6 +54,9 @@ class ServerConfig:
     view_radius: int | None = None  # pixels: an entity enters a client's view inside this (None: the game's default)
     leave_margin: int = 60  # pixels more before it leaves (hysteresis, no border flicker)
     budget_bps: int = 256_000  # per client, snapshot payload bits per second (Fiedler's target)
+    # each client's budget and snapshot rate follow what its link delivers (netcode.statesync.congestion): below
+    # budget_bps behind a slower bottleneck, fewer snapshots when even that is too little
+    adaptive_rate: bool = True
     snapshot_ring: int = 32  # snapshots kept per client as delta baselines (Quake 3 keeps 32)
     max_input_ahead: int = 32  # ticks
     rejoin_grace: float = 5.0  # seconds a disconnected player's entity waits for a reconnect
@@ -79,6 +85,7 @@ class ClientCounters:
     unknown_messages: int = 0
     snapshots: int = 0
     full_snapshots: int = 0
+    held_entities: int = 0  # entity rows sent with the values of an earlier snapshot (deferred by the budget)
     snapshot_bytes: int = 0
     oversize_retries: int = 0
     chat_dropped: int = 0  # chat lines past the client's rate limit
@@ -106,6 +113,7 @@ class ClientState:
     joined_at: float = 0.0  # when this session was welcomed
     playing: bool = False  # sent an INPUT in this session
     cut: bool = False  # disconnected for abuse: what it still sent is ignored
+    rate: SnapshotRate | None = None  # its adaptive snapshot budget and rate (ServerConfig.adaptive_rate)
 
 
 class StateSyncServer(TransportEndpoint):
@@ -159,7 +167,10 @@ class StateSyncServer(TransportEndpoint):
         self._aoi = GridAOI(cell_size=max(64, (self.view_radius + c.leave_margin) // 4) * self.units, world_size=size)
         self._packed = np.zeros(p, dtype=np.uint64)  # each slot's input of the tick being built
         self.priority = PriorityTable(p, n)  # rows are player slots
-        self.lagcomp = LagCompensator(c.rewind, c.tick_rate, c.snapshot_every, n)
+        # a rewound shot hits only what the shooter could have been sent: its area of interest (with the leave
+        # margin, the farthest an entity it holds can be)
+        self.lagcomp = LagCompensator(c.rewind, c.tick_rate, c.snapshot_every, n,
+                                      sight=(self.view_radius + c.leave_margin) * self.units)
         self._pending_events: list = []
         self._next_scoreboard = now + c.scoreboard_interval
         self._snapshot_budget = min(c.budget_bps / (c.tick_rate / c.snapshot_every) / 8, MAX_SNAPSHOT_MESSAGE - 8)
@@ -239,6 +250,8 @@ class StateSyncServer(TransportEndpoint):
     def _on_inputs(self, cs: ClientState, ack: int, inputs: list, now: float) -> None:
         if ack != msg.NO_TICK and ack in cs.sent and ack > cs.acked:
             cs.acked = ack
+            if cs.rate is not None:
+                cs.rate.acked(ack, now)
         next_tick = self.world.tick + 1
         cs.playing = True
         for ti in inputs:  # the codec checked every field's range
@@ -283,6 +296,8 @@ class StateSyncServer(TransportEndpoint):
             self.priority.settle(np.array([slot]))
             self.counters["joins"] += 1
         cs.joined_at, cs.playing, cs.cut = now, False, False
+        cs.rate = SnapshotRate(self.config.budget_bps, self.config.tick_rate / self.config.snapshot_every) \
+            if self.config.adaptive_rate else None
         self.clients[e.client_id] = cs
         welcome = {"client_id": e.client_id, "slot": cs.slot, "token": cs.token, "tick": self.world.tick,
                    **self._welcome_info}
@@ -436,7 +451,7 @@ class StateSyncServer(TransportEndpoint):
                 for cid in list(self.clients):
                     self._send_reliable(cid, data)
         if t % self.config.snapshot_every == 0 and self.clients:
-            self._send_snapshots()
+            self._send_snapshots(now)
         return events
 
     def _rtt(self, cs: ClientState) -> float:
@@ -497,7 +512,7 @@ class StateSyncServer(TransportEndpoint):
                               slots)
         return self._aoi.update(view.pos, view.present)
 
-    def _send_snapshots(self) -> None:
+    def _send_snapshots(self, now: float = 0.0) -> None:
         """Every client's snapshot for this tick, aligned, budgeted and encoded as one batch."""
         tick = self.world.tick
         view = self.game.entity_view(self.world)
@@ -506,6 +521,10 @@ class StateSyncServer(TransportEndpoint):
         by_slot = {cs.slot: cs for cs in self.clients.values()}
         clients = [by_slot[slot] for slot in aoi.viewer_ids.tolist()]  # AOI rows are in slot order
         cur_offsets, cur_ids = aoi.offsets, aoi.pairs_entity
+        if self.config.adaptive_rate:
+            clients, cur_offsets, cur_ids = self._due(clients, cur_offsets, cur_ids, tick, now)
+            if not clients:
+                return
         bases, base_ticks = [], []
         for cs in clients:
             # the wire carries the baseline's age in one byte
@@ -527,11 +546,20 @@ class StateSyncServer(TransportEndpoint):
             data = datas[i]
             s0, s1 = sent_offsets[i], sent_offsets[i + 1]
             sent = EntityTable._trusted(sent_ids[s0:s1], sent_values[s0:s1])
+            partial = update is not None
             if len(data) > MAX_SNAPSHOT_MESSAGE - 16:
                 sent, data = self._shrink(cs, tick, bases[i], base_ticks[i], sent)
-            message = msg.encode_snapshot_message(cs.inputs.last_applied_tick, cs.inputs.margin(), data)
+                partial = True
+            held = _held_mask(sent, values) if partial else None
+            if held is not None and len(data) + len(held) + 2 <= MAX_SNAPSHOT_MESSAGE - 8:
+                # the budget deferred some entities: say which, so the client neither pauses nor jumps them
+                message = msg.encode_held_snapshot_message(cs.inputs.last_applied_tick, cs.inputs.margin(), held,
+                                                           data)
+                cs.counters.held_entities += int(np.unpackbits(np.frombuffer(held, np.uint8)).sum())
+            else:
+                message = msg.encode_snapshot_message(cs.inputs.last_applied_tick, cs.inputs.margin(), data)
             try:
-                self.transport.send(cs.client_id, Channel.SEQUENCED, message)
+                self.transport.send(cs.client_id, Channel.UNRELIABLE, message)
             except LocalProtocolError:
                 self.counters["snapshot send errors"] += 1
                 continue
@@ -545,13 +573,42 @@ class StateSyncServer(TransportEndpoint):
                 del sent_ring[next(iter(sent_ring))]
             cs.counters.snapshots += 1
             cs.counters.snapshot_bytes += len(message)
+            if cs.rate is not None:
+                cs.rate.sent(tick, len(message), now)
+
+    def _due(self, clients: list, offsets: np.ndarray, ids: np.ndarray, tick: int, now: float):
+        """The clients whose snapshot is due this tick (a congested one may get only every n-th; slots are
+        staggered so their snapshots spread over the ticks), with their AOI pairs."""
+        grid = tick // self.config.snapshot_every
+        due = np.ones(len(clients), dtype=bool)
+        for i, cs in enumerate(clients):
+            rate = cs.rate
+            if rate is None:
+                continue
+            conn = self.transport.connections.get(cs.client_id)
+            rate.update(now, conn.stats.loss if conn is not None else 0.0)
+            due[i] = (grid + cs.slot) % rate.every == 0
+        if due.all():
+            return clients, offsets, ids
+        lengths = np.diff(offsets)
+        keep = np.repeat(due, lengths)
+        new_offsets = np.zeros(int(due.sum()) + 1, dtype=offsets.dtype)
+        new_offsets[1:] = np.cumsum(lengths[due])
+        return [cs for cs, d in zip(clients, due) if d], new_offsets, ids[keep]
+
+    def _client_budget(self, cs: ClientState) -> float:
+        """Bytes this client's snapshot may use (its adaptive budget, never above the configured one)."""
+        if cs.rate is None:
+            return self._snapshot_budget
+        return min(self._snapshot_budget * cs.rate.every, cs.rate.snapshot_bytes, MAX_SNAPSHOT_MESSAGE - 8)
 
     def _budget(self, batch: SnapshotBatch, clients: list, pos: np.ndarray) -> np.ndarray | None:
         """The update mask over all pairs, or None when every client's snapshot fits its budget."""
         cost = pair_costs(batch.in_base, batch.changed_fields, batch.n_fields)
         totals = np.bincount(batch.client, weights=cost, minlength=len(clients))
         slots = np.fromiter((cs.slot for cs in clients), dtype=np.int64, count=len(clients))
-        over = totals > self._snapshot_budget
+        budgets = np.fromiter((self._client_budget(cs) for cs in clients), dtype=np.float64, count=len(clients))
+        over = totals > budgets
         self.priority.settle(slots[~over])
         if not over.any():
             return None
@@ -561,8 +618,10 @@ class StateSyncServer(TransportEndpoint):
         viewer = slots[batch.client[pairs]]
         d = np.abs(pos[ids].astype(np.int64) - pos[viewer]).sum(axis=1)
         weights = (1.0 / (1.0 + d / (100 * self.units))).astype(np.float32)
+        by_slot = np.zeros(int(slots.max()) + 1, dtype=np.float64)
+        by_slot[slots] = budgets
         update[pairs] = self.priority.choose(viewer, ids, cost[pairs], batch.changed_fields[pairs] > 0, weights,
-                                             self._snapshot_budget, always=ids == viewer)
+                                             by_slot, always=ids == viewer)
         return update
 
     def _shrink(self, cs: ClientState, tick: int, baseline, base_tick, sent: EntityTable):
@@ -597,3 +656,14 @@ class StateSyncServer(TransportEndpoint):
                 "tick_p50_ms": t["p50_ms"], "tick_p99_ms": t["p99_ms"], "tick_max_ms": t["max_ms"],
                 "overruns": t["overruns"], "skipped": t["skipped"],
                 "dropped_datagrams": sum(self.transport.dropped.values()), **dict(self.counters)}
+
+
+def _held_mask(sent: EntityTable, values: np.ndarray) -> bytes | None:
+    """The SNAPSHOT_HELD mask of a budgeted snapshot: its rows whose values are not the current ones (``values``,
+    the whole view by entity id), i.e. entities the budget did not update; None when every row is current."""
+    if not len(sent):
+        return None
+    stale = (sent.values != values[sent.ids]).any(axis=1)
+    if not stale.any():
+        return None
+    return np.packbits(stale, bitorder="little").tobytes()

@@ -421,12 +421,16 @@ def test_loopback_loss_and_latency_within_statistical_bounds():
     assert len(arrived) == stats[UP]["forwarded"] == count - stats[UP]["dropped"]
     # The echoes come back losslessly on the perfect down link.
     assert len(client.received) == len(arrived)
-    # Uniform ±10 ms jitter: sd of one delay = 5.77 ms, of the mean over ~1800 = 0.14 ms; the driver only ever adds
-    # delay (timer lateness, loop hops), bounded here by 15 ms on the mean.
-    assert latency - 0.001 <= mean <= latency + 0.015
-    assert stats[UP]["mean_delay"] == pytest.approx(latency, abs=0.001)
+    # Uniform ±10 ms jitter on packets 1 ms apart, kept in order: each waits for the one ahead of it, so the
+    # simulated delay is the running maximum of the recent draws — between the latency and latency + jitter,
+    # mostly near the top —; the driver only ever adds delay (timer lateness, loop hops), bounded by 15 ms.
+    sim = stats[UP]["mean_delay"]
+    assert latency < sim <= latency + jitter
+    assert sim - 0.001 <= mean <= sim + 0.015
     assert min(one_way) >= latency - jitter  # never sent early
-    assert 0.003 < statistics.pstdev(one_way) < 0.012
+    assert statistics.pstdev(one_way) < 0.012
+    order = [int.from_bytes(d, "little") for _, _, d in echo.seen]
+    assert order == sorted(order)  # jitter alone reorders nothing
 
 
 def test_loopback_many_clients_stay_separated():

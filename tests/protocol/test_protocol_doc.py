@@ -30,7 +30,7 @@ def test_game_message_table_matches_code():
     assert {name: int(n) for n, name, _ in rows} == {
         "INPUT": msg.INPUT, "CHAT": msg.CHAT, "WELCOME": msg.WELCOME, "SNAPSHOT": msg.SNAPSHOT,
         "EVENTS": msg.EVENTS, "SCOREBOARD": msg.SCOREBOARD,
-        "SHOT_RESULT": msg.SHOT_RESULT}
+        "SHOT_RESULT": msg.SHOT_RESULT, "SNAPSHOT_HELD": msg.SNAPSHOT_HELD}
 
 
 def test_limits_in_the_doc_match_code():

@@ -527,3 +527,27 @@ def test_rewound_verdicts_match_a_reference_cast_of_the_rendered_world():
     t = comp.totals()
     assert compared == t["shots"] > 250 and hits > 100 and rebirths > 0  # rebirths: drawn, alive, yet not hittable
     assert t["rewound"] > 250 and t["clamped"] > 0 and t["rejected_future"] > 0
+
+
+def test_a_rewound_shot_cannot_hit_what_the_shooter_was_never_sent():
+    """The arena's weapon (1,200 px) outranges its view (600 px): a rewound shot at a target farther than the
+    shooter's area of interest misses, and is counted; the same shot within sight hits."""
+    se = 3
+    for distance_px, sight_px, expected in ((900, 660, -1), (900, 0, TARGET), (500, 660, TARGET)):
+        cfg, w, comp, stored = moving_match(se=se)
+        comp.sight = sight_px * SUBPX
+        cur = w.tick + 1
+        vt, vf = view_at(cur, 18, se, 0.5)
+        view = comp.apply_limits(SHOOTER, vt, vf, 0.2, cur)
+        rendered = interpolate_positions(stored[vt], stored[vt + se], vf)[TARGET]
+        below(w, rendered, dy_px=distance_px)
+        shot = shoot(cfg, w, rewound_resolver(comp.frame({SHOOTER: view})))
+        assert shot.hit == expected, (distance_px, sight_px)
+        assert comp.totals()["out_of_sight"] == (1 if expected == -1 else 0)
+
+
+def test_the_state_sync_server_limits_rewound_shots_to_the_area_of_interest():
+    from helpers import arena_server
+
+    server = arena_server()
+    assert server.lagcomp.sight == (server.view_radius + server.config.leave_margin) * server.units

@@ -68,7 +68,7 @@ def _resolve(world, shooters, origins, aims, rewind):
     # The segment ends inside the arena (limit includes the edge) and radii are <= 256 px: int32 holds these.
     box_lo = (np.minimum(o, end_l) - margin).astype(np.int32)
     box_hi = (np.maximum(o, end_l) + margin).astype(np.int32)
-    si, ni, c, ok = rewind.candidates(views, shooters, box_lo, box_hi, world.pos, now, cur)
+    si, ni, c, ok = rewind.candidates(views, shooters, box_lo, box_hi, world.pos, now, cur, origins=o)
 
     if rewound.any() and len(si):
         # cast_rays' broad filter (the stopped segment's box grown by the largest radius), then its narrow phase
