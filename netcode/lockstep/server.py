@@ -692,6 +692,9 @@ class LockstepServer(TransportEndpoint):
         # bytes of replies to this request: several messages, each below the datagram size, within the budget
         budget = min(8 * 1000, 1000 + int(p.replies.tokens))
         spent = 0
+        # the input ack of a reply is the frontier too: acking up to the match's frame would tell the client to
+        # stop re-sending an input that missed its frame and has not come yet (it would be lost)
+        input_ack = self._input_frontier(p, match.frame)
         while first <= last and budget > 0:
             blobs, size, prev = [], 0, None
             f = first
@@ -703,7 +706,7 @@ class LockstepServer(TransportEndpoint):
                 size += len(blob)
                 prev = records
                 f += 1
-            self._send(p, Channel.UNRELIABLE, m.encode_frames(match.frame, first, blobs))
+            self._send(p, Channel.UNRELIABLE, m.encode_frames(input_ack, first, blobs))
             c.request_frames += len(blobs)
             budget -= size
             spent += size

@@ -5,9 +5,9 @@ slower bottleneck the server keeps sending faster than the link drains, a queue 
 every snapshot waits in it — the client sees the world later and later, until the queue overflows and loses
 whole runs of snapshots. So the server watches, per client, how long each snapshot takes from being sent to
 being acknowledged (the client acknowledges the newest snapshot it decoded in every INPUT): a link without a
-queue answers in its base round trip; a standing queue shows as that time rising above its low percentile of
-the last seconds (the delay-based signal of LEDBAT and of WebRTC's congestion control; the 10th percentile, not
-the least, so that jitter alone does not read as a queue). Loss alone is not a signal: a game's links lose
+queue answers in its base round trip; a standing queue shows as that time rising above its best of the last
+seconds (the delay-based signal of LEDBAT and of WebRTC's congestion control; judged on the median of each
+quarter-second, so that jitter alone does not read as a queue). Loss alone is not a signal: a game's links lose
 packets at random (Wi-Fi) without being full. On a rise that holds for two evaluations the budget drops to what
 was actually delivered
 (acknowledged bytes per second) times a back-off;
@@ -22,8 +22,11 @@ from collections import deque
 
 import attrs
 
-# A queue is standing when acks take this much longer than the window's 10th percentile (and 25 % of it).
+# A queue is standing when acks take this much longer than the best quarter-second median of the window (and a
+# quarter of it), for STRIKES evaluations in a row: a GC pause or one late loop of either process passes; a client
+# process that stays behind looks like a queue to the server, and then fewer snapshots are what it needs too.
 QUEUE_DELAY = 0.02
+STRIKES = 2
 WINDOW_S = 8.0  # the base ack time is taken over this long (a path change shows within it)
 EVAL_S = 0.25  # the budget is re-judged this often
 BACKOFF = 0.85  # on congestion: this times what was delivered
@@ -53,9 +56,12 @@ class SnapshotRate:
         self.every = 1
         self.counters = RateCounters()
         self._sent: dict[int, tuple[float, int]] = {}  # snapshot tick -> (sent at, bytes)
-        self._acks: deque = deque()  # (time, seconds from send to ack) of recent acks
-        self._delivered: deque = deque()  # (time, bytes acknowledged)
-        self._window: deque = deque()  # (time, ack seconds) of the last WINDOW_S
+        # A few floats per client, however long it plays: the ack times since the last evaluation, and one median
+        # and one byte count per evaluation of the window (64 clients at 60 Hz would otherwise hold ~30,000 samples)
+        self._bucket: list[float] = []
+        self._bucket_bytes = 0
+        self._medians: deque = deque()  # (time, median ack seconds of one evaluation)
+        self._delivered: deque = deque()  # (time, bytes acknowledged in one evaluation)
         self._next_eval: float | None = None
         self.queue_delay = 0.0  # the latest ack time above the base, seconds (0: no standing queue)
         self.loss = 0.0
@@ -79,10 +85,9 @@ class SnapshotRate:
             return
         t0, _ = got
         done = [t for t in self._sent if t <= tick]
-        self._delivered.append((now, sum(self._sent.pop(t)[1] for t in done)))
-        age = now - t0
-        self._acks.append((now, age))
-        self._window.append((now, age))
+        self._bucket_bytes += sum(self._sent.pop(t)[1] for t in done)
+        if len(self._bucket) < 256:
+            self._bucket.append(now - t0)
 
     def update(self, now: float, loss: float = 0.0) -> None:
         """Re-judge the budget (every EVAL_S). ``loss`` is the transport's loss estimate, kept for the record:
@@ -92,26 +97,29 @@ class SnapshotRate:
         if now < self._next_eval:
             return
         self._next_eval = now + EVAL_S
-        for q in (self._acks, self._delivered):
-            while q and q[0][0] < now - 1.0:
-                q.popleft()
-        while self._window and self._window[0][0] < now - WINDOW_S:
-            self._window.popleft()
-        if not self._acks or not self._window:
-            return
-        ordered = sorted(a for _, a in self._window)
-        base = ordered[len(ordered) // 10]
-        latest = [a for t, a in self._acks if t >= now - EVAL_S] or [a for _, a in self._acks]
-        recent = sorted(latest)[len(latest) // 2]  # the median since the last evaluation
+        self._delivered.append((now, self._bucket_bytes))
+        self._bucket_bytes = 0
+        while self._delivered and self._delivered[0][0] < now - 1.0:
+            self._delivered.popleft()
+        if not self._bucket:
+            return  # no ack since the last evaluation: nothing to judge by
+        bucket = sorted(self._bucket)
+        self._bucket.clear()
+        recent = bucket[len(bucket) // 2]  # the median since the last evaluation: one late ack is not a queue
+        medians = self._medians
+        medians.append((now, recent))
+        while medians[0][0] < now - WINDOW_S:
+            medians.popleft()
+        base = min(m for _, m in medians)  # the link without a queue: the best quarter-second of the window
         self.queue_delay = max(0.0, recent - base)
         self.loss = loss
         congested = self.queue_delay > max(QUEUE_DELAY, 0.25 * base)
         # a queue stands; a stall of one side's process (a GC pause, a busy loop) passes: back off only when the
-        # delay held for two evaluations in a row
+        # delay held for STRIKES evaluations in a row
         self._strikes = self._strikes + 1 if congested else 0
         c = self.counters
-        if self._strikes >= 2:
-            span = max(EVAL_S, now - self._delivered[0][0]) if self._delivered else 1.0
+        if self._strikes >= STRIKES:
+            span = max(EVAL_S, len(self._delivered) * EVAL_S)
             delivered_bps = 8.0 * sum(b for _, b in self._delivered) / span
             self.budget_bps = max(MIN_BPS, min(self.budget_bps, delivered_bps) * BACKOFF)
             c.backoffs += 1

@@ -545,7 +545,10 @@ class StateSyncServer(TransportEndpoint):
         for i, cs in enumerate(clients):
             data = datas[i]
             s0, s1 = sent_offsets[i], sent_offsets[i + 1]
-            sent = EntityTable._trusted(sent_ids[s0:s1], sent_values[s0:s1])
+            # a copy of this client's rows, not a view: a view keeps the whole tick's batch (every client's rows)
+            # alive for as long as this client keeps the table as a baseline, and with snapshot rates that differ
+            # per client the rings reach back to many different ticks' batches (the soak's RSS grew with them)
+            sent = EntityTable._trusted(sent_ids[s0:s1].copy(), sent_values[s0:s1].copy())
             partial = update is not None
             if len(data) > MAX_SNAPSHOT_MESSAGE - 16:
                 sent, data = self._shrink(cs, tick, bases[i], base_ticks[i], sent)

@@ -248,3 +248,15 @@ def test_netcode_games_sync_test_passes_the_built_in_games_and_fails_a_broken_on
                           "--frames", "40"], capture_output=True, text=True, timeout=120, env=env)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "sync test FAILED: frame" in bad.stdout
+
+
+def test_a_request_reply_does_not_ack_an_input_still_missing():
+    """Found by the bench at 10 % loss: REQUEST replies acked every input up to the match's frame, so a client
+    stopped re-sending an input the server never got, and it was lost."""
+    server, net, p = _server_with_a_silent_player()
+    sent = []
+    server._send = lambda player, channel, data: sent.append(data)
+    server._on_request(p, p.match.frame - 5, 5, net.now)
+    acks = {m.unwrap(int.from_bytes(d[1:3], "little"), p.match.frame) for d in sent if d[0] == m.FRAMES}
+    lost = [g for g, counted in p.missed if counted]
+    assert acks == {lost[0] - 1}
