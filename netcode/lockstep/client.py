@@ -140,7 +140,7 @@ class LockstepClient(TransportEndpoint):
         self._refused = False  # we left at WELCOME, having said why (the disconnect that follows says no more)
         self.rb: Rollback | None = None  # rollback mode: the predicted world
         self.lead = Lead()  # rollback mode: seconds ahead of the received frames we simulate
-        self.advice: tuple[int, int, int] | None = None  # the server's latest (delay, slack ms, carried)
+        self.advice: tuple[int, int, int] | None = None  # the server's latest ADVICE (frames needed, slack ms, carried)
         self._next_input = 0  # the next frame we owe an input for
         self._input_made: dict[int, float] = {}  # frame -> when we made our input for it (until it is shown)
         self.input_latency: deque = deque(maxlen=4096)  # seconds from making an input to showing its frame
@@ -262,10 +262,10 @@ class LockstepClient(TransportEndpoint):
         if self.rb is None:
             # classic: what the server can't see is our playout buffer, which makes every input later; the
             # slack shows it: too little and the delay grows, plenty and it may shrink to the recommendation
-            slack, need = slack_ms / 1000.0, margin(jitter)
-            if slack < need:
+            slack, enough = slack_ms / 1000.0, margin(jitter)
+            if slack < enough:
                 want = self.delay + 1
-            elif slack > need + self.interval:
+            elif slack > enough + self.interval:
                 want = max(delay, self.delay - 1)
             else:
                 want = self.delay

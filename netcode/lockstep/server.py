@@ -815,11 +815,11 @@ class LockstepServer(TransportEndpoint):
         if conn is None:
             return
         st = conn.stats
-        delay = needed_frames(st.rtt, st.jitter, self.config.interval)
+        need = needed_frames(st.rtt, st.jitter, self.config.interval)
         # the third latest of the recent inputs: one that came late because its first copy was lost (a repeat
         # brought it a frame later) says nothing about the lead, two in 16 seldom do
         slack_ms = round(sorted(p.slack)[min(2, len(p.slack) - 1)] * 1000) if p.slack else 0
-        self._send(p, Channel.UNRELIABLE, m.encode_advice(delay, slack_ms, p.carried_since_advice))
+        self._send(p, Channel.UNRELIABLE, m.encode_advice(need, slack_ms, p.carried_since_advice))
         p.carried_since_advice = 0
 
     @staticmethod
