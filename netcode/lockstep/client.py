@@ -340,7 +340,7 @@ class LockstepClient(TransportEndpoint):
         self.rb = None
         if self.config.rollback and world is not None:
             self.rb = Rollback(game, sim, world, frame, base, slot, self.config.rollback, every,
-                               self._on_agreed_checksum if self.config.report_checksums else None)
+                               self._report_checksum if self.config.report_checksums else None)
             conn = self.transport.connection
             if conn is not None:
                 self.lead.aim(conn.stats.rtt, conn.stats.jitter, delay, self.interval)
@@ -454,13 +454,7 @@ class LockstepClient(TransportEndpoint):
             else:
                 self._last_advance = None
             if f % self.every == 0 and self.world is not None and self.config.report_checksums:
-                crc = self.game.checksum(self.world)
-                self.checksums[f] = crc
-                hs = self.handshake_pending and f > self.live_frame
-                if hs:
-                    self.handshake_pending = False
-                self._send(m.encode_checksum(f, crc, hs))
-                self.counters.checksums_sent += 1
+                self._report_checksum(f, self.game.checksum(self.world))
             if self.on_frame is not None:
                 self.on_frame(self, f)
             self._shown(f, now)
@@ -476,7 +470,7 @@ class LockstepClient(TransportEndpoint):
             return  # no frame has arrived: we don't know the schedule yet
         lead = self.lead.update(now)
         target = math.floor((now + _SLACK - self._origin + lead) / self.interval)
-        depth = rb.reconcile()
+        rb.reconcile()
         steps = 0
         limit = self.config.max_frames_per_update
         while rb.frame < target and steps < limit:
@@ -495,8 +489,9 @@ class LockstepClient(TransportEndpoint):
         if steps:
             self._send_inputs(now)
 
-    def _on_agreed_checksum(self, f: int, crc: int) -> None:
-        """Rollback mode: a checksum frame is agreed (stepped on authoritative inputs): report it."""
+    def _report_checksum(self, f: int, crc: int) -> None:
+        """CHECKSUM for frame ``f`` (classic: when stepped; rollback: once agreed, i.e. stepped on authoritative
+        inputs), with the handshake flag on the first one after the live frame we joined at."""
         self.checksums[f] = crc
         hs = self.handshake_pending and f > self.live_frame
         if hs:
