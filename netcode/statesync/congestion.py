@@ -64,7 +64,6 @@ class SnapshotRate:
         self._delivered: deque = deque()  # (time, bytes acknowledged in one evaluation)
         self._next_eval: float | None = None
         self.queue_delay = 0.0  # the latest ack time above the base, seconds (0: no standing queue)
-        self.loss = 0.0
         self._strikes = 0
 
     @property
@@ -89,9 +88,8 @@ class SnapshotRate:
         if len(self._bucket) < 256:
             self._bucket.append(now - t0)
 
-    def update(self, now: float, loss: float = 0.0) -> None:
-        """Re-judge the budget (every EVAL_S). ``loss`` is the transport's loss estimate, kept for the record:
-        random loss is not congestion."""
+    def update(self, now: float) -> None:
+        """Re-judge the budget (every EVAL_S). Loss is not an input: random loss is not congestion."""
         if self._next_eval is None:
             self._next_eval = now + EVAL_S
         if now < self._next_eval:
@@ -112,7 +110,6 @@ class SnapshotRate:
             medians.popleft()
         base = min(m for _, m in medians)  # the link without a queue: the best quarter-second of the window
         self.queue_delay = max(0.0, recent - base)
-        self.loss = loss
         congested = self.queue_delay > max(QUEUE_DELAY, 0.25 * base)
         # a queue stands; a stall of one side's process (a GC pause, a busy loop) passes: back off only when the
         # delay held for STRIKES evaluations in a row

@@ -588,8 +588,7 @@ class StateSyncServer(TransportEndpoint):
             rate = cs.rate
             if rate is None:
                 continue
-            conn = self.transport.connections.get(cs.client_id)
-            rate.update(now, conn.stats.loss if conn is not None else 0.0)
+            rate.update(now)
             due[i] = (grid + cs.slot) % rate.every == 0
         if due.all():
             return clients, offsets, ids
