@@ -1,7 +1,9 @@
 """The only code that touches sockets and the clock: pumps a sans-IO endpoint over an asyncio datagram socket.
 
-Datagrams that arrive in one loop iteration are all handed to the endpoint before it is asked
-what to send, so replies coalesce into as few datagrams as possible.
+A request/response endpoint (a client, an echo) answers each datagram as it is read, before the loop reads
+the next: the peer starts on the first answer while we work on the second, so the two processes overlap
+instead of taking turns. A tick-driven server (``flush_on_receive=False``) only takes datagrams in and
+answers at its timer.
 """
 from __future__ import annotations
 
@@ -86,9 +88,10 @@ def grow_buffers(sock, size: int) -> tuple[int, int]:
 class DatagramDriver:
     """Runs one ServerProtocol or ClientProtocol on one UDP socket.
 
-    With ``flush_on_receive`` the datagrams the loop reads in one iteration are collected and handed to the
-    endpoint together right before the one flush that answers them (scheduled with call_soon); otherwise
-    (a timer-driven server) each goes straight into the endpoint. Datagrams leave with synchronous ``sendto``.
+    With ``flush_on_receive`` each datagram is handed to the endpoint and answered at once (events to the
+    handler, what they caused sent, the acks it carried settled after that); otherwise (a timer-driven server)
+    each goes straight into the endpoint and waits for the timer's flush. Datagrams leave with synchronous
+    ``sendto``.
     """
 
     def __init__(self, endpoint, stream, handler: Handler | None = None, clock: Callable[[], float] = time.monotonic,
@@ -101,12 +104,17 @@ class DatagramDriver:
         # flush per arriving input would cost more than the tick itself.
         self.flush_on_receive = flush_on_receive
         self.on_flush = on_flush  # told each flush's duration (seconds), e.g. to time server ticks
+        # Answer first, account later: a driver that flushes right after it reads has the endpoint leave the
+        # acks it received to settle(), called once the answer is sent (netcode.protocol.connection.AckSettling).
+        # Their bookkeeping then overlaps the peer reading our answer instead of delaying it.
+        self._settle = getattr(endpoint, "settle", None) if flush_on_receive else None
+        if self._settle is not None:
+            endpoint.defer_acks()
         self.errors = 0  # socket errors (e.g. ICMP port unreachable) survived
         self.buffers = (0, 0)  # the socket's receive and send buffer sizes, as the OS granted them
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0  # the clock time self._timer fires at
         self._flush_handle: asyncio.Handle | None = None  # a flush scheduled with call_soon
-        self._inbox: list = []  # datagrams read since the last flush (flush_on_receive)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
         self._closed = False
@@ -147,8 +155,7 @@ class DatagramDriver:
         if self._closed:
             return
         if self._started:
-            self._receive_inbox()
-            self._flush()
+            self._flush(self.clock())
         self._closed = True
         self.stream.driver = None
         if self._flush_handle is not None:
@@ -163,40 +170,24 @@ class DatagramDriver:
     def _on_datagram(self, data: bytes, addr) -> None:
         if self._closed:
             return
-        if self.flush_on_receive:
-            # collected, and handed over in one go right before the flush that answers them
-            self._inbox.append((data, addr))
-            if self._flush_handle is None:
-                self._flush_handle = self._loop.call_soon(self._scheduled_flush)
-            return
+        now = self.clock()
         try:
-            self.endpoint.receive_datagram(data, addr, self.clock())
+            self.endpoint.receive_datagram(data, addr, now)
         except OSError:
             self.errors += 1
+        if self.flush_on_receive:
+            # Answered before the next datagram is read. Collecting a loop iteration's datagrams and answering
+            # them in one flush took turns with the peer: netcode bench transport measured 1.7x the messages/s
+            # with 32 in flight this way (paired runs), once acks were settled after the send.
+            self._flush(now)
 
     def _scheduled_flush(self) -> None:
         self._flush_handle = None
         if not self._closed:
-            self._receive_inbox()
-            self._flush()
+            self._flush(self.clock())
 
-    def _receive_inbox(self) -> None:
-        # Handing the endpoint a whole batch at once, rather than one datagram per read callback, measured
-        # ~25 % more reliable messages/s in the transport bench (32 in flight).
-        inbox = self._inbox
-        if inbox:
-            self._inbox = []
-            now = self.clock()
-            receive = self.endpoint.receive_datagram
-            for data, addr in inbox:
-                try:
-                    receive(data, addr, now)
-                except OSError:
-                    self.errors += 1
-
-    def _flush(self) -> None:
+    def _flush(self, now: float) -> None:
         started = time.perf_counter()
-        now = self.clock()
         endpoint = self.endpoint
         endpoint.update(now)
         events = endpoint.events()
@@ -211,6 +202,8 @@ class DatagramDriver:
                 sendto(data, addr)
             except OSError:
                 self.errors += 1
+        if self._settle is not None:
+            self._settle(now)  # an ack that opened the window leaves get_timer() at 0: the timer flushes again
         if self.on_flush is not None:
             self.on_flush(time.perf_counter() - started)
         self._arm_timer(now)

@@ -6,7 +6,7 @@ import os
 from ..wire import packet as wp
 from ..wire.errors import WireError
 from .config import TransportConfig
-from .connection import Connection, receive_if_payload
+from .connection import AckSettling, Connection, receive_if_payload
 from .events import ConnectError, ConnectFailed, Connected, Disconnected, DisconnectReason, LocalProtocolError
 from collections import Counter
 
@@ -26,7 +26,7 @@ class ClientState:
 _CONNECTED = ClientState.CONNECTED  # a module constant for the per-message send
 
 
-class ClientProtocol:
+class ClientProtocol(AckSettling):
     """One client's side of a connection to server_addr."""
 
     def __init__(self, server_addr, config: TransportConfig | None = None, payload: bytes = b"",
@@ -114,7 +114,8 @@ class ClientProtocol:
                 self.state = ClientState.CONNECTED
                 self.client_id = client_id
                 self.accept_payload = payload
-                self.connection = Connection(client_id, addr, session, self.config, now, self._events, is_server=False)
+                self.connection = self._adopt(Connection(client_id, addr, session, self.config, now, self._events,
+                                                         is_server=False))
                 if self._responses_sent == 1:
                     # the response → accept round trip seeds the RTT estimate (the first ack refines
                     # it); after a resend we can't tell which copy was answered (Karn's rule): no seed
@@ -171,6 +172,9 @@ class ClientProtocol:
         elif self.connection is not None:
             self.connection.datagrams(now, out)
         return out
+
+    def _live_connections(self) -> list:
+        return [self.connection] if self.connection is not None else []
 
     def get_timer(self) -> float | None:
         if self.state in (ClientState.REQUESTING, ClientState.RESPONDING):

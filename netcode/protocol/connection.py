@@ -110,6 +110,12 @@ class Connection:
         self._unreliable: deque[bytes] = deque()
         self._unreliable_bytes = 0
         self._disconnects_left = 0
+        # Answer first, account later: when the endpoint's driver settles after each send (Endpoint.settle),
+        # the acks a payload carries wait in _acks_due, and this connection in settle_queue, until the
+        # datagrams the payload's messages caused are out. Their bookkeeping (acked packets, RTT, loss, the
+        # window) then runs while the peer already reads our answer, not in front of it.
+        self.settle_queue: list | None = None
+        self._acks_due: list = []
 
     # ------------------------------------------------------------------ application side
 
@@ -266,7 +272,13 @@ class Connection:
         self._last_recv = now
         if self._ack_pending_since is None:
             self._ack_pending_since = now
-        self._process_acks(ack, bits, now, ack_delay * wp.ACK_DELAY_UNIT)
+        queue = self.settle_queue
+        if queue is None:
+            self._process_acks(ack, bits, now, ack_delay * wp.ACK_DELAY_UNIT)
+        else:
+            if not self._acks_due:
+                queue.append(self)
+            self._acks_due.append((ack, bits, now, ack_delay * wp.ACK_DELAY_UNIT))
         if bodies:
             cid = self.client_id
             self._events.extend([_new_tuple(MessageReceived, (cid, 0, b)) for b in bodies])
@@ -274,6 +286,14 @@ class Connection:
             stats.messages_in += len(bodies)
         elif messages:
             self._deliver(messages, now)
+
+    def settle(self) -> None:
+        """Process the acks deferred since the last settle (see settle_queue), oldest first."""
+        due = self._acks_due
+        if due:
+            self._acks_due = []
+            for ack, bits, now, ack_delay in due:
+                self._process_acks(ack, bits, now, ack_delay)
 
     def receive_disconnect(self) -> None:
         if not self.closed:
@@ -562,8 +582,12 @@ class Connection:
             self._emit([], [], now, out)
 
     def _pack_data(self, now: float, out: list, limit: int) -> None:
-        packer = _Packer(self, now, out, limit)
         inflight = self._inflight
+        if not self._unreliable and (not inflight or next(iter(inflight.values()))[1] > now - self.resend_timeout()):
+            if self._unsent:
+                self._pack_new(now, out, limit)
+            return
+        packer = _Packer(self, now, out, limit)
         if inflight:
             cutoff = now - self.resend_timeout()
             due = []
@@ -606,6 +630,31 @@ class Connection:
             packer.body, packer.units, packer.size = body, units, size
         packer.finish()
 
+    def _pack_new(self, now: float, out: list, limit: int) -> None:
+        """_pack_data when only new reliable units are due (the common case: nothing to resend, nothing
+        unreliable), without the general packer: each becomes in flight as it is packed."""
+        unsent, inflight = self._unsent, self._inflight
+        body: list = []
+        units: list = []
+        size = 0
+        sent = 0
+        while unsent:
+            key, enc = unsent[0]
+            n = len(enc)
+            if size + n > _MAX_MESSAGES_BYTES:
+                if sent + 1 >= limit:
+                    break
+                self._emit(body, units, now, out)
+                sent += 1
+                body, units, size = [], [], 0
+            unsent.popleft()
+            body.append(enc)
+            units.append(key)
+            size += n
+            inflight[key] = [enc, now]
+        if body:
+            self._emit(body, units, now, out)
+
     def _emit(self, body: list, units: list, now: float, out: list) -> None:
         seq = self._seq
         self._seq = (seq + 1) & 0xFFFF
@@ -629,6 +678,37 @@ class Connection:
         self._last_send = now
         self._ack_pending_since = None
         self._recv_since_send = 0
+
+
+class AckSettling:
+    """What a transport endpoint adds for a driver that answers first and accounts later: after
+    ``defer_acks()``, the acks in received payloads wait until ``settle(now)``, which the driver calls right
+    after sending what the received messages caused (see Connection.settle_queue). Endpoints list their
+    connections in ``_live_connections`` and hand every new one to ``_adopt``."""
+
+    _settle_queue: list | None = None
+
+    def defer_acks(self) -> None:
+        """From now on leave received acks to ``settle`` (call it after every send of datagrams)."""
+        if self._settle_queue is None:
+            self._settle_queue = []
+            for conn in self._live_connections():
+                conn.settle_queue = self._settle_queue
+
+    def settle(self, now: float) -> None:
+        """Process the acks received since the last settle."""
+        queue = self._settle_queue
+        if queue:
+            for conn in queue:
+                conn.settle()
+            queue.clear()
+
+    def _adopt(self, conn: Connection) -> Connection:
+        conn.settle_queue = self._settle_queue
+        return conn
+
+    def _live_connections(self) -> list:
+        raise NotImplementedError
 
 
 def receive_if_payload(conn: Connection, data: bytes, now: float, dropped) -> bool:

@@ -52,6 +52,13 @@ class TransportEndpoint:
         ev, self._events = self._events, []
         return ev
 
+    def defer_acks(self) -> None:
+        """Leave received acks to ``settle`` (netcode.protocol.connection.AckSettling)."""
+        self.transport.defer_acks()
+
+    def settle(self, now: float) -> None:
+        self.transport.settle(now)
+
     def on_bind(self, address, unix_offset: float) -> None:
         """The driver bound ``address``, and its monotonic ``now`` + ``unix_offset`` is Unix time: what a secure
         transport needs (the address its tokens must name, their expiry in Unix seconds)."""

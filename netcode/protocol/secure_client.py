@@ -15,7 +15,7 @@ from ..security.tokens import ConnectToken, TokenError
 from ..wire.errors import WireError
 from .client import ClientState
 from .config import TransportConfig
-from .connection import Connection, receive_secure
+from .connection import AckSettling, Connection, receive_secure
 from .events import (Channel, ConnectError, ConnectFailed, Connected, Disconnected, DisconnectReason,
                      LocalProtocolError, MessageReceived)
 from .framing import SecureFraming
@@ -25,7 +25,7 @@ _KEEP_ALIVE_OR_DENIED = frozenset((sp.KEEP_ALIVE, sp.DENIED))
 _CONNECTED = ClientState.CONNECTED
 
 
-class SecureClientProtocol:
+class SecureClientProtocol(AckSettling):
     """One client connecting with a connect token to the servers it names, first to last."""
 
     def __init__(self, token: ConnectToken | bytes, config: TransportConfig | None = None, payload: bytes = b"",
@@ -152,8 +152,8 @@ class SecureClientProtocol:
                 self.client_id, self.max_clients = index, max_clients
                 framing = SecureFraming(self._send_key, self._recv_key, seq=self._seq)
                 framing.replay.advance(seq)
-                conn = Connection(index, addr, 0, self._session_config(), now, self._conn_events, is_server=False,
-                                  framing=framing)
+                conn = self._adopt(Connection(index, addr, 0, self._session_config(), now, self._conn_events,
+                                              is_server=False, framing=framing))
                 self.connection = conn
                 conn.send(Channel.RELIABLE, self.payload)  # our hello: the connect payload
             else:
@@ -241,6 +241,9 @@ class SecureClientProtocol:
                 self._last_try = now
                 out.append((self._send_key.seal(sp.RESPONSE, self._next_seq(), self._challenge), self.server_addr))
         return out
+
+    def _live_connections(self) -> list:
+        return [self.connection] if self.connection is not None else []
 
     def get_timer(self) -> float | None:
         if self.state in (ClientState.REQUESTING, ClientState.RESPONDING):

@@ -203,7 +203,7 @@ class SecureServerProtocol(ServerProtocol):
         framing = SecureFraming(mapping.send, mapping.recv, client_index=slot, max_clients=self.max_clients,
                                 unconfirmed=True)
         events: list = []
-        conn = Connection(slot, addr, 0, config, now, events, is_server=True, framing=framing)
+        conn = self._adopt(Connection(slot, addr, 0, config, now, events, is_server=True, framing=framing))
         self._hello[slot] = conn
         self._hello_events[slot] = events
         self._by_addr[addr] = conn
@@ -289,6 +289,9 @@ class SecureServerProtocol(ServerProtocol):
                 # our connection): told so with disconnect packets, and its slot freed
                 conn.close(DisconnectReason.PROTOCOL)
                 self._remove(conn, DisconnectReason.PROTOCOL)
+
+    def _live_connections(self) -> list:
+        return [*self.connections.values(), *self._hello.values()]
 
     def control_datagrams(self, now: float) -> list[tuple[bytes, object]]:
         out = super().control_datagrams(now)

@@ -8,7 +8,7 @@ from collections import Counter
 from ..wire import packet as wp
 from ..wire.errors import WireError
 from .config import TransportConfig
-from .connection import Connection, receive_if_payload
+from .connection import AckSettling, Connection, receive_if_payload
 from .cookie import CookieJar
 from .events import Connected, Disconnected, DisconnectReason, LocalProtocolError
 
@@ -17,7 +17,7 @@ from .events import Connected, Disconnected, DisconnectReason, LocalProtocolErro
 _MAX_CONTROL_REPLIES = 4096
 
 
-class ServerProtocol:
+class ServerProtocol(AckSettling):
     """Accepts up to max_clients connections; takes datagrams and time, gives datagrams and events.
 
     Before a client echoes a valid cookie the server keeps nothing about it and every reply is
@@ -154,7 +154,7 @@ class ServerProtocol:
             return
         client_id = self._free_ids.pop()
         session = self._cookies.session_token(addr, nonce)
-        conn = Connection(client_id, addr, session, self.config, now, self._events, is_server=True)
+        conn = self._adopt(Connection(client_id, addr, session, self.config, now, self._events, is_server=True))
         conn.accept_payload = accept
         self.connections[client_id] = conn
         self._by_addr[addr] = conn
@@ -255,6 +255,9 @@ class ServerProtocol:
                 conn.datagrams(now, out)
             self._closing = []
         return out
+
+    def _live_connections(self) -> list:
+        return list(self.connections.values())
 
     def control_timer(self) -> float | None:
         """When control_datagrams (or update, for handshakes) next has work, if ever."""
