@@ -84,6 +84,9 @@ class ClientSession(SessionBase):
         self._seen_input = -1
         self._died_at_tick: int | None = None
         self._bars: deque = deque(maxlen=120)
+        # tick gaps between the last snapshots: a congested client gets every n-th tick's snapshot (the server's
+        # adaptive rate), so the least recent gap, not the welcome's snapshot_every, is the stream's period
+        self._gaps: deque = deque(maxlen=16)
         self._last_frame: Frame | None = None
         for k in ("snaps", "corr", "corr_dist"):
             self._rates[k] = Rate()
@@ -156,7 +159,10 @@ class ClientSession(SessionBase):
         every = self.welcome.snapshot_every if self.welcome else 1
         missing = 0
         if m.last_snapshot_tick >= 0:
-            missing = max(0, (e.tick - m.last_snapshot_tick) // every - 1)
+            gap = e.tick - m.last_snapshot_tick
+            self._gaps.append(gap)
+            period = max(every, min(self._gaps))
+            missing = max(0, gap // period - 1)
             m.snapshots_missing += missing
         m.last_snapshot_tick = e.tick
         self._bars.append((e.size, missing))

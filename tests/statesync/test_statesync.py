@@ -1,4 +1,5 @@
 """The state-sync match in virtual time over the seeded simulator."""
+import attrs
 import numpy as np
 import pytest
 
@@ -313,14 +314,15 @@ def test_a_budget_deferred_entity_is_neither_paused_nor_jumped():
     assert worst_blind > 2 * one_tick, (worst_blind, one_tick)
 
 
-def _behind_a_bottleneck(adaptive: bool, seconds=14.0):
+def _behind_a_bottleneck(adaptive: bool, seconds=14.0, link=None, bandwidth_bps=256_000):
     """One client behind a 256 kbit/s link (128 KB of queue) from the server, in a view that wants more (2000
     NPCs: the 256 kbit/s payload budget plus headers and acks overfill the link); returns the client's snapshot
     delays (arrival - tick time, s) relative to the least, and the server's state of the client."""
     cfg = ServerConfig(adaptive_rate=adaptive)
-    net, server, (a,) = match(1, npcs=2000, config=cfg, seed=3, link=LinkConfig(latency=0.02), step=1 / 240)
+    link = link or LinkConfig(latency=0.02)
+    net, server, (a,) = match(1, npcs=2000, config=cfg, seed=3, link=link, step=1 / 240)
     net.sim.set_link(SERVER, ("client", 0),
-                     LinkConfig(latency=0.02, bandwidth_bps=256_000, queue_limit_bytes=128_000))
+                     attrs.evolve(link, bandwidth_bps=bandwidth_bps, queue_limit_bytes=128_000))
     delays = []
     end = net.now + seconds
     while net.now < end:
@@ -346,6 +348,26 @@ def test_behind_a_256_kbit_bottleneck_the_adapted_client_keeps_no_standing_queue
     assert p95(fixed, 0, 1) < 0.1  # it grew there: the queue filled up in front of the bottleneck and stood
     assert cs.rate.counters.backoffs > 0 and cs.rate.budget_bps < 256_000
     assert len(adapted) > 0.9 * len(fixed)  # no fewer snapshots for it
+
+
+def test_behind_a_3g_link_of_128_kbit_the_adapted_client_drains_its_queue_and_keeps_it_short():
+    """The 3g profile (150 ms each way, ±30 ms, 2 % loss) in front of a 128 kbit/s downlink: the round trip
+    and a little queue outlast 32 snapshots at 60 Hz, which used to leave the server no ack it still knew (no
+    adaptation at all, and every snapshot without a delta baseline). The adapted client's queue drains within
+    seconds and stays short; the fixed budget's stands at the queue limit."""
+    from netcode.netsim.link import PROFILES
+
+    adapted, cs = _behind_a_bottleneck(True, 24.0, PROFILES["3g"], 128_000)
+    fixed, fcs = _behind_a_bottleneck(False, 24.0, PROFILES["3g"], 128_000)
+
+    def pct(ds, q, lo, hi):
+        return np.percentile([d for when, d in ds if lo <= when - ds[0][0] < hi], q)
+    assert pct(adapted, 50, 12, 24) < 0.2 and pct(adapted, 95, 12, 24) < 0.6, (pct(adapted, 50, 12, 24),
+                                                                               pct(adapted, 95, 12, 24))
+    assert pct(fixed, 50, 12, 24) > 3.0, pct(fixed, 50, 12, 24)
+    assert cs.rate.every > 1 or cs.rate.counters.backoffs > 3  # fewer or smaller snapshots, not a queue
+    # with the ack in hand the server deltas against it: only the first snapshots go without a baseline
+    assert cs.counters.full_snapshots < 0.1 * fcs.counters.full_snapshots
 
 
 def test_a_snapshot_overtaken_on_the_way_is_handed_on_not_dropped():
