@@ -187,7 +187,7 @@ class DatagramDriver:
             self._flush(self.clock())
 
     def _flush(self, now: float) -> None:
-        started = time.perf_counter()
+        started = time.perf_counter() if self.on_flush is not None else 0.0
         endpoint = self.endpoint
         endpoint.update(now)
         events = endpoint.events()

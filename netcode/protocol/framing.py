@@ -67,7 +67,9 @@ class SecureFraming:
         return self.send.seal(ptype, seq, data)
 
     def seal_payload(self, tail: bytes) -> bytes:
-        return self._seal(sp.PAYLOAD, tail)
+        seq = self.seq  # _seal, inlined: once per datagram sent
+        self.seq = seq + 1
+        return self.send.seal(sp.PAYLOAD, seq, tail)
 
     def keep_alive(self) -> bytes:
         return self._seal(sp.KEEP_ALIVE, sp.encode_keep_alive(self.client_index, self.max_clients))
