@@ -24,7 +24,7 @@ from . import messages as msg
 from .events import ConnectionLost, GameEvents, LateSnapshot, Scoreboard, ShotResult, SnapshotReceived, Welcome
 from .inputs import ClockSync
 
-_KEEP_TABLES = 64
+_KEEP_TABLES = 64  # decoded tables kept as baselines: at least the server's snapshot_ring (docs/SNAPSHOT.md)
 
 
 def _not_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -57,11 +57,12 @@ class ServerConfig:
     # each client's budget and snapshot rate follow what its link delivers (netcode.statesync.congestion): below
     # budget_bps behind a slower bottleneck, fewer snapshots when even that is too little
     adaptive_rate: bool = True
-    # Snapshots kept per client as delta baselines: the acknowledged one and those sent after it. Quake 3 keeps 32
-    # at 20 Hz, 1.6 s; 96 at 60 Hz is as long. With 32 at 60 Hz a round trip plus queue above 533 ms (a 3g link
-    # and a little queue) found every ack evicted, so every snapshot went without a baseline, larger, and the
-    # queue grew. Ones older than the ack are dropped at once, so a client on a good link holds a few.
-    snapshot_ring: int = 96
+    # Snapshots kept per client as delta baselines: the acknowledged one and those sent after it (1.07 s at 60 Hz).
+    # With 32 at 60 Hz a round trip plus queue above 533 ms (a 3g link and a little queue) found every ack
+    # evicted, so every snapshot went without a baseline, larger, and the queue grew. Ones older than the ack are
+    # dropped at once, so a client on a good link holds a few. A client must keep at least this many decoded
+    # tables (netcode.statesync.client keeps 64): the baseline is always among the last snapshot_ring sent.
+    snapshot_ring: int = 64
     max_input_ahead: int = 32  # ticks
     rejoin_grace: float = 5.0  # seconds a disconnected player's entity waits for a reconnect
     scoreboard_interval: float = 1.0
