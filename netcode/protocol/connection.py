@@ -718,9 +718,6 @@ class AckSettling:
         conn.settle_queue = self._settle_queue
         return conn
 
-    def _live_connections(self) -> list:
-        raise NotImplementedError
-
 
 def receive_if_payload(conn: Connection, data: bytes, now: float, dropped) -> bool:
     """The fast path shared by both endpoints: a well-formed PAYLOAD for a known connection is handed
