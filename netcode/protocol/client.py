@@ -148,18 +148,20 @@ class ClientProtocol(AckSettling):
 
     def update(self, now: float) -> None:
         """Handshake timeout and connection liveness."""
-        if self.state in (ClientState.REQUESTING, ClientState.RESPONDING):
-            if now - self._started > self.config.connect_timeout:
-                self.state = ClientState.CONNECT_TIMED_OUT
-                self._events.append(ConnectFailed(ConnectError.TIMED_OUT))
-        elif self.state == ClientState.CONNECTED:
+        if self.state == _CONNECTED:  # asked first: the state of every flush but the handshake's
             reason = self.connection.end_if_due(now)
             if reason is not None:
                 self._finish(reason)
+        elif self.state in (ClientState.REQUESTING, ClientState.RESPONDING):
+            if now - self._started > self.config.connect_timeout:
+                self.state = ClientState.CONNECT_TIMED_OUT
+                self._events.append(ConnectFailed(ConnectError.TIMED_OUT))
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, object]]:
         out: list = []
-        if self.state == ClientState.REQUESTING:
+        if self.state == _CONNECTED:
+            self.connection.datagrams(now, out)
+        elif self.state == ClientState.REQUESTING:
             if now - self._last_try >= self.config.connect_retry:
                 self._last_try = now
                 out.append((wp.encode_request(self.nonce, self.version), self.server_addr))

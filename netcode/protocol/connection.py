@@ -40,6 +40,10 @@ _UNRELIABLE = Channel.UNRELIABLE
 _MSG_RELIABLE = wp.MSG_RELIABLE
 _MSG_UNRELIABLE = wp.MSG_UNRELIABLE
 _TAIL_SIZE = wp.PAYLOAD_TAIL.size
+_PAYLOAD_HEADER_SIZE = wp.PAYLOAD_HEADER_SIZE
+_MAX_DATAGRAM = wp.MAX_DATAGRAM
+_unpack_reliable = wp.MSG_RELIABLE_HDR.unpack_from
+_RELIABLE_HDR_SIZE = wp.MSG_RELIABLE_HDR.size
 _PLAIN_TAIL = wp.PAYLOAD_HEADER_SIZE - _TAIL_SIZE
 _unpack_tail = wp.PAYLOAD_TAIL.unpack_from
 _pack_tail = wp.PAYLOAD_TAIL.pack
@@ -233,11 +237,16 @@ class Connection:
         # parse everything before touching state
         bodies = None
         start = off + _TAIL_SIZE
-        if not self._recv_complete and not self._assembly and (
-                len(data) == start or data[start] == _MSG_RELIABLE):
+        end = len(data)
+        if not self._recv_complete and not self._assembly and (end == start or data[start] == _MSG_RELIABLE):
             # common case: nothing buffered, so a run of in-order reliable messages is delivered as is
             # (a datagram that starts with another kind of message cannot be one: skip the attempt)
-            bodies = wp.decode_in_order(data, self._recv_next_id, start)
+            if end - start > _RELIABLE_HDR_SIZE and type(data) is bytes:
+                _, ident, n = _unpack_reliable(data, start)
+                if ident == self._recv_next_id and start + _RELIABLE_HDR_SIZE + n == end:
+                    bodies = [data[start + _RELIABLE_HDR_SIZE:]]  # just that one message (request/response)
+            if bodies is None:
+                bodies = wp.decode_in_order(data, self._recv_next_id, start)
         messages = wp.decode_messages(data, start) if bodies is None else None
         stats = self.stats
         slot = seq & (RING - 1)
@@ -547,6 +556,21 @@ class Connection:
 
         A secure server connection not yet heard from puts a netcode.io keep-alive before what it sends:
         that is how the client learns it is connected (STANDARD.md "Connected Clients")."""
+        if self._unsent and not (self._unreliable or self._ack_queue or self._disconnects_left or self.closed
+                                 or self.framing.unconfirmed):
+            # What a request/response stream does each time, straight to the packer: only new reliable messages
+            # are due, the packet ring has room and nothing in flight is old enough to be resent (see _pack_data).
+            inflight = self._inflight
+            room = _MAX_IN_FLIGHT - ((self._seq - self._loss_cursor) & 0xFFFF)
+            if room > 0 and (not inflight or now - next(iter(inflight.values()))[1] < self._min_resend):
+                unsent = self._unsent
+                if len(unsent) == 1:  # one message: one datagram, no packing
+                    key, enc = unsent.popleft()
+                    inflight[key] = [enc, now]
+                    self._emit([enc], [key], now, out)
+                else:
+                    self._pack_new(now, out, min(room, self.config.max_datagrams_per_flush))
+                return
         if self.framing.unconfirmed and not self.closed:
             mark = len(out)
             self._datagrams(now, out)
@@ -677,11 +701,16 @@ class Connection:
         recv_newest = self._recv_newest
         if recv_newest >= 0:
             delay = min(int((now - self._recv_newest_time) * 1e5), 0xFFFF)
-            data = self._seal(_pack_tail(seq, recv_newest, self._recv_bits, delay) + b"".join(body))
+            tail = _pack_tail(seq, recv_newest, self._recv_bits, delay) + b"".join(body)
         else:
             # nothing received yet: ack 0xFFFF with no bits, which the peer's sent-packet ring cannot match
             # until it has sent 65536 packets, long after it has heard from us
-            data = self._seal(_pack_tail(seq, 0xFFFF, 0, 0) + b"".join(body))
+            tail = _pack_tail(seq, 0xFFFF, 0, 0) + b"".join(body)
+        key = self.send_key
+        if key is not None:  # PlainFraming.seal_payload, inlined: once per datagram
+            data = _PAYLOAD_PREFIX + _pack_check(_crc32(tail, key)) + tail
+        else:
+            data = self._seal(tail)
         out.append((data, self.addr))
         stats = self.stats
         stats.packets_out += 1
@@ -723,10 +752,9 @@ def receive_if_payload(conn: Connection, data: bytes, now: float, dropped) -> bo
     """The fast path shared by both endpoints: a well-formed PAYLOAD for a known connection is handed
     to it (or dropped and counted in `dropped` when its check or body is bad). False: not a PAYLOAD
     for this version, for the endpoint's general handling."""
-    if len(data) < wp.PAYLOAD_HEADER_SIZE or data[3] != wp.PAYLOAD or data[:3] != _PAYLOAD_MAGIC \
-            or len(data) > wp.MAX_DATAGRAM:
+    if not _PAYLOAD_HEADER_SIZE <= len(data) <= _MAX_DATAGRAM or not data.startswith(_PAYLOAD_PREFIX):
         return False
-    if _unpack_check(data, _CHECK_AT)[0] != _crc32(memoryview(data)[_CHECK_AT + 4:], conn.recv_key):
+    if _unpack_check(data, _CHECK_AT)[0] != _crc32(data[_CHECK_AT + 4:], conn.recv_key):
         dropped["bad check"] += 1  # wp.payload_check_ok, inlined: once per datagram
         return True
     try:
@@ -736,9 +764,10 @@ def receive_if_payload(conn: Connection, data: bytes, now: float, dropped) -> bo
     return True
 
 
-_PAYLOAD_MAGIC = wp.PREFIX.pack(wp.PROTOCOL_ID, wp.PROTOCOL_VERSION, 0)[:3]
+_PAYLOAD_PREFIX = wp.PREFIX.pack(wp.PROTOCOL_ID, wp.PROTOCOL_VERSION, wp.PAYLOAD)
 _CHECK_AT = wp.PREFIX.size
 _unpack_check = wp.CHECK.unpack_from
+_pack_check = wp.CHECK.pack
 _crc32 = zlib.crc32
 
 

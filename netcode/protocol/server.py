@@ -233,6 +233,13 @@ class ServerProtocol(AckSettling):
 
     def update(self, now: float) -> None:
         """Expire timed-out and broken connections."""
+        for conn in self.connections.values():
+            # Connection.end_if_due's questions, asked inline first (this runs before every flush): most
+            # flushes find no connection ending, and then need neither a copy of the dict nor a call per peer.
+            if conn.closed or now - conn._last_recv > conn._timeout or conn._assembly:
+                break
+        else:
+            return
         for conn in list(self.connections.values()):
             reason = conn.end_if_due(now)
             if reason is not None:
