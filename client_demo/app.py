@@ -311,9 +311,15 @@ def print_lockstep_summary(stats: dict) -> None:
     hs = {True: "ok", False: "FAILED"}.get(stats["handshake_ok"], "n/a")
     late = "" if stats["server_missing"] is None else (f"; the server filled {stats['server_missing']} of our inputs, "
                                                        f"{stats['server_late']} came late")
+    if stats.get("rollback_window"):
+        # a rolling-back client compares no sampled input with its bundle (it predicted that frame): the server's
+        # bundles say which of our inputs it filled
+        filled = f"{stats['inputs_filled_by_server']}"
+    else:
+        filled = f"{stats['inputs_filled']} of {stats['inputs_compared']}"
     print(f"client: stalls {stats['stalls']} (longest freeze {stats['longest_freeze_ms']:.0f} ms, max stall "
-          f"{stats['max_stall_ms']:.0f} ms), inputs filled by the server {stats['inputs_filled']} of "
-          f"{stats['inputs_compared']}{late}, gap requests {stats['requests']}; checksum reports "
+          f"{stats['max_stall_ms']:.0f} ms), inputs filled by the server {filled}{late}, gap requests "
+          f"{stats['requests']}; checksum reports "
           f"{stats['checksums_sent']}, handshake {hs}, "
           f"desyncs {stats['desyncs']}; hits {stats['hits']}, kills {stats['kills']}, deaths {stats['deaths']}",
           flush=True)

@@ -353,8 +353,10 @@ class LockstepSession(SessionBase):
             lines.append(f"frame {c.frame}  decoded {c.have}  server ~{c.newest}  @ {c.rate} Hz")
             lines.append(f"input delay {c.delay} fr ({c.delay * c.interval * 1000:.0f} ms)  buffer "
                          f"{c.jitter_buffer * 1000:4.1f} ms  max stall {c.max_stall * 1000:4.0f} ms")
-            lines.append(f"stalls {mt.stalls}  inputs filled {mt.inputs_replaced}/{mt.inputs_compared}  "
-                         f"requests {cc.requests}  dup {cc.duplicate_bundles}")
+            # rolling back, no sampled input is compared with its bundle: the bundles' own word on filled inputs
+            filled = f"{cc.inputs_filled}" if c.rb is not None else f"{mt.inputs_replaced}/{mt.inputs_compared}"
+            lines.append(f"stalls {mt.stalls}  inputs filled {filled}  requests {cc.requests}  "
+                         f"dup {cc.duplicate_bundles}")
             lines.append(f"checksums {cc.checksums_sent}  {self.desync_text()}")
         if c.rb is not None:
             k = c.rb.counters
