@@ -764,7 +764,7 @@ def receive_if_payload(conn: Connection, data: bytes, now: float, dropped) -> bo
     return True
 
 
-_PAYLOAD_PREFIX = wp.PREFIX.pack(wp.PROTOCOL_ID, wp.PROTOCOL_VERSION, wp.PAYLOAD)
+_PAYLOAD_PREFIX = wp.PAYLOAD_PREFIX
 _CHECK_AT = wp.PREFIX.size
 _unpack_check = wp.CHECK.unpack_from
 _pack_check = wp.CHECK.pack

@@ -14,7 +14,7 @@ from ..security import packets as sp
 from ..security.replay import ReplayProtection
 from ..wire import packet as wp
 
-_PAYLOAD_PREFIX = wp.PREFIX.pack(wp.PROTOCOL_ID, wp.PROTOCOL_VERSION, wp.PAYLOAD)
+_PAYLOAD_PREFIX = wp.PAYLOAD_PREFIX
 _pack_check = wp.CHECK.pack
 _crc32 = zlib.crc32
 _MASK32 = 0xFFFFFFFF

@@ -173,7 +173,7 @@ def seal_payload(session: int, seq: int, ack: int, bits: int, ack_delay: int, bo
     tail = PAYLOAD_TAIL.pack(seq, ack, bits, ack_delay)
     if body:
         tail += body
-    return _PAYLOAD_PREFIX + CHECK.pack(zlib.crc32(tail, session)) + tail
+    return PAYLOAD_PREFIX + CHECK.pack(zlib.crc32(tail, session)) + tail
 
 
 def payload_check_ok(data: bytes, session: int) -> bool:
@@ -181,7 +181,8 @@ def payload_check_ok(data: bytes, session: int) -> bool:
     return CHECK.unpack_from(data, PREFIX.size)[0] == zlib.crc32(memoryview(data)[PREFIX.size + 4:], session)
 
 
-_PAYLOAD_PREFIX = _PREFIXES[PAYLOAD]
+# The 4 bytes every PAYLOAD datagram starts with; the hot path prepends it without packing.
+PAYLOAD_PREFIX = _PREFIXES[PAYLOAD]
 
 
 def encode_reliable(msg_id: int, body: bytes) -> bytes:

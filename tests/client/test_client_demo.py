@@ -136,8 +136,10 @@ def test_headless_run_against_a_server_prints_measurements(capsys, tmp_path):
     stats = asyncio.run(main())
     out = capsys.readouterr().out
     assert "error" not in stats, stats
-    assert stats["snapshots_per_s"] > 45 and stats["fps"] > 40
-    assert 50 < stats["rtt_ms"] < 120  # loopback + 60 ms of injected round trip
+    # real time on a shared runner: the bounds catch a client that stops receiving or drawing, not a slow
+    # host (the frame-rate and snapshot-rate figures are `netcode bench`'s)
+    assert stats["snapshots_per_s"] > 20 and stats["fps"] > 15
+    assert 50 < stats["rtt_ms"] < 200  # loopback + 60 ms of injected round trip
     assert "fps" in out and "mean correction distance per second" in out and "kbit/s" in out
     assert json.loads((tmp_path / "c.json").read_text())["frames"] == stats["frames"]
     assert (tmp_path / "s.png").stat().st_size > 1000

@@ -562,7 +562,9 @@ def test_fuzz_reader_info_verify_raise_only_replay_error(tmp_path):
         list(reader.records())
         outcomes["warned" if reader.warnings else "clean"] += 1
         reader.close()
-        for fn in (info, verify):
+        # Every readable mutation goes through info; verify (a full re-simulation, two thirds
+        # of this test's time) through one in four: 5000 mutations keep the reader's coverage.
+        for fn in (info, verify) if i % 4 == 0 else (info,):
             try:
                 fn(p)
             except ReplayError as e:
