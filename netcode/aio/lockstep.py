@@ -25,7 +25,7 @@ from ..bots import LockstepBrain
 from ..lockstep.client import ClientConfig, LockstepClient
 from ..lockstep.events import ConnectionLost, Desync, MatchEnded
 from ..lockstep.server import LockstepConfig, LockstepServer
-from .driver import CallbackProtocol, DatagramDriver
+from .driver import CallbackProtocol, DatagramDriver, stop_on_sigterm, wait_or_stop
 from .loadbot import LoadBot, LoadSwarm
 
 
@@ -128,16 +128,23 @@ async def serve_lockstep(host: str = "127.0.0.1", port: int = 40000, frame_rate:
                          json_path: str | None = None, stats_every: float = 5.0, warmup: float = 0.0,
                          ready=None, until_empty: bool = False, game=None, spec: str | None = None,
                          security=None, **config) -> dict:
-    """Host lockstep matches of ``game`` (default: the arena) until ``duration`` seconds pass (0 = forever) or,
-    with ``until_empty``, everyone who came has left (the stats are then those of the moment the first one
-    left). Extra keywords go to LockstepConfig."""
+    """Host lockstep matches of ``game`` (default: the arena) until ``duration`` seconds pass (0 = forever),
+    SIGTERM, or, with ``until_empty``, everyone who came has left (the stats are then those of the moment the
+    first one left). Extra keywords go to LockstepConfig."""
     cfg = LockstepConfig(frame_rate=frame_rate, input_delay=input_delay, players_per_match=players_per_match,
                          max_matches=matches, **config)
+    with stop_on_sigterm() as stop:  # from before the start line: a SIGTERM just after it still stops cleanly
+        return await _serve_lockstep(stop, cfg, host, port, duration, json_path, stats_every, warmup, ready,
+                                     until_empty, game, spec, security)
+
+
+async def _serve_lockstep(stop, cfg, host, port, duration, json_path, stats_every, warmup, ready, until_empty, game,
+                          spec, security) -> dict:
     runner = await LockstepRunner.start(cfg, host, port, game, spec, security)
     h, p = runner.address
-    print(f"netcode: lockstep server on {h}:{p}, {runner.core.game.name}, {frame_rate} Hz, "
-          f"input delay {input_delay} frames, "
-          f"up to {matches} matches of {players_per_match}; {describe(runner.core.transport)}"
+    print(f"netcode: lockstep server on {h}:{p}, {runner.core.game.name}, {cfg.frame_rate} Hz, "
+          f"input delay {cfg.input_delay} frames, "
+          f"up to {cfg.max_matches} matches of {cfg.players_per_match}; {describe(runner.core.transport)}"
           + (f"; recording each match to {cfg.record_dir}/" if cfg.record_dir and cfg.simulate else ""), flush=True)
     if ready is not None:
         ready(runner)
@@ -147,7 +154,8 @@ async def serve_lockstep(host: str = "127.0.0.1", port: int = 40000, frame_rate:
     next_print = start + stats_every
     try:
         while duration <= 0 or time.monotonic() - start < duration:
-            await asyncio.sleep(0.25)
+            if await wait_or_stop(stop, 0.25):
+                break
             now = time.monotonic()
             if not marked and now - start >= warmup:
                 runner.mark()

@@ -1,14 +1,13 @@
 """`netcode serve`: host a match over real UDP. The match itself is sans-IO (StateSyncServer)."""
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import time
 
 from ..protocol.transports import describe
 from ..statesync.server import StateSyncServer
-from .driver import DatagramDriver
+from .driver import DatagramDriver, stop_on_sigterm, wait_or_stop
 from .memory import pin_allocator
 
 
@@ -75,7 +74,16 @@ class ServerRunner:
 
 async def serve(core: StateSyncServer, host: str, port: int, duration: float = 0.0,
                 stats_every: float = 5.0, json_path: str | None = None, ready=None, warmup: float = 0.0,
-                record_dir: str | None = None) -> dict:
+                record_dir: str | None = None, until_empty: bool = False) -> dict:
+    """Host ``core`` until ``duration`` seconds pass (0 = forever), SIGTERM, or, with ``until_empty``, every
+    client that came has left; then close connections and the replay and return (and write) the stats."""
+    with stop_on_sigterm() as stop:  # from before the start line: a SIGTERM just after it still stops cleanly
+        return await _serve(stop, core, host, port, duration, stats_every, json_path, ready, warmup, record_dir,
+                            until_empty)
+
+
+async def _serve(stop, core, host, port, duration, stats_every, json_path, ready, warmup, record_dir,
+                 until_empty) -> dict:
     runner = await ServerRunner.start(core, host, port, record_dir)
     h, p = runner.address
     config = core.config
@@ -85,15 +93,29 @@ async def serve(core: StateSyncServer, host: str, port: int, duration: float = 0
     if ready is not None:
         ready(runner)
     start = time.monotonic()
-    if warmup > 0:
-        await asyncio.sleep(warmup)
-        runner.core.ticker.clear_durations()
-        runner.core.mark()
+    end = start + duration if duration > 0 else float("inf")
+    next_print = start + stats_every
+    marked, came = warmup <= 0, False
+    connections = runner.core.transport.connections
     try:
-        while duration <= 0 or time.monotonic() - start < duration:
-            left = duration - (time.monotonic() - start)
-            await asyncio.sleep(min(stats_every, left) if duration > 0 else stats_every)
-            print(runner.stats_line(), flush=True)
+        while True:
+            now = time.monotonic()
+            # wake for the next of: warm-up end, stats line, duration end, and (until empty) a look
+            wake = min(end, next_print, start + warmup if not marked else end, now + 0.25 if until_empty else end)
+            if await wait_or_stop(stop, wake - now):
+                break
+            now = time.monotonic()
+            if not marked and now - start >= warmup:
+                runner.core.ticker.clear_durations()
+                runner.core.mark()
+                marked = True
+            came = came or bool(connections)
+            over = now >= end or (until_empty and came and not connections)
+            if now >= next_print or over:
+                next_print += stats_every
+                print(runner.stats_line(), flush=True)
+            if over:
+                break
     finally:
         stats = runner.core.stats()
         stats["measured_s"] = time.monotonic() - start - warmup

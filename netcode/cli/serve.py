@@ -56,7 +56,10 @@ def add_parser(sub) -> None:
     s.add_argument("--no-rewind", action="store_true", help="turn lag compensation off (for comparison)")
     s.add_argument("--rewind-window", type=float_in(0, 1, open_lo=True), default=1.0,
                    help="most a shot may be rewound, seconds (0 < S <= 1)")
-    s.add_argument("--duration", type=float_at_least(0), default=0.0, help="seconds (0 = until Ctrl-C)")
+    s.add_argument("--duration", type=float_at_least(0), default=0.0,
+                   help="seconds (0 = until Ctrl-C); SIGTERM stops as the end of the duration does")
+    s.add_argument("--until-empty", action="store_true",
+                   help="stop when every client that came has left (bots, benchmarks, tests)")
     s.add_argument("--stats", type=float_at_least(0, open_=True), default=5.0, help="print stats every S seconds")
     s.add_argument("--json", metavar="FILE", help="write final server stats as JSON")
     s.add_argument("--warmup", type=float_at_least(0), default=0.0,
@@ -75,8 +78,6 @@ def add_parser(sub) -> None:
     ls.add_argument("--match-frames", type=int_in(0), default=0, help="frames a match lasts (0 = until everyone leaves)")
     ls.add_argument("--no-simulate", action="store_true",
                     help="relay only: no authoritative simulation (desyncs judged by majority)")
-    ls.add_argument("--until-empty", action="store_true",
-                    help="stop when every client that came has left (benchmarks)")
     s.set_defaults(func=run)
 
 
@@ -107,7 +108,7 @@ def run(args) -> int:
         return fail(COMMAND, str(e))
     try:
         run_loop(serve(core, args.host, args.port, args.duration, args.stats, args.json, warmup=args.warmup,
-                       record_dir=None if args.no_record else args.record))
+                       record_dir=None if args.no_record else args.record, until_empty=args.until_empty))
     except OSError as e:
         return fail(COMMAND, address_in_use(args.host, args.port, e), 1)
     return 0

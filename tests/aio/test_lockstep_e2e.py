@@ -66,3 +66,19 @@ def test_sigkilled_lockstep_serve_leaves_replays_that_verify(tmp_path):
     assert d["mode"] == "lockstep" and not d["clean"] and d["last_tick"] >= 120
     r = verify(path)
     assert r.ok and not r.clean and r.checksums_checked == r.ticks >= 120
+
+
+def test_sigterm_stops_a_lockstep_serve_cleanly_with_its_stats(tmp_path):
+    out = tmp_path / "server.json"
+    proc = subprocess.Popen([sys.executable, "-m", "netcode", "serve", "--mode", "lockstep", "--port", str(free_port()),
+                             "--duration", "60", "--no-record", "--json", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "lockstep server on" in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert json.loads(out.read_text())["frames"] == 0
