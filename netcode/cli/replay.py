@@ -12,7 +12,6 @@ import json
 import sys
 import time
 
-from ..replay.format import ReplayError
 from .options import add_trust_option, int_in
 
 
@@ -38,7 +37,7 @@ def add_parser(subparsers) -> None:
     _add_play(sub)
 
 
-def _fail(e: ReplayError) -> int:
+def _fail(e: Exception) -> int:  # a ReplayError (netcode.replay.format), one line
     print(f"netcode replay: {e}", file=sys.stderr)
     return 2
 
@@ -52,6 +51,7 @@ def _kb(n: int) -> str:
 
 
 def cmd_info(args) -> int:
+    from ..replay.format import ReplayError
     from ..replay.verify import info
 
     try:
@@ -90,6 +90,7 @@ def auto_workers(path) -> int:
 
 
 def cmd_verify(args) -> int:
+    from ..replay.format import ReplayError
     from ..replay.verify import verify
 
     bar = None
@@ -183,6 +184,8 @@ def cmd_play(args) -> int:
         return bad(f"--speed must be {SPEED_MIN:g}..{SPEED_MAX:g}, got {args.speed:g}")
     if args.duration < 0:
         return bad(f"--duration must be >= 0, got {args.duration:g}")
+    from ..replay.format import ReplayError
+
     try:
         from client_demo.replay_viewer import run_viewer
     except ImportError as e:  # pygame (or the client) not installed
