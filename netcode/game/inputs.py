@@ -152,6 +152,7 @@ class InputSchema:
         self._u_masks = np.array([(1 << f.bits) - 1 for f in self.fields], dtype=np.uint64)
         self._sign = np.array([(1 << (f.bits - 1)) if f.signed else 0 for f in self.fields], dtype=np.int64)
         self._span = np.array([1 << f.bits for f in self.fields], dtype=np.int64)
+        self._any_signed = bool(self._sign.any())  # asked once per step: a Python bool, not an array reduction
         self._lo = np.array([f.lo for f in self.fields], dtype=np.int64)
         self._hi = np.array([f.hi for f in self.fields], dtype=np.int64)
         self._wrap = np.array([f.wrap for f in self.fields], dtype=bool)
@@ -295,7 +296,7 @@ class InputSchema:
         """int32 ``[P, F]`` field values of uint64 packed records ``[P]`` (what ``Game.step`` receives)."""
         p = np.asarray(packed, dtype=np.uint64)
         u = ((p[:, None] >> self._u_shifts[None, :]) & self._u_masks[None, :]).astype(np.int64)
-        if self._sign.any():
+        if self._any_signed:
             u = np.where(u & self._sign[None, :], u - self._span[None, :], u)
         if out is None:
             return u.astype(np.int32)

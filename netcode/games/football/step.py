@@ -38,7 +38,8 @@ def clean(inputs, players: int) -> np.ndarray:
     a = a.astype(np.int64)
     out = np.empty_like(a)
     out[:, HEADING] = a[:, HEADING] & 255
-    out[:, THROTTLE] = np.clip(a[:, THROTTLE], 0, 3)
+    # np.minimum/np.maximum, not np.clip: the same values at a fifth of the cost on arrays this small
+    out[:, THROTTLE] = np.minimum(np.maximum(a[:, THROTTLE], 0), 3)
     out[:, KICK] = a[:, KICK] != 0
     out[:, AIM] = a[:, AIM] & 4095
     return out
@@ -86,14 +87,14 @@ def step(world: World, inputs=None) -> list:
     delta = (direction(inputs[:, HEADING] << 4) * step_lengths(cfg, t)[level][:, None]) >> TRIG_SHIFT
     drain, regen = per_tick(1000, t, cfg.tick_rate), per_tick(cfg.stamina_regen, t, cfg.tick_rate)
     stamina = world.stamina.astype(np.int64) + np.where(sprinting, -drain, regen)
-    world.stamina[:] = np.where(act, np.clip(stamina, 0, cfg.stamina), 0)
+    world.stamina[:] = np.where(act, np.minimum(np.maximum(stamina, 0), cfg.stamina), 0)
     old = world.pos.astype(np.int64)
     r = cfg.player_radius * SUBPX
     idx = np.flatnonzero(act)
     moved = old.copy()
     moved[idx] = _separate(old[idx] + delta[idx], r)
-    moved[idx, 0] = np.clip(moved[idx, 0], r, cfg.width * SUBPX - r)
-    moved[idx, 1] = np.clip(moved[idx, 1], r, cfg.height * SUBPX - r)
+    moved[idx, 0] = np.minimum(np.maximum(moved[idx, 0], r), cfg.width * SUBPX - r)
+    moved[idx, 1] = np.minimum(np.maximum(moved[idx, 1], r), cfg.height * SUBPX - r)
     world.pos[:] = moved
     world.vel[:] = moved - old
 
