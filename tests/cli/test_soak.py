@@ -129,7 +129,7 @@ def test_write_plots_without_matplotlib(tmp_path, monkeypatch):
 
 
 def test_trace_memory_reports_the_server_allocation_sites_that_grew(capsys):
-    report = _soak(duration=10.0, bots=4, profile=None, npcs=100, churn=0.0, warmup=3.0, trace_memory=True)
+    report = _soak(duration=7.0, bots=4, profile=None, npcs=100, churn=0.0, warmup=3.0, trace_memory=True)
     sites = report["memory_sites"]
     assert sites and all(isinstance(w, str) and ":" in w and isinstance(kib, float) for w, kib, _ in sites)
     assert [kib for _, kib, _ in sites] == sorted((kib for _, kib, _ in sites), reverse=True)

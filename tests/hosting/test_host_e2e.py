@@ -51,9 +51,11 @@ def test_the_matchmaker_fills_matches_every_bot_plays_metrics_show_ticks_and_dra
         summary = json.loads(out.read_text())
         assert summary["connected_throughout"] == 16
         # every bot gets a steady stream; the server's adaptive rate gives fewer snapshots to a bot whose acks come
-        # late (the bots process falling behind on a busy machine looks like a queue), so the 60 Hz is the median's
+        # late (the bots process falling behind on a busy machine looks like a queue: a median of 9.5 Hz on one
+        # slow runner, 27.9 on another), so the bound is a stream; the configured rate is checked with --fixed-rate
+        # by tests/aio/test_e2e_statesync.py
         rates = sorted(b["snapshot_rate_hz"] for b in summary["per_bot"])
-        assert rates[0] > 5 and rates[len(rates) // 2] > 30, rates
+        assert rates[0] > 5, rates
         matches = {b["match_id"] for b in summary["per_bot"]}
         assert len(matches) >= 2  # 16 players, 8 per match
         text = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10).read().decode()
@@ -113,7 +115,9 @@ def test_an_agones_sidecar_sees_ready_health_the_rooms_counter_and_shutdown(tmp_
 
 
 def test_the_demo_client_asks_the_matchmaker_and_plays_the_match_it_is_given(tmp_path):
-    proc, mm, _ = start_host(tmp_path / "r", "--min-players", "1", "--wait", "1", "--no-record")
+    # the host's own bots play on after the client leaves: a short drain keeps SIGTERM's wait short
+    proc, mm, _ = start_host(tmp_path / "r", "--min-players", "1", "--wait", "1", "--no-record",
+                             "--drain-timeout", "1")
     try:
         client = subprocess.run([sys.executable, "-m", "client_demo", "--matchmaker", f"http://127.0.0.1:{mm}",
                                  "--name", "ann", "--headless", "--duration", "3"],

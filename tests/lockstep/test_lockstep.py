@@ -15,6 +15,7 @@ from netcode.protocol import Channel
 from netcode.games.arena import GAME, INPUTS, PlayerInput
 from netcode.netsim.virtual import VirtualNetwork
 from netcode.wire.errors import WireError
+from tag_game import GAME as TAG
 
 SERVER = ("server", 1)
 
@@ -35,12 +36,28 @@ def random_brain(seed):
     return brain
 
 
+def random_tag_brain(seed):
+    """Tag's inputs (tests/tag_game.py): a new direction every few frames, sprinting now and then."""
+    r = random.Random(seed)
+    state = {"move": (0, 0), "sprint": 0}
+
+    def brain(client):
+        if r.random() < 0.1:
+            state["move"] = (r.choice((-1, 0, 1)), r.choice((-1, 0, 1)))
+        if r.random() < 0.05:
+            state["sprint"] ^= 1
+        return TAG.inputs.pack((*state["move"], state["sprint"]))
+    return brain
+
+
 class Match:
-    def __init__(self, n=4, link=None, seed=1, step=1 / 60, client_config=None, **config):
+    def __init__(self, n=4, link=None, seed=1, step=1 / 60, client_config=None, game=GAME, spec=None,
+                 brain=random_brain, **config):
         config.setdefault("players_per_match", n)
         config.setdefault("start_players", n)
         self.net = VirtualNetwork(link or LinkConfig(latency=0.02), seed=seed, step=step)
-        self.server = LockstepServer(LockstepConfig(**config), game=GAME, secret=b"s" * 32)
+        self.server = LockstepServer(LockstepConfig(**config), game=game, spec=spec, secret=b"s" * 32)
+        self.brain = brain
         self.net.add(SERVER, self.server)
         self.log = []  # server events
         self.client_config = client_config
@@ -53,7 +70,7 @@ class Match:
         self.clients = [self.add(i) for i in range(n)]
 
     def add(self, i, token=None, name=None):
-        c = LockstepClient(SERVER, name=name or f"p{i}", token=token, nonce=1000 + i, brain=random_brain(i),
+        c = LockstepClient(SERVER, name=name or f"p{i}", token=token, nonce=1000 + i, brain=self.brain(i),
                            config=self.client_config)
         c.log = []
         orig = c.update
@@ -83,8 +100,11 @@ def agree(clients):
 def test_eight_clients_10000_frames_under_loss_jitter_reorder_agree_without_long_stalls():
     link = LinkConfig(latency=0.03, jitter=0.01, loss=0.10, reorder=0.05, reorder_delay=0.03)
     rate = 60
-    # 60 Hz keeps the run short in virtual time; 8 frames of input delay = 133 ms, as 2 frames at 15 Hz
-    mt = Match(8, link=link, seed=7, step=1 / rate, frame_rate=rate, input_delay=8, checksum_every=30)
+    # 60 Hz keeps the run short in virtual time; 8 frames of input delay = 133 ms, as 2 frames at 15 Hz. The
+    # game is Tag: this is the frame protocol's long run, and eight arena simulations (over half of its
+    # time with the arena) would test the arena, which the other lockstep tests here run.
+    mt = Match(8, link=link, seed=7, step=1 / rate, frame_rate=rate, input_delay=8, checksum_every=30, game=TAG,
+               spec="tag_game:TagGame", brain=random_tag_brain)
     net, server = mt.net, mt.server
     # the loss pattern: the longest run of consecutive datagrams lost from the server to any client
     runs = {}

@@ -551,7 +551,7 @@ def test_fuzz_reader_info_verify_raise_only_replay_error(tmp_path):
     gen = _mutations(base, records, header_end, rng)
     p = tmp_path / "fuzz.ncr"
     outcomes = {"error": 0, "warned": 0, "clean": 0}
-    for i in range(5000):
+    for i in range(3000):
         p.write_bytes(next(gen))
         try:
             reader = ReplayReader(p)
@@ -563,7 +563,7 @@ def test_fuzz_reader_info_verify_raise_only_replay_error(tmp_path):
         outcomes["warned" if reader.warnings else "clean"] += 1
         reader.close()
         # Every readable mutation goes through info; verify (a full re-simulation, two thirds
-        # of this test's time) through one in four: 5000 mutations keep the reader's coverage.
+        # of this test's time) through one in four: 3000 mutations keep the reader's coverage.
         for fn in (info, verify) if i % 4 == 0 else (info,):
             try:
                 fn(p)
