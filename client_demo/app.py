@@ -327,7 +327,8 @@ def print_lockstep_summary(stats: dict) -> None:
         shown = stats["input_to_screen_frames_p50"]
         print(f"client: rollback window {stats['rollback_window']} frames, lead {stats['lead_ms']:.0f} ms: "
               f"{stats['rollbacks']} rollbacks re-simulated {stats['resimulated_frames']} frames (deepest "
-              f"{stats['max_rollback_depth']}), {stats['rollback_stalls']} stalls at the window; input to screen "
+              f"{stats['max_rollback_depth']}), {stats['rollback_stalls']} stalls at the window, "
+              f"{stats['events_canceled']} shown events taken back; input to screen "
               f"p50 {shown if shown is not None else float('nan'):.1f} frames; {stats['inputs_carried']} of our "
               f"inputs came late and were carried to the next frame", flush=True)
 

@@ -21,6 +21,7 @@ from netcode.game import EventFeed
 from netcode.lockstep import LockstepClient
 from netcode.lockstep.client import ClientConfig
 from netcode.lockstep.events import ConnectionLost, MatchOver, Synced, Welcomed
+from netcode.lockstep.rollback import unmatched
 
 from .base import FrameTimes, SessionBase
 from .games import view_for
@@ -48,7 +49,7 @@ class LockstepMeasurements(FrameTimes):
     longest_freeze: float = 0.0  # seconds
     inputs_replaced: int = 0  # frames whose bundle did not carry the input we sampled (late or lost: filled)
     inputs_compared: int = 0
-    hits: int = 0
+    hits: int = 0  # counted from confirmed events: a predicted kill a rollback takes back is not one
     kills: int = 0
     deaths: int = 0
 
@@ -67,6 +68,8 @@ class LockstepSession(SessionBase):
                            transport_config=self._transport_config(), brain=self._sample,
                            connect_token=self._connect_token(), config=ClientConfig(rollback=self.rollback))
         c.on_frame = self._on_frame
+        c.on_confirmed = self._on_confirmed
+        c.on_canceled = self._on_canceled
         return c
 
     def _reset(self) -> None:
@@ -75,6 +78,7 @@ class LockstepSession(SessionBase):
         self.sync: tuple[int, bool] | None = None  # the server's verdict on our catch-up handshake
         self._unshown: list = []  # sim events of frames played since the last picture
         self._recent: deque = deque()  # (time shown, sim events)
+        self._told: dict[int, list] = {}  # rollback: frame -> the events shown for it on prediction (drawn lists)
         self._sent: dict[int, int] = {}  # frame -> the input record we sampled for it
         self.view = None  # the game's client view, once the server named its game
         self._fire_latch = False
@@ -172,7 +176,10 @@ class LockstepSession(SessionBase):
         self._prev_pos, self._cur_pos = self._cur_pos, np.asarray(view.pos).copy()
         events = client.frame_events
         if events:
-            self._unshown.append(events)
+            shown = list(events)  # our own copy: a rollback may take events out of what is drawn
+            self._unshown.append(shown)
+            if client.rb is not None:
+                self._told[f] = shown
         slot = client.slot
         replaced = False
         sent = self._sent.pop(f, None)
@@ -191,8 +198,19 @@ class LockstepSession(SessionBase):
         if f > client.live_frame + 1:  # the frame right after a welcome would show the welcome's bytes
             self._bars.append((total - self._bytes_seen, int(replaced or f in client.filled_frames)))
         self._bytes_seen = total
-        mt = self.metrics
-        if events and isinstance(game, EventFeed):
+
+    def _on_confirmed(self, client: LockstepClient, f: int, events: list) -> None:
+        """A frame's events that can no longer change (with rollback: once the frame is agreed, including
+        events no predicted step showed): what the kills, deaths and hits count."""
+        game, slot, mt = client.game, client.slot, self.metrics
+        if client.rb is not None:
+            # what no predicted step showed (a remote press predicted as released) is drawn now, late
+            late = unmatched(events, self._told.pop(f, ()))
+            if late:
+                self._unshown.append(late)
+            for g in [g for g in self._told if g < f]:  # frames whose shown events all came true or went
+                del self._told[g]
+        if isinstance(game, EventFeed):
             # the feed's "kill" [killer, victim] and "hit" [shooter, target, ...] items are what the client counts
             for item in game.feed(client.world, events):
                 if item[0] == "kill" and len(item) >= 4:
@@ -200,6 +218,14 @@ class LockstepSession(SessionBase):
                     mt.deaths += item[3] == slot
                 elif item[0] == "hit" and len(item) >= 4 and item[2] == slot:
                     mt.hits += 1
+
+    def _on_canceled(self, client: LockstepClient, f: int, events: list) -> None:
+        """Events shown for predicted frame ``f`` that did not happen: out of the picture and the feed."""
+        shown = self._told.get(f)
+        if shown is not None:
+            for e in events:
+                if e in shown:
+                    shown.remove(e)
 
     def _name(self, slot: int) -> str:
         c = self.client
@@ -331,7 +357,7 @@ class LockstepSession(SessionBase):
             lines = [(f"frame {c.frame}  predicted {rb.ahead} ahead (lead {c.lead.value * 1000:.0f} ms)  "
                       f"input delay {c.delay} fr", False),
                      (f"rollbacks {per_s:.1f}/s  re-simulated {resim:.0f} fr/s  deepest {rb.counters.max_depth}  "
-                      f"prediction misses {rb.counters.mispredicted}", rb.stalled)]
+                      f"prediction misses {rb.counters.mispredicted}  events taken back {rb.canceled}", rb.stalled)]
         else:
             lines = [(f"frame {c.frame}  input delay {c.delay} fr = {c.delay * c.interval * 1000:.0f} ms  "
                       f"buffer {jb:.0f} ms", False)]
@@ -402,5 +428,6 @@ class LockstepSession(SessionBase):
             out.update({"rollbacks": k.rollbacks, "resimulated_frames": k.resimulated,
                         "prediction_misses": k.mispredicted, "max_rollback_depth": k.max_depth,
                         "rollback_stalls": k.stalls, "lead_ms": c.lead.value * 1000,
+                        "events_canceled": c.rb.canceled,
                         "input_to_screen_frames_p50": (shown[len(shown) // 2] / c.interval) if shown else None})
         return out

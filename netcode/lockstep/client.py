@@ -119,6 +119,12 @@ class LockstepClient(TransportEndpoint):
         self.max_gap = 0.0  # longest time between two consecutive frame advances (live play only)
         self.on_frame = None  # called as on_frame(client, frame) after each simulated frame
         self.frame_events: list = []  # the game events of the frame just simulated (read them in on_frame)
+        # on_confirmed(client, frame, events): a frame's events once they can no longer change (classic: when
+        # stepped; rollback: when agreed); on_canceled(client, frame, events): rollback only, events frame_events
+        # reported for a predicted frame that its re-simulation did not produce (Photon Quantum's confirmed and
+        # canceled events). Frames without events are not reported.
+        self.on_confirmed = None
+        self.on_canceled = None
         self.frame_inputs: bytes = b""  # the records by slot of the frame just simulated
         self.names: dict[int, str] = {}  # match slot -> player name (WELCOME and ROSTER)
         self.input_frame = 0  # the frame of the input being sampled (brains may read it)
@@ -340,7 +346,8 @@ class LockstepClient(TransportEndpoint):
         self.rb = None
         if self.config.rollback and world is not None:
             self.rb = Rollback(game, sim, world, frame, base, slot, self.config.rollback, every,
-                               self._report_checksum if self.config.report_checksums else None)
+                               self._report_checksum if self.config.report_checksums else None,
+                               self._confirmed, self._canceled)
             conn = self.transport.connection
             if conn is not None:
                 self.lead.aim(conn.stats.rtt, conn.stats.jitter, delay, self.interval)
@@ -441,6 +448,8 @@ class LockstepClient(TransportEndpoint):
             self.frame_inputs = records
             if self.world is not None:
                 self.frame_events = apply_frame(self.game, self.world, records, join, leave)
+                if self.frame_events:
+                    self._confirmed(f, self.frame_events)  # authoritative inputs: final as stepped
             self.frame = f
             steps += 1
             self.counters.frames += 1
@@ -488,6 +497,14 @@ class LockstepClient(TransportEndpoint):
         self.frame, self.world = rb.frame, rb.world
         if steps:
             self._send_inputs(now)
+
+    def _confirmed(self, f: int, events: list) -> None:
+        if self.on_confirmed is not None:
+            self.on_confirmed(self, f, events)
+
+    def _canceled(self, f: int, events: list) -> None:
+        if self.on_canceled is not None:
+            self.on_canceled(self, f, events)
 
     def _report_checksum(self, f: int, crc: int) -> None:
         """CHECKSUM for frame ``f`` (classic: when stepped; rollback: once agreed, i.e. stepped on authoritative

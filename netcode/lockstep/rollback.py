@@ -13,6 +13,12 @@ At most ``window`` frames are predicted past the newest authoritative one; beyon
 stall, counted) rather than re-simulate without bound. Checksums are only ever taken of frames stepped with
 authoritative inputs from an agreed state: a frame's checksum is computed when it is stepped and reported once
 the frame is agreed (``on_checksum``), and recomputed if a rollback re-simulates it.
+
+Game events follow the same rule (Photon Quantum's confirmed and canceled events): ``events`` are the newest
+frame's, predicted or not, for what must show at once (a muzzle flash, a sound); once a frame is agreed its
+events as finally stepped go to ``on_confirmed(frame, events)`` (they will never change: a score, a kill feed),
+and those ``events`` had reported for it that the re-simulation did not produce go to ``on_canceled(frame,
+events)`` (take back the effect).
 """
 from __future__ import annotations
 
@@ -23,6 +29,18 @@ import attrs
 from .frames import apply_frame
 
 DEFAULT_WINDOW = 8
+
+
+def unmatched(events, among) -> list:
+    """The ``events`` not among ``among``, each counted as often as it occurs (a multiset difference)."""
+    left = list(among)
+    out = []
+    for e in events:
+        if e in left:
+            left.remove(e)
+        else:
+            out.append(e)
+    return out
 
 
 @attrs.define
@@ -42,7 +60,7 @@ class Rollback:
     ``advance`` to the frame the clock says; ``world`` / ``frame`` are what to draw."""
 
     def __init__(self, game, config, world, frame: int, base: bytes, slot: int, window: int = DEFAULT_WINDOW,
-                 checksum_every: int = 0, on_checksum=None):
+                 checksum_every: int = 0, on_checksum=None, on_confirmed=None, on_canceled=None):
         if window < 1:
             raise ValueError("the rollback window is at least 1 frame")
         self.game = game
@@ -55,6 +73,8 @@ class Rollback:
         self.window = window
         self.every = checksum_every
         self.on_checksum = on_checksum  # called as on_checksum(frame, crc) once a checksum frame is agreed
+        self.on_confirmed = on_confirmed  # on_confirmed(frame, events): an agreed frame's events (never undone)
+        self.on_canceled = on_canceled  # on_canceled(frame, events): reported on prediction, gone after a rollback
         self.counters = RollbackCounters()
         self.last_depth = 0  # frames the latest rollback re-simulated
         self.stalled = False  # at the window's edge, waiting for the server's frames
@@ -68,6 +88,9 @@ class Rollback:
         self._last = base  # the authoritative records of frame `have`: what predictions repeat
         self._local: dict[int, int] = {}  # frame -> our own input
         self.events: list = []  # the game events of the newest frame stepped for the first time
+        self._told: dict[int, list] = {}  # frame -> the events `events` reported for it, (agreed, frame]
+        self._latest: dict[int, list] = {}  # frame -> its events as last stepped, (agreed, frame]
+        self.canceled = 0  # events reported on a prediction that a rollback took back
 
     # ------------------------------------------------------------------ inputs
 
@@ -107,6 +130,7 @@ class Rollback:
             inputs = self.predict(frame)
             self.counters.predicted += 1
         events = apply_frame(self.game, self.world, *inputs)
+        self._latest[frame] = events
         self._used[frame] = inputs
         self.frame = frame
         self._saved[frame] = self.game.world_to_bytes(self.world)
@@ -150,7 +174,20 @@ class Rollback:
             self._used.pop(f, None)
             self._local.pop(f, None)
             self._saved.pop(f - 1, None)
+            self._settle_events(f, self._told.pop(f, ()), self._latest.pop(f, ()))
         self.agreed = upto
+
+    def _settle_events(self, f: int, told, final) -> None:
+        """Frame ``f`` is agreed: those events ``told`` on prediction that are not among its ``final`` ones
+        (counted as many times as they were told) are canceled, then the ``final`` ones confirmed."""
+        if told and told is not final:
+            gone = unmatched(told, final)
+            if gone:
+                self.canceled += len(gone)
+                if self.on_canceled is not None:
+                    self.on_canceled(f, gone)
+        if final and self.on_confirmed is not None:
+            self.on_confirmed(f, final)
 
     def advance(self, target: int, limit: int = 1 << 30) -> int:
         """Step new frames up to ``target`` (at most ``limit``), never more than ``window`` past the newest
@@ -164,7 +201,8 @@ class Rollback:
                     self.stalled = True
                 break
             self.stalled = False
-            self.events = self._step(self.frame + 1)
+            f = self.frame + 1
+            self.events = self._told[f] = self._step(f)
             steps += 1
             if self.frame <= self.have:  # stepped on authoritative inputs from an agreed state
                 self._agree(self.frame)

@@ -1,5 +1,6 @@
 """The demo client against a lockstep server: virtual time (no sockets, no sleeps), plus one loopback run."""
 import asyncio
+from collections import Counter
 
 import attrs
 
@@ -330,3 +331,40 @@ def test_rollback_shows_our_input_at_once_at_300_ms_and_the_hud_says_what_it_cos
     assert st["lead_ms"] > 250  # predicting about a round trip ahead
     assert any(line.startswith("rollback window 8:") for line in sc.net_lines)
     compared_frames(n)  # the frames our world agreed on equal the server's
+
+
+class _Drawn(list):
+    """The session's list of event lists to draw, keeping every list it was given (they change in place when a
+    rollback takes an event back)."""
+
+    def __init__(self):
+        super().__init__()
+        self.given = []
+
+    def append(self, events):
+        self.given.append(events)
+        super().append(events)
+
+
+def test_rollback_draws_each_frames_confirmed_events_taking_back_what_did_not_happen():
+    """At 300 ms with rollback, what the session drew for each agreed frame (shown on prediction, minus what a
+    rollback took back, plus what only a re-simulation produced) is exactly that frame's confirmed events."""
+    n = Net(bots=3, lag=(300, 20, 2, 0), seed=6, rollback=8)
+    n.advance(2.0)
+    s = n.session
+    c = s.client
+    assert isinstance(s, LockstepSession) and c.rb is not None
+    drawn, confirmed = _Drawn(), []
+    s._unshown = drawn
+    shown_from = c.rb.frame  # frames first stepped from here on are drawn into `drawn`
+    told = c.on_confirmed
+    c.on_confirmed = lambda client, f, events: (confirmed.extend(events), told(client, f, events))
+    s.set_input(1, 0, 0, True)  # running and firing: some of our predicted hits miss players who turned
+    n.advance(20.0)
+    upto = c.rb.agreed
+    in_range = lambda events: Counter(e for e in events if shown_from + 1 < e.tick <= upto)  # noqa: E731
+    assert in_range(e for lst in drawn.given for e in lst) == in_range(confirmed)
+    assert sum(in_range(confirmed).values()) > 50 and c.rb.canceled > 0
+    st = s.summary(n.net.now)
+    assert st["events_canceled"] == c.rb.canceled
+    assert "events taken back" in s.frame(n.net.now).status_lines[1][0]
