@@ -3,6 +3,10 @@ transports: the development one (CRC check) and the secure one (netcode.io 1.02,
 packet), side by side in one run.
 
 Server in a subprocess, client here; 50-byte messages; window 1 (ping-pong) and 32 (pipelined).
+
+Beside them, with no sockets at all: what one ping-pong round trip costs the two endpoints in Python (client
+and server each take the other's datagram and flush as the driver does), the floor under our ping-pong RTT that
+no kernel or event loop adds to or hides, and that the noisy socket figures vary around.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import time
 import numpy as np
 
 from ..aio.driver import DatagramDriver, run
-from ..protocol import Channel, ClientProtocol, MessageReceived
+from ..protocol import Channel, ClientProtocol, MessageReceived, ServerProtocol
 from ..protocol.secure_client import SecureClientProtocol
 from ..security.issuer import LocalIssuer
 from ..security.keys import KEY_ENV
@@ -160,6 +164,82 @@ async def _netcode_client(port: int, window: int, seconds: float, secure: bool =
     return _summary(state["count"], elapsed, rtts)
 
 
+def _endpoint_pair(secure: bool):
+    """A connected client and server, sans-IO (no sockets), each with its acks settled after the send."""
+    server_addr, client_addr = (HOST, 6000), (HOST, 5000)
+    if secure:
+        from ..protocol.secure_server import SecureServerProtocol, ServerSecurity
+
+        server = SecureServerProtocol(ServerSecurity(_KEY), max_clients=16)
+        server.on_bind(server_addr, time.time() - time.monotonic())
+        client = SecureClientProtocol(LocalIssuer(_KEY).token(server_addr, 1, time.time()))
+    else:
+        server, client = ServerProtocol(max_clients=16), ClientProtocol(server_addr)
+    for ep in (client, server):
+        ep.defer_acks()
+    return client, server, client_addr, server_addr
+
+
+def _flush(endpoint, handler, now: float) -> list:
+    """What DatagramDriver._flush does, minus the socket: update, events to the handler, datagrams, settle."""
+    endpoint.update(now)
+    events = endpoint.events()
+    if events:
+        handler(events, now)
+    out = list(endpoint.datagrams_to_send(now))
+    endpoint.settle(now)
+    endpoint.get_timer()
+    return out
+
+
+def sansio_round_trip_us(secure: bool, round_trips: int = 20000) -> float:
+    """Microseconds of Python one reliable 50-byte ping-pong round trip costs both endpoints together."""
+    client, server, client_addr, server_addr = _endpoint_pair(secure)
+    payload, reliable, clock = bytes(MSG_SIZE), Channel.RELIABLE, time.monotonic
+    connections, server_send, client_send = server.connections, server.send, client.send
+
+    def echo(events, now):  # as the echo server's handler
+        for e in events:
+            if type(e) is MessageReceived and e.client_id in connections:
+                server_send(e.client_id, e.channel, e.data)
+
+    replies = [0]
+
+    def ping(events, now):  # as the bench client's: the next message on each reply
+        for e in events:
+            if type(e) is MessageReceived:
+                replies[0] += 1
+                client_send(reliable, payload)
+
+    client.connect(clock())
+    for _ in range(50):  # the handshake
+        now = clock()
+        for data, _addr in _flush(client, ping, now):
+            server.receive_datagram(data, client_addr, now)
+        for data, _addr in _flush(server, echo, now):
+            client.receive_datagram(data, server_addr, now)
+        if client.connected:
+            break
+    else:
+        raise RuntimeError("the sans-IO pair did not connect")
+    client_send(reliable, payload)
+    out = _flush(client, ping, clock())
+    started = time.perf_counter()
+    for _ in range(round_trips):
+        now = clock()
+        for data, _addr in out:
+            server.receive_datagram(data, client_addr, now)
+        back = _flush(server, echo, now)
+        now = clock()
+        for data, _addr in back:
+            client.receive_datagram(data, server_addr, now)
+        out = _flush(client, ping, now)
+    elapsed = time.perf_counter() - started
+    if replies[0] != round_trips:
+        raise RuntimeError(f"the sans-IO echo answered {replies[0]} of {round_trips} messages")
+    return elapsed / round_trips * 1e6
+
+
 def _summary(count: int, elapsed: float, rtts: list[float]) -> dict:
     a = np.asarray(rtts) * 1e6 if rtts else np.zeros(1)
     return {"msgs_per_s": count / elapsed, "rtt_p50_us": float(np.percentile(a, 50)),
@@ -190,6 +270,8 @@ def bench(quick: bool = False, repeats: int | None = None, loop: str = "auto", p
                 progress()
     med = {k: {f: float(np.median([x[f] for x in v])) for f in ("msgs_per_s", "rtt_p50_us", "rtt_p99_us")}
            for k, v in runs.items()}
+    sansio = {secure: float(np.median([sansio_round_trip_us(secure, 5000 if quick else 20000) for _ in range(5)]))
+              for secure in (False, True)}
     metrics = {
         "reliable_msgs_per_s_w32": med["netcode_w32"]["msgs_per_s"],
         "bare_msgs_per_s_w32": med["bare_w32"]["msgs_per_s"],
@@ -208,6 +290,9 @@ def bench(quick: bool = False, repeats: int | None = None, loop: str = "auto", p
         "secure_msgs_per_s_w1": med["secure_w1"]["msgs_per_s"],
         "secure_to_plain_w1": med["secure_w1"]["msgs_per_s"] / med["netcode_w1"]["msgs_per_s"],
         "secure_rtt_p50_us_w1": med["secure_w1"]["rtt_p50_us"],
+        # no sockets: the Python both endpoints spend on one ping-pong round trip (median of 5)
+        "sansio_round_trip_us": sansio[False],
+        "secure_sansio_round_trip_us": sansio[True],
     }
     return {"suite": "transport", "metrics": metrics, "runs": runs,
             "scenario": {"message_bytes": MSG_SIZE, "seconds_per_run": seconds, "repeats": repeats, "loop": loop}}

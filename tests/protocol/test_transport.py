@@ -234,3 +234,12 @@ def test_same_seed_same_behaviour():
 
     assert run(21) == run(21)
     assert run(21) != run(22)
+
+
+def test_the_transport_benchs_sans_io_round_trip_really_echoes():
+    """`netcode bench transport`'s socket-free ping-pong (the Python floor under our RTT) raises unless every
+    message came back, on both transports."""
+    from netcode.bench.transport import sansio_round_trip_us
+
+    for secure in (False, True):
+        assert sansio_round_trip_us(secure, 300) > 0
