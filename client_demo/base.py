@@ -223,7 +223,8 @@ class SessionBase(abc.ABC):
         work = self.metrics.frame_work[-60:]
         lines = [f"fps {rv['frames']:5.1f}   frame {1000 * (sum(work) / len(work) if work else 0):5.2f} ms"]
         if st is not None:
-            lines.append(f"rtt {st.rtt * 1000:6.1f} ms  jitter {st.jitter * 1000:5.1f} ms  loss {st.loss * 100:4.1f} %")
+            lines.append(f"rtt {st.rtt * 1000:6.1f} ms  jitter {st.jitter * 1000:5.1f} ms  "
+                         f"loss out {st.loss * 100:4.1f} % in {st.loss_in * 100:4.1f} %")
             lines.append(f"in {rv['in']:6.1f} kbit/s   out {rv['out']:6.1f} kbit/s")
         else:
             lines.append("rtt  —  (not connected)")
@@ -242,7 +243,8 @@ class SessionBase(abc.ABC):
             "frame_ms_p50": float(np.percentile(work, 50) * 1000),
             "frame_ms_p99": float(np.percentile(work, 99) * 1000),
             "rtt_ms": st.rtt * 1000 if st else None, "jitter_ms": st.jitter * 1000 if st else None,
-            "loss": st.loss if st else None,
+            "loss": st.loss if st else None,  # ours the server never acked (recent)
+            "loss_in": st.loss_in if st else None,  # the server's datagrams that never came (whole run)
             "kbit_in": (st.bytes_in * 8 / 1000 / playing) if st and playing else 0.0,
             "kbit_out": (st.bytes_out * 8 / 1000 / playing) if st and playing else 0.0,
             "lag": {"lag_ms": self.lag[0], "jitter_ms": self.lag[1], "loss_pct": self.lag[2], "dup_pct": self.lag[3]},

@@ -407,8 +407,11 @@ class ClientSession(SessionBase):
             rv["corr_dist"] = r["corr_dist"].add(now, p.stats.correction_distance / self._units)
         lines = self._transport_lines(now)
         size = (m.snapshot_bytes / m.snapshots) if m.snapshots else 0
-        seen = m.snapshots + m.snapshots_missing
-        lines.append(f"snapshots {rv['snaps']:5.1f}/s  {size:5.0f} B  lost {100 * m.snapshots_missing / seen if seen else 0:4.1f} %")
+        # lost: the server's datagrams that never came, by their sequence numbers (exact); the gaps between
+        # snapshot ticks would also count the server lowering our snapshot rate as loss
+        st = self._stats()
+        lost = st.loss_in * 100 if st is not None else 0.0
+        lines.append(f"snapshots {rv['snaps']:5.1f}/s  {size:5.0f} B  lost {lost:4.1f} %")
         if p is not None:
             lines.append(f"corrections {rv['corr']:4.1f}/s {rv['corr_dist']:5.1f} px/s  smooth {p.visual_error / self._units:4.1f} px")
         if frame is not None and self.interp is not None:
@@ -432,6 +435,8 @@ class ClientSession(SessionBase):
         out.update({
             "snapshots": m.snapshots, "snapshots_per_s": m.snapshots / playing if playing else 0.0,
             "snapshot_bytes_mean": m.snapshot_bytes / m.snapshots if m.snapshots else 0.0,
+            # snapshot ticks skipped beyond the smallest recent period: loss, but also any lowering of our
+            # snapshot rate by the server's adaptation (loss_in is the exact datagram loss)
             "snapshot_loss": m.snapshots_missing / (m.snapshots + m.snapshots_missing) if m.snapshots else 0.0,
             "late_snapshots": m.late_snapshots, "late_snapshots_kept": m.late_kept,
             "corrections": corr, "corrections_per_s": corr / playing if playing else 0.0,

@@ -267,6 +267,7 @@ class Connection:
                 self._recv_bits = ((self._recv_bits << d) | (1 << (d - 1))) & _MASK32 if d <= 32 else 0
                 self._recv_newest = seq
                 self._recv_newest_time = now
+                stats.packets_expected += d
             elif d < 0 and d >= -32:
                 self._recv_bits |= 1 << (-d - 1)
         else:
@@ -275,6 +276,7 @@ class Connection:
                 return
             self._recv_newest = seq
             self._recv_newest_time = now
+            stats.packets_expected += 1
         self._recv_ring[slot] = seq
         self._recv_since_send += 1
         if self._recv_since_send >= _ACK_EVERY:

@@ -14,6 +14,7 @@ class ConnectionStats:
     rtt_samples: int = 0
     packets_out: int = 0
     packets_in: int = 0
+    packets_expected: int = 0  # the peer's packets by their sequence numbers, from the first heard to the newest
     bytes_out: int = 0
     bytes_in: int = 0
     packets_acked: int = 0
@@ -44,5 +45,12 @@ class ConnectionStats:
         # ~50-packet horizon: responsive enough for a net graph, stable enough to read.
         self.loss += ((1.0 if lost else 0.0) - self.loss) * 0.02
 
+    @property
+    def loss_in(self) -> float:
+        """Fraction of the peer's packets that never arrived, over the connection's life: the sequence numbers
+        say how many it sent (a late packet counts as arrived, a duplicate once). ``loss`` is the other way:
+        ours the peer never acked."""
+        return max(0.0, 1.0 - self.packets_in / self.packets_expected) if self.packets_expected else 0.0
+
     def as_dict(self) -> dict:
-        return attrs.asdict(self)
+        return {**attrs.asdict(self), "loss_in": self.loss_in}

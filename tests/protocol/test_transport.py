@@ -102,6 +102,24 @@ def test_reliable_10000_exactly_once_in_order_under_loss_dup_reorder():
     stats = c.connection.stats
     assert stats.duplicate_packets > 0 and stats.resent > 0
     assert 0.1 < stats.loss < 0.3
+    # the other way, counted by sequence numbers (20 % lost, a copy of 10 % of them might come through)
+    for st in (stats, server.connections[cid].stats):
+        assert 0.1 < st.loss_in < 0.25, st.loss_in
+
+
+@pytest.mark.parametrize("loss", [0.0, 0.05, 0.2])
+def test_loss_in_counts_the_peers_packets_that_never_came(loss):
+    """Each side's loss_in, from the sequence numbers of what it received, is the link's loss; duplicates and
+    reordered packets do not count as lost."""
+    link = LinkConfig(latency=0.03, jitter=0.01, loss=loss, duplicate=0.05, reorder=0.1, reorder_delay=0.02)
+    net, server, (c,) = setup(link=link, seed=11)
+    assert net.run_until(lambda: c.connected, 5.0)
+    net.on_step.append(lambda now: c.send(Channel.UNRELIABLE, b"x" * 20))  # a stream both ways (acks back)
+    net.advance(15.0)
+    for st in (c.connection.stats, server.connections[c.client_id].stats):
+        assert st.packets_in > 1000
+        # with 5 % duplicated, a lost packet's copy comes through 5 % of the time
+        assert abs(st.loss_in - loss * (1 - 0.05 * (1 - loss))) < 0.02, (loss, st.loss_in)
 
 
 def test_large_message_fragmented_under_loss():
