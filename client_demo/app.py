@@ -285,7 +285,8 @@ def print_summary(stats: dict) -> None:
           f"frame time mean {stats['frame_ms_mean']:.2f} ms (p99 {stats['frame_ms_p99']:.2f} ms)")
     rtt = stats["rtt_ms"]
     print(f"client: snapshots {stats['snapshots_per_s']:.1f}/s ({stats['snapshot_bytes_mean']:.0f} B, "
-          f"{100 * (stats['loss_in'] or 0.0):.1f} % of the server's datagrams lost); RTT {rtt if rtt is not None else float('nan'):.1f} ms; "
+          f"{100 * (stats['loss_in'] or 0.0):.1f} % of the server's datagrams lost); "
+          f"RTT {rtt if rtt is not None else float('nan'):.1f} ms; "
           f"in {stats['kbit_in']:.1f} kbit/s, out {stats['kbit_out']:.1f} kbit/s")
     print(f"client: corrections {stats['corrections']} ({stats['corrections_per_s']:.2f}/s), "
           f"mean correction distance per second {stats['correction_px_per_s']:.2f} px/s "

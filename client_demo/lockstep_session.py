@@ -223,9 +223,7 @@ class LockstepSession(SessionBase):
         """Events shown for predicted frame ``f`` that did not happen: out of the picture and the feed."""
         shown = self._told.get(f)
         if shown is not None:
-            for e in events:
-                if e in shown:
-                    shown.remove(e)
+            shown[:] = unmatched(shown, events)  # in place: the drawn list is this one
 
     def _name(self, slot: int) -> str:
         c = self.client

@@ -17,7 +17,7 @@ the frame is agreed (``on_checksum``), and recomputed if a rollback re-simulates
 Game events follow the same rule (Photon Quantum's confirmed and canceled events): ``events`` are the newest
 frame's, predicted or not, for what must show at once (a muzzle flash, a sound); once a frame is agreed its
 events as finally stepped go to ``on_confirmed(frame, events)`` (they will never change: a score, a kill feed),
-and those ``events`` had reported for it that the re-simulation did not produce go to ``on_canceled(frame,
+after those ``events`` reported for it that the re-simulation did not produce have gone to ``on_canceled(frame,
 events)`` (take back the effect).
 """
 from __future__ import annotations
