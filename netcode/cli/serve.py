@@ -21,7 +21,8 @@ def add_game_arguments(p, default_npcs: str = "arena: NPC drones (default 200, l
 
 
 def game_and_options(args, command: str):
-    """The game named by --game and its options (--set, and --npcs for games that have drones); (None, why)."""
+    """The game named by --game and its options (--set, and --npcs for games that have drones), checked against
+    --mode; (None, why)."""
     from ..game import GameNotFound, load_game
 
     try:
@@ -33,6 +34,8 @@ def game_and_options(args, command: str):
         if "npcs" not in game.options:
             return None, f"--npcs: {game.name} has no NPCs"
         options.setdefault("npcs", args.npcs)
+    if args.mode not in game.modes:
+        return None, f"{game.name} does not support {args.mode} mode (it supports {', '.join(game.modes)})"
     return game, options
 
 
@@ -85,8 +88,6 @@ def run(args) -> int:
     game, options = game_and_options(args, COMMAND)
     if game is None:
         return fail(COMMAND, options)
-    if args.mode not in game.modes:
-        return fail(COMMAND, f"{game.name} does not support {args.mode} mode (it supports {', '.join(game.modes)})")
     security, problem = server_security(args, args.host)
     if problem:
         return fail(COMMAND, problem)

@@ -137,6 +137,24 @@ def test_unknown_games_are_refused_in_one_line(spec, words):
     assert out.returncode == 2 and words in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+class _LockstepOnly(TagGame):
+    name = "lockstep-only"
+    modes = ("lockstep",)
+
+
+LOCKSTEP_ONLY = _LockstepOnly()
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_a_mode_the_game_does_not_play_is_refused_in_one_line(command, capfd):
+    from netcode.cli import main
+
+    code = main([command, "--game", "test_game_plugin:LOCKSTEP_ONLY", "--duration", "1",
+                 *(["--no-client"] if command == "demo" else ["--no-record"])])
+    err = capfd.readouterr().err.strip()
+    assert code == 2 and err == f"netcode {command}: lockstep-only does not support state mode (it supports lockstep)"
+
+
 def test_one_capability_more_and_the_netcode_plays_it_with_bots():
     from netcode.bots import add_virtual_bots
 
