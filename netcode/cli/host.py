@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from .options import add_queue_options, fail, float_at_least, int_in, listen_port, queue_rules
-from .security import add_key_options, private_key, protocol_id
+from .security import add_key_options, key_or_problem, protocol_id
 
 COMMAND = "netcode host"
 
@@ -46,13 +46,12 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..aio.driver import run as run_loop
     from ..aio.host import run_host
-    from ..security.keys import KeyError_, generate_key
+    from ..security.keys import generate_key
     from .security import is_loopback
 
-    try:
-        key = private_key(args)
-    except KeyError_ as e:
-        return fail(COMMAND, str(e))
+    key, problem = key_or_problem(args)
+    if problem:
+        return fail(COMMAND, problem)
     if args.nats:
         from ..aio.fleet import HOST_ID
 

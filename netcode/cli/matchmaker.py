@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .options import add_queue_options, fail, float_at_least, listen_port, queue_rules
-from .security import add_key_options, private_key, protocol_id
+from .security import add_key_options, key_or_problem, protocol_id
 
 COMMAND = "netcode matchmaker"
 
@@ -24,12 +24,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..aio.driver import run as run_loop
     from ..aio.fleet import run_matchmaker
-    from ..security.keys import KeyError_
 
-    try:
-        key = private_key(args)
-    except KeyError_ as e:
-        return fail(COMMAND, str(e))
+    key, problem = key_or_problem(args)
+    if problem:
+        return fail(COMMAND, problem)
     if key is None:
         return fail(COMMAND, "give the private key the fleet's hosts share: --key-file (or $NETCODE_PRIVATE_KEY)")
     rules, problem = queue_rules(args)

@@ -50,6 +50,16 @@ def private_key(args) -> bytes | None:
     return load_private_key(getattr(args, "key_file", None))
 
 
+def key_or_problem(args) -> tuple[bytes | None, str | None]:
+    """(the key or None when none is given, None) or (None, the one line saying why it cannot be read)."""
+    from ..security.keys import KeyError_
+
+    try:
+        return private_key(args), None
+    except KeyError_ as e:
+        return None, str(e)
+
+
 def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -60,13 +70,11 @@ def is_loopback(host: str) -> bool:
 def server_security(args, host: str):
     """(ServerSecurity or None, error line or None) for a server binding ``host``."""
     from ..protocol.secure_server import ServerSecurity
-    from ..security.keys import KeyError_
     from ..security.tokens import TokenError
 
-    try:
-        key = private_key(args)
-    except KeyError_ as e:
-        return None, str(e)
+    key, problem = key_or_problem(args)
+    if problem:
+        return None, problem
     if key is None:
         if args.public_address:
             return None, "--public-address needs a private key (--key-file or $NETCODE_PRIVATE_KEY)"
@@ -86,10 +94,8 @@ def server_security(args, host: str):
 def client_issuer(args):
     """(LocalIssuer or None, error line or None) from a client-side --key-file / $NETCODE_PRIVATE_KEY."""
     from ..security.issuer import LocalIssuer
-    from ..security.keys import KeyError_
 
-    try:
-        key = private_key(args)
-    except KeyError_ as e:
-        return None, str(e)
+    key, problem = key_or_problem(args)
+    if problem:
+        return None, problem
     return (LocalIssuer(key, protocol_id(args)) if key is not None else None), None

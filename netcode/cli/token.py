@@ -14,7 +14,7 @@ import sys
 import time
 
 from .options import fail, int_in, split_address
-from .security import add_key_options, private_key, protocol_id
+from .security import add_key_options, key_or_problem, protocol_id
 
 COMMAND = "netcode token"
 
@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..security.keys import KeyError_, generate_key, write_key
+    from ..security.keys import generate_key, write_key
     from ..security.tokens import TokenError, issue_token, pack_user_data
 
     if args.new_key:
@@ -49,10 +49,9 @@ def run(args) -> int:
         write_key(args.new_key, generate_key())
         print(f"wrote a new private key to {args.new_key}: give it to the servers (--key-file) and the token issuer")
         return 0
-    try:
-        key = private_key(args)
-    except KeyError_ as e:
-        return fail(COMMAND, str(e))
+    key, problem = key_or_problem(args)
+    if problem:
+        return fail(COMMAND, problem)
     if key is None:
         return fail(COMMAND, "no private key: give --key-file FILE or set $NETCODE_PRIVATE_KEY (--new-key makes one)")
     if not args.server:
