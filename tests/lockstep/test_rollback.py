@@ -2,7 +2,6 @@
 import random
 from collections import Counter, defaultdict
 
-import numpy as np
 import pytest
 
 from netcode.games.arena import GAME, PlayerInput
@@ -18,7 +17,7 @@ from netcode.netsim.link import LinkConfig
 from netcode.netsim.virtual import VirtualNetwork
 
 from tag_game import GAME as TAG, TagGame
-from test_lockstep import SERVER, Match, agree, random_brain
+from test_lockstep import SERVER, Match, agree
 
 
 # ---------------------------------------------------------------------------------------------- sync test
