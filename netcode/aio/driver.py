@@ -234,23 +234,32 @@ class DatagramDriver:
         self.wake()
 
 
+def set_on_signals(stop: asyncio.Event, *signals: int) -> list[int]:
+    """Have each of ``signals`` set ``stop`` instead of ending the process; returns those it could install
+    (none on Windows, nor off the main thread, where asyncio has no signal handlers)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in signals:
+        try:
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    return installed
+
+
 @contextlib.contextmanager
 def stop_on_sigterm() -> Iterator[asyncio.Event]:
     """An event SIGTERM sets while the block runs, so a server stops as it does at the end of its duration:
     connections told, replay closed, final stats written. `docker stop` and Kubernetes send SIGTERM, and
     Python's default for it ends the process with nothing closed."""
-    loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    try:
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        installed = True
-    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-        installed = False
+    installed = set_on_signals(stop, signal.SIGTERM)
     try:
         yield stop
     finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGTERM)
+        for signum in installed:
+            asyncio.get_running_loop().remove_signal_handler(signum)
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:

@@ -78,6 +78,7 @@ async def _child_main(args) -> int:
 
     import numpy as np
 
+    from ..aio.driver import set_on_signals
     from ..aio.serve import ServerRunner
     from ..game import load_game
     from ..statesync.server import ServerConfig, StateSyncServer
@@ -125,11 +126,7 @@ async def _child_main(args) -> int:
             pass
 
     threading.Thread(target=wait_stdin, daemon=True).start()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    set_on_signals(stop, signal.SIGTERM, signal.SIGINT)
     start = time.monotonic()
     window_start = start
     next_window = start + args.window
