@@ -7,6 +7,7 @@ packet carrying them is acked; the receiver orders them by a 16-bit message id.
 """
 from __future__ import annotations
 
+import struct
 import zlib
 from collections import deque
 
@@ -95,6 +96,11 @@ class Connection:
         self._window = config.reliable_window  # config is frozen: cached for the per-message send
         self._timeout = config.timeout  # ... and for the per-datagram checks
         self._min_resend = config.min_resend
+        self._max_resend = config.max_resend
+        self._keepalive = config.keepalive_interval
+        self._ack_delay = config.ack_delay
+        self._rto = config.max_resend  # resend_timeout's RFC 6298 part, as of _rto_samples RTT samples
+        self._rto_samples = 0
         self._max_message = config.max_message_size
         self._unreliable_limit = config.unreliable_queue_limit
         self._complete_bytes = 0  # complete messages waiting for an earlier one (counted with reassembly)
@@ -320,35 +326,41 @@ class Connection:
             self.close_reason = DisconnectReason.REMOTE_CLOSED
 
     def _process_acks(self, ack: int, bits: int, now: float, ack_delay: float) -> None:
+        # Runs for every payload received: seq_diff is inlined, and the common case (the ack
+        # moved on by one, its bits all seen before) acks just the head packet.
         prev = self._ack_seen
         if prev < 0:
             new_bits = bits
             fresh_head = True
         else:
-            d = seq_diff(ack, prev)
+            d = (ack - prev) & 0xFFFF
             if d == 0:
                 new_bits = bits & ~self._ack_seen_bits
                 fresh_head = False
-            elif 0 < d <= 32:
+            elif d <= 32:
                 seen = ((self._ack_seen_bits << 1) | 1) << (d - 1)
                 new_bits = bits & ~seen & _MASK32
                 fresh_head = True
-            elif d > 32:
+            elif d <= 0x8000:  # seq_diff(ack, prev) > 0
                 new_bits = bits
                 fresh_head = True
             else:
                 # an older ack arrived late (reordering): just look at all of it once
                 self._ack_packet(ack, now, None)  # no RTT sample from a late ack
-                self._ack_range(ack, bits, False, now, 0.0)
+                self._ack_bits(ack, bits, now)
                 return
         self._ack_seen = ack
         self._ack_seen_bits = bits
-        self._ack_range(ack, new_bits, fresh_head, now, ack_delay)
-        self._judge_losses(ack)
-
-    def _ack_range(self, ack: int, bits: int, head: bool, now: float, ack_delay: float) -> None:
-        if head:
+        if fresh_head:
             self._ack_packet(ack, now, ack_delay)
+        if new_bits:
+            self._ack_bits(ack, new_bits, now)
+        # a packet more than 32 behind the newest ack can no longer be acked: judged now (see _judge_losses)
+        if 0 < ((ack - 32 - self._loss_cursor) & 0xFFFF) <= 0x8000:
+            self._judge_losses(ack)
+
+    def _ack_bits(self, ack: int, bits: int, now: float) -> None:
+        """Ack the packets ``bits`` names behind ``ack`` (bit n: ack - n - 1)."""
         while bits:
             low = bits & -bits
             bits ^= low
@@ -381,18 +393,32 @@ class Connection:
                 else:
                     del parts_left[msg_id]
                     finished = True
-            if finished:
+            # the window moves only when its oldest message is done (asked here: most acks finish a later one)
+            if finished and self._open_ids[0] not in parts_left:
                 self._advance_window()
 
     def _judge_losses(self, ack: int) -> None:
         # A packet more than 32 behind the newest ack can no longer be acked: count it delivered or lost.
+        # Runs of delivered packets are counted at once (the usual case: one packet per ack, delivered).
         limit = (ack - 32) & 0xFFFF
         cursor = self._loss_cursor
-        while seq_diff(limit, cursor) > 0 and seq_diff(self._seq, cursor) > 0:
+        seq = self._seq
+        sent_seq, sent_acked, stats = self._sent_seq, self._sent_acked, self.stats
+        delivered = 0
+        # while seq_diff(limit, cursor) > 0 and seq_diff(self._seq, cursor) > 0, inlined
+        while 0 < ((limit - cursor) & 0xFFFF) <= 0x8000 and 0 < ((seq - cursor) & 0xFFFF) <= 0x8000:
             slot = cursor & (RING - 1)
-            if self._sent_seq[slot] == cursor:
-                self.stats.add_loss_sample(not self._sent_acked[slot])
+            if sent_seq[slot] == cursor:
+                if sent_acked[slot]:
+                    delivered += 1
+                else:
+                    if delivered:
+                        stats.add_delivered(delivered)
+                        delivered = 0
+                    stats.add_loss_sample(True)
             cursor = (cursor + 1) & 0xFFFF
+        if delivered:
+            stats.add_delivered(delivered)
         self._loss_cursor = cursor
 
     def _advance_window(self) -> None:
@@ -507,15 +533,19 @@ class Connection:
         """RFC 6298's RTO within [min_resend, max_resend]; doubled for every max_resend the peer has been
         silent (at most 8x, i.e. 1.6 s at the default max_resend), so a silent peer is not hammered with
         resends of everything in flight until it times out."""
-        c = self.config
-        if self.stats.rtt_samples == 0:
-            rto = c.max_resend
-        else:
-            rto = min(max(self.stats.rtt + 4 * self.stats.jitter + c.ack_delay, c.min_resend), c.max_resend)
+        stats = self.stats
+        if stats.rtt_samples != self._rto_samples:
+            # asked before every sleep, changed only by a new RTT sample: worked out once per sample
+            self._rto_samples = stats.rtt_samples
+            c = self.config
+            if stats.rtt_samples == 0:
+                self._rto = c.max_resend
+            else:
+                self._rto = min(max(stats.rtt + 4 * stats.jitter + c.ack_delay, c.min_resend), c.max_resend)
         silent = self._last_send - self._last_recv
-        if silent > c.max_resend:
-            rto *= 1 << min(3, int(silent / c.max_resend))
-        return rto
+        if silent > self._max_resend:
+            return self._rto * (1 << min(3, int(silent / self._max_resend)))
+        return self._rto
 
     def end_if_due(self, now: float) -> int | None:
         """Why this connection ends now, if it does (closed, silent past the timeout, or a message left
@@ -541,14 +571,19 @@ class Connection:
 
     def next_timer(self) -> float:
         """The earliest time this connection wants datagrams_to_send or a timeout check."""
-        c = self.config
-        t = min(self._last_recv + c.timeout, self._last_send + c.keepalive_interval)
-        if self._ack_pending_since is not None:
-            t = min(t, self._ack_pending_since + c.ack_delay)
-        if self._inflight:
-            t = min(t, next(iter(self._inflight.values()))[1] + self.resend_timeout())
         if self._unsent or self._unreliable or self._disconnects_left or self._ack_queue:
             return 0.0
+        # the least of the deadlines below, without min(): asked before every sleep
+        t = self._last_recv + self._timeout
+        keepalive = self._last_send + self._keepalive
+        if keepalive < t:
+            t = keepalive
+        if self._ack_pending_since is not None and self._ack_pending_since + self._ack_delay < t:
+            t = self._ack_pending_since + self._ack_delay
+        if self._inflight:
+            resend = next(iter(self._inflight.values()))[1] + self.resend_timeout()
+            if resend < t:
+                t = resend
         return t
 
     # ------------------------------------------------------------------ send
@@ -702,7 +737,9 @@ class Connection:
         self._sent_acked[slot] = False
         recv_newest = self._recv_newest
         if recv_newest >= 0:
-            delay = min(int((now - self._recv_newest_time) * 1e5), 0xFFFF)
+            delay = int((now - self._recv_newest_time) * 1e5)
+            if delay > 0xFFFF:
+                delay = 0xFFFF
             tail = _pack_tail(seq, recv_newest, self._recv_bits, delay) + b"".join(body)
         else:
             # nothing received yet: ack 0xFFFF with no bits, which the peer's sent-packet ring cannot match
@@ -710,7 +747,7 @@ class Connection:
             tail = _pack_tail(seq, 0xFFFF, 0, 0) + b"".join(body)
         key = self.send_key
         if key is not None:  # PlainFraming.seal_payload, inlined: once per datagram
-            data = _PAYLOAD_PREFIX + _pack_check(_crc32(tail, key)) + tail
+            data = _pack_plain_head(_PAYLOAD_PREFIX, _crc32(tail, key)) + tail
         else:
             data = self._seal(tail)
         out.append((data, self.addr))
@@ -750,6 +787,17 @@ class AckSettling:
         return conn
 
 
+def earliest_timer(connections) -> float | None:
+    """The earliest next_timer() of ``connections`` (None if there are none): a loop, not min() over a
+    generator, since an endpoint asks it before every sleep."""
+    t = None
+    for conn in connections:
+        c = conn.next_timer()
+        if t is None or c < t:
+            t = c
+    return t
+
+
 def receive_if_payload(conn: Connection, data: bytes, now: float, dropped) -> bool:
     """The fast path shared by both endpoints: a well-formed PAYLOAD for a known connection is handed
     to it (or dropped and counted in `dropped` when its check or body is bad). False: not a PAYLOAD
@@ -769,7 +817,7 @@ def receive_if_payload(conn: Connection, data: bytes, now: float, dropped) -> bo
 _PAYLOAD_PREFIX = wp.PAYLOAD_PREFIX
 _CHECK_AT = wp.PREFIX.size
 _unpack_check = wp.CHECK.unpack_from
-_pack_check = wp.CHECK.pack
+_pack_plain_head = struct.Struct(f"<{len(_PAYLOAD_PREFIX)}sI").pack  # prefix, then CHECK: one pack, not two
 _crc32 = zlib.crc32
 
 

@@ -210,7 +210,11 @@ class SecureClientProtocol(AckSettling):
 
     def update(self, now: float) -> None:
         """Token expiry, handshake timeouts (then the next server), and connection liveness."""
-        if self.state in (ClientState.REQUESTING, ClientState.RESPONDING):
+        if self.state == _CONNECTED:  # asked first: the state of every flush but the handshake's
+            reason = self.connection.end_if_due(now)
+            if reason is not None:
+                self._finish(reason)
+        elif self.state in (ClientState.REQUESTING, ClientState.RESPONDING):
             tok = self.token
             if now - self._started >= tok.expire_timestamp - tok.create_timestamp \
                     or now + self.unix_offset >= tok.expire_timestamp and self.state == ClientState.REQUESTING:
@@ -218,10 +222,6 @@ class SecureClientProtocol(AckSettling):
             elif now - self._phase_started > self._timeout():
                 self.connection = None
                 self._next_server(now, ConnectError.TIMED_OUT, str(ConnectError.TIMED_OUT))
-        elif self.state == _CONNECTED:
-            reason = self.connection.end_if_due(now)
-            if reason is not None:
-                self._finish(reason)
 
     def _next_seq(self) -> int:
         seq = self._seq

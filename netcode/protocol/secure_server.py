@@ -16,7 +16,7 @@ from ..security.tokens import (DEFAULT_PROTOCOL_ID, KEY_BYTES, TokenError, norma
                                read_user_data)
 from ..wire.errors import WireError
 from .config import TransportConfig
-from .connection import Connection, receive_secure
+from .connection import Connection, earliest_timer, receive_secure
 from .events import Channel, Connected, DisconnectReason, MessageReceived
 from .framing import SecureFraming
 from .server import ServerProtocol, _host
@@ -279,6 +279,10 @@ class SecureServerProtocol(ServerProtocol):
         super().update(now)
         if self._mappings:
             self._expire_mappings(now)
+        if self._hello:  # asked before every flush: no copy of an empty dict
+            self._expire_hellos(now)
+
+    def _expire_hellos(self, now: float) -> None:
         deadline = self.config.connect_timeout
         for conn in list(self._hello.values()):
             if conn.closed or conn.timed_out(now):
@@ -302,14 +306,14 @@ class SecureServerProtocol(ServerProtocol):
     def control_timer(self) -> float | None:
         t = super().control_timer()
         if self._hello:
-            h = min(conn.next_timer() for conn in self._hello.values())
+            h = earliest_timer(self._hello.values())
             t = h if t is None else min(t, h)
         return t
 
     def get_timer(self) -> float | None:
         t = super().get_timer()
         if self._hello:
-            h = min(conn.next_timer() for conn in self._hello.values())
+            h = earliest_timer(self._hello.values())
             t = h if t is None else min(t, h)
         if self._mappings:
             m = min(m.expires for m in self._mappings.values())

@@ -8,7 +8,7 @@ from collections import Counter
 from ..wire import packet as wp
 from ..wire.errors import WireError
 from .config import TransportConfig
-from .connection import AckSettling, Connection, receive_if_payload
+from .connection import AckSettling, Connection, earliest_timer, receive_if_payload
 from .cookie import CookieJar
 from .events import Connected, Disconnected, DisconnectReason, LocalProtocolError
 
@@ -274,9 +274,7 @@ class ServerProtocol(AckSettling):
         """When update/datagrams_to_send next have work, if ever."""
         if self._control or self._closing:
             return 0.0
-        if not self.connections:
-            return None
-        return min(conn.next_timer() for conn in self.connections.values())
+        return earliest_timer(self.connections.values())
 
 
 def _host(addr):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import attrs
 
+_LOSS_GAIN = 0.02  # the loss estimate's EWMA gain: a ~50-packet horizon
+
 
 @attrs.define
 class ConnectionStats:
@@ -42,8 +44,13 @@ class ConnectionStats:
             self.packets_lost += 1
         else:
             self.packets_acked += 1
-        # ~50-packet horizon: responsive enough for a net graph, stable enough to read.
-        self.loss += ((1.0 if lost else 0.0) - self.loss) * 0.02
+        # ~50-packet horizon (_LOSS_GAIN): responsive enough for a net graph, stable enough to read.
+        self.loss += ((1.0 if lost else 0.0) - self.loss) * _LOSS_GAIN
+
+    def add_delivered(self, n: int) -> None:
+        """``n`` add_loss_sample(False) in a row, at once."""
+        self.packets_acked += n
+        self.loss *= (1.0 - _LOSS_GAIN) ** n
 
     @property
     def loss_in(self) -> float:

@@ -227,6 +227,46 @@ def test_rtt_and_jitter_estimates():
     assert st.bytes_out > 0 and st.packets_in > 0
 
 
+def test_resend_timeout_follows_every_rtt_sample():
+    """The RFC 6298 timeout is worked out once per RTT sample (resend_timeout caches it): each new sample shows."""
+    net, server, (c,) = setup(link=LinkConfig(latency=0.05, jitter=0.005))
+    assert net.run_until(lambda: c.connected, 1.0)
+    conn, cfg = c.connection, c.connection.config
+
+    def expected():
+        st = conn.stats
+        if not st.rtt_samples:
+            return cfg.max_resend
+        return min(max(st.rtt + 4 * st.jitter + cfg.ack_delay, cfg.min_resend), cfg.max_resend)
+
+    assert conn.resend_timeout() == pytest.approx(expected())
+    for sample in (0.02, 0.09, 0.3, 0.001):
+        conn.stats.add_rtt_sample(sample)
+        assert conn.resend_timeout() == pytest.approx(expected())
+
+
+def test_loss_estimate_counts_runs_as_single_samples():
+    """_judge_losses counts a run of delivered packets at once (ConnectionStats.add_delivered): the estimate and
+    counters are those of one add_loss_sample per packet."""
+    import random
+
+    from netcode.protocol.stats import ConnectionStats
+
+    rng = random.Random(3)
+    one_by_one, runs = ConnectionStats(), ConnectionStats()
+    for _ in range(300):
+        n = rng.randrange(0, 8)
+        for _ in range(n):
+            one_by_one.add_loss_sample(False)
+        if n:
+            runs.add_delivered(n)
+        if rng.random() < 0.3:
+            one_by_one.add_loss_sample(True)
+            runs.add_loss_sample(True)
+    assert runs.packets_acked == one_by_one.packets_acked and runs.packets_lost == one_by_one.packets_lost
+    assert runs.loss == pytest.approx(one_by_one.loss, rel=1e-9)
+
+
 def test_reconnect_from_same_address_replaces_old_connection():
     net, server, (c,) = setup()
     assert net.run_until(lambda: c.connected, 1.0)
