@@ -194,11 +194,10 @@ def test_reconciliation_off_lets_drift_build_up():
     h.net.advance(12.0)
     p = h.pred
     assert p.stats.corrections == 0 and p.stats.replays == 1  # only the first snapshot placed us
-    cur = p.predicted_rows()[0]
-    server = h.server.world.pos[h.slot]
-    # never corrected: the prediction and the server disagree by a visible amount
-    assert p.stats.last_error > 4 * SUBPX
-    assert math.hypot(int(cur[F_X]) - int(server[0]), int(cur[F_Y]) - int(server[1])) > 0
+    # never corrected: in the second half of the run the prediction and the server disagree by a visible amount
+    # (judged over it, not at the end: a walk pressed into the same corner on both sides agrees there by chance)
+    errors = [math.hypot(int(pr[0, F_X]) - x, int(pr[0, F_Y]) - y) for _, pr, (x, y), _ in h.checked if pr is not None]
+    assert max(errors[len(errors) // 2:]) > 4 * SUBPX
 
 
 def _held_fire_run(use_fired):
