@@ -317,13 +317,15 @@ class LagCompensator:
     """Hitbox history + claim limits + per-tick RewindFrames + counters + audit trail."""
 
     def __init__(self, config: RewindConfig | None, tick_rate: int, snapshot_every: int, n_entities: int,
-                 *, audit_len: int = 1024, sight: int = 0):
+                 *, audit_len: int = 1024, sight: int = 0, sight_at_present: bool = True):
         self.config = config or RewindConfig()
-        # A rewound action only touches hitboxes within ``sight`` (world units; 0: no limit) of its actor as the
-        # actor drew itself: what a state-sync client was sent is its area of interest, so a shot can't be
-        # rewound against an entity the shooter never received (the arena's weapon outranges its view).
+        # An action only touches hitboxes within ``sight`` (world units; 0: no limit) of its actor as the actor
+        # drew itself: what a state-sync client was sent is its area of interest, so a shot can't hit an entity the
+        # shooter never received (the arena's weapon outranges its view). ``sight_at_present``: also an action
+        # resolved at the present (no claim, or rewind off); replays recorded before that held rewound ones only.
         self.sight = int(sight)
-        self.out_of_sight = 0  # hitboxes a rewound action's box held that lay beyond the actor's sight
+        self.sight_at_present = bool(sight_at_present)
+        self.out_of_sight = 0  # hitboxes an action's box held that lay beyond the actor's sight
         self.tick_rate = int(tick_rate)
         self.snapshot_every = int(snapshot_every)
         if self.tick_rate < 1 or self.snapshot_every < 1:
@@ -459,6 +461,12 @@ class RewindFrame:
                 return False
         return True
 
+    @property
+    def sight_at_present(self) -> bool:
+        """Whether ``candidates`` holds actions resolved at the present to the sight limit too (then a resolver
+        that casts those itself must take them from the candidates instead)."""
+        return self.comp.sight > 0 and self.comp.sight_at_present
+
     def views(self, actors, current_tick: int) -> list[AppliedView]:
         """The view for each actor (ascending entity ids) acting at ``current_tick`` (== world.tick inside the step)."""
         comp = self.comp
@@ -496,8 +504,9 @@ class RewindFrame:
         itself excluded; only hitboxes alive at the view; ``hittable``: alive now too, and in the same
         life as at the view). Present views pair with ``now_pos``/``now_alive`` as they are; a rewound
         view interpolates its two recorded ticks with :func:`interpolate_positions`. With the compensator's
-        ``sight`` and the actions' ``origins`` (int ``[S, 2]``: where each action starts, the actor now), a rewound
-        action's hitboxes farther than ``sight`` from its origin are not hittable (counted ``out_of_sight``).
+        ``sight`` and the actions' ``origins`` (int ``[S, 2]``: where each action starts, the actor now), an action's
+        hitboxes farther than ``sight`` from its origin are not hittable (counted ``out_of_sight``): a rewound
+        action's, and with ``sight_at_present`` one resolved at the present too.
         """
         comp = self.comp
         cur = int(now_tick)
@@ -553,8 +562,9 @@ class RewindFrame:
             else:
                 c = c0 + (((p1[ni].astype(np.int64) - c0) * fracs[si][:, None]) >> FRAC_SHIFT)
             ok = hittable[ni]
-            if key is not None and comp.sight > 0 and origins is not None:
-                # beyond the actor's sight nothing was sent to it, so nothing there can be hit
+            if comp.sight > 0 and origins is not None and (key is not None or comp.sight_at_present):
+                # beyond the actor's sight nothing was sent to it, so nothing there can be hit: rewound or resolved
+                # at the present (no claim, or rewind off), the client never drew what lay there
                 rel = c - np.asarray(origins, dtype=np.int64).reshape(-1, 2)[si]
                 seen = rel[:, 0] * rel[:, 0] + rel[:, 1] * rel[:, 1] <= comp.sight * comp.sight
                 comp.out_of_sight += int(np.count_nonzero(ok & ~seen))

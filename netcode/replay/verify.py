@@ -95,8 +95,10 @@ class _Player:
             n = len(self.game.entity_view(self.game.new_world(self.cfg, self.seed)).values)
             sight = lag.get("sight", 0)  # replays before the sight limit: none
             sight = sight if type(sight) is int and sight >= 0 else 0
+            # replays before it held only rewound actions to the sight limit
+            at_present = lag.get("sight_at_present", False) is True
             self.comp = LagCompensator(RewindConfig(enabled=True, window=window), reader.tick_rate, every, n,
-                                       sight=sight)
+                                       sight=sight, sight_at_present=at_present)
             self.history_ticks = self.comp.history.window_ticks
         else:
             self.history_ticks = 0

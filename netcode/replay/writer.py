@@ -179,7 +179,8 @@ class MatchRecorder:
         if rewind is not None:
             lag = {"enabled": bool(rewind.enabled), "window": float(rewind.window),
                    "max_interp": float(rewind.max_interp), "tolerance": float(rewind.tolerance),
-                   "snapshot_every": int(c.snapshot_every), "sight": int(server.lagcomp.sight)}
+                   "snapshot_every": int(c.snapshot_every), "sight": int(server.lagcomp.sight),
+                   "sight_at_present": bool(server.lagcomp.sight_at_present)}
         kwargs.setdefault("lag_compensation", lag)
         kwargs.setdefault("server_info", {"snapshot_every": int(c.snapshot_every),
                                           "max_clients": int(c.max_clients), "view_radius": int(server.view_radius)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -544,6 +545,48 @@ def test_a_rewound_shot_cannot_hit_what_the_shooter_was_never_sent():
         shot = shoot(cfg, w, rewound_resolver(comp.frame({SHOOTER: view})))
         assert shot.hit == expected, (distance_px, sight_px)
         assert comp.totals()["out_of_sight"] == (1 if expected == -1 else 0)
+
+
+def test_a_shot_at_the_present_cannot_hit_what_the_shooter_was_never_sent_either():
+    """Without a claim (or with rewind off) a shot is resolved at the present, and held to the same sight: the shooter
+    never received what lay beyond it. Replays recorded before that (sight_at_present False) judge it as they did."""
+    se = 3
+    for distance_px, sight_px, at_present, expected in ((900, 660, True, -1), (900, 660, False, TARGET),
+                                                        (900, 0, True, TARGET), (500, 660, True, TARGET)):
+        cfg, w, comp, stored = moving_match(se=se)
+        comp.sight, comp.sight_at_present = sight_px * SUBPX, at_present
+        cur = w.tick + 1
+        view = comp.apply_limits(SHOOTER, None, 0, 0.2, cur)  # nothing claimed: the present
+        assert not view.rewound
+        below(w, w.pos[TARGET], dy_px=distance_px)
+        shot = shoot(cfg, w, rewound_resolver(comp.frame({SHOOTER: view})))
+        assert shot.hit == expected, (distance_px, sight_px, at_present)
+        assert comp.totals()["out_of_sight"] == (1 if expected == -1 else 0)
+
+
+def test_a_shot_at_the_present_through_the_candidates_is_the_default_cast():
+    """Held to the sight limit, a shot at the present goes through the candidates instead of the default resolver's
+    cast: with everything in sight, the same hit and the same end, walls, misses and edges included."""
+    rng = np.random.default_rng(5)
+    walls = ((200, 1100, 1200, 1120), (300, 700, 320, 980))
+    hits = 0
+    for i in range(120):
+        pos = (int(rng.integers(50, 1500)) * SUBPX, int(rng.integers(500, 1500)) * SUBPX)
+        aim = int(rng.integers(4096))
+        outcomes = []
+        for sight in (0, 10**9):  # 0: the cast; everything in sight: the candidates
+            cfg, w, comp, _ = moving_match(ticks=10, walls=walls)
+            comp.sight = sight
+            w.pos[SHOOTER] = pos
+            if i % 2:  # every other shot aimed at the target (or the wall in front of it)
+                dx, dy = (int(w.pos[TARGET][k]) - pos[k] for k in (0, 1))
+                aim = round(math.atan2(dy, dx) / (2 * math.pi) * 4096) % 4096
+            view = comp.apply_limits(SHOOTER, None, 0, 0.2, w.tick + 1)
+            shot = shoot(cfg, w, rewound_resolver(comp.frame({SHOOTER: view})), aim=aim)
+            outcomes.append((shot.hit, shot.end))
+        hits += outcomes[0][0] >= 0
+        assert outcomes[0] == outcomes[1], (i, pos, aim, outcomes)
+    assert hits > 20
 
 
 def test_the_state_sync_server_limits_rewound_shots_to_the_area_of_interest():

@@ -45,6 +45,9 @@ def _resolve(world, shooters, origins, aims, rewind):
     now = world.alive & world.active
     views = rewind.views(shooters, cur)
     rewound = np.fromiter((v.rewound for v in views), dtype=bool, count=s_count)
+    # A shot at the present is the default resolver's cast, unless the server's sight limit holds it too: then it
+    # goes through the candidates (the same narrow phase, with what lay beyond the shooter's sight not hittable).
+    by_candidates = rewound | rewind.sight_at_present
 
     # Per-ray geometry exactly as cast_rays computes it.
     d = direction(aims)
@@ -55,7 +58,7 @@ def _resolve(world, shooters, origins, aims, rewind):
     hit = np.full(s_count, -1, dtype=np.int64)
     dist = stop.copy()
 
-    present = np.flatnonzero(~rewound)
+    present = np.flatnonzero(~by_candidates)
     if len(present):
         # No rewind: literally the default resolver's cast for these rays.
         hit[present], dist[present] = cast_rays(o[present], aims[present], max_range, world.pos, radii, now,
@@ -70,12 +73,12 @@ def _resolve(world, shooters, origins, aims, rewind):
     box_hi = (np.maximum(o, end_l) + margin).astype(np.int32)
     si, ni, c, ok = rewind.candidates(views, shooters, box_lo, box_hi, world.pos, now, cur, origins=o)
 
-    if rewound.any() and len(si):
+    if by_candidates.any() and len(si):
         # cast_rays' broad filter (the stopped segment's box grown by the largest radius), then its narrow phase
         end = o + ((d * stop[:, None]) >> TRIG_SHIFT)
         lo = np.minimum(o, end) - r_max
         hi = np.maximum(o, end) + r_max
-        sel = ok & rewound[si]
+        sel = ok & by_candidates[si]
         sel &= (c[:, 0] >= lo[si, 0]) & (c[:, 0] <= hi[si, 0])
         sel &= (c[:, 1] >= lo[si, 1]) & (c[:, 1] <= hi[si, 1])
         if sel.any():
