@@ -8,15 +8,12 @@ being acknowledged (the client acknowledges the newest snapshot it decoded in ev
 queue answers in its base round trip; a standing queue shows as that time rising above its best of the last
 seconds (the delay-based signal of LEDBAT and of WebRTC's congestion control; judged on the median of each
 quarter-second, so that jitter alone does not read as a queue). Loss alone is not a signal: a game's links lose
-packets at random (Wi-Fi) without being full. A new client starts low and its budget grows by half, at most once
-per ack time, while the acks show no rise (slow start, as TCP's: a link slower than the configured budget would
-otherwise take the first seconds' snapshots at the full budget into a queue that takes seconds to drain); the first
-rise of 20 ms ends it, back at the last step (HyStart's delay exit: a long ack time's jitter allowance would let the
-queue fill first). On a rise that holds for two evaluations the budget drops to what was actually delivered
-(acknowledged bytes per second) times a back-off; while the link is clear it climbs back additively, to the
-configured budget. When the budget is too small for a useful snapshot every tick, the client gets fewer, larger
-snapshots instead (every 2nd, 3rd ... tick, as Photon Fusion's adaptive send rate does), so the newest state is not
-starved by headers.
+packets at random (Wi-Fi) without being full. On a rise that holds for two evaluations the budget drops to what
+was actually delivered
+(acknowledged bytes per second) times a back-off;
+while the link is clear it climbs back additively, to the configured budget. When the budget is too small for a
+useful snapshot every tick, the client gets fewer, larger snapshots instead (every 2nd, 3rd ... tick, as Photon
+Fusion's adaptive send rate does), so the newest state is not starved by headers.
 """
 from __future__ import annotations
 
@@ -38,12 +35,6 @@ RECOVER_BPS = 8_000  # while clear: this many bit/s more each evaluation (32 kbi
 CEILING_NEAR = 0.9  # above this share of the last filling rate, recover at an eighth of RECOVER_BPS
 DRAINING = 0.9  # the queue is draining while the delay is below this share of what it was at the last cut
 MIN_BPS = 16_000
-# Slow start: a new client's budget (wire bits/s; at 60 Hz still over MIN_SNAPSHOT_BYTES a snapshot, so a LAN client
-# gets every snapshot from its first), and its growth, at most once per ack time, on each clear evaluation until the
-# ack time rises (or the configured budget): x1.5 reaches 256 kbit/s with its headers from here in 2 steps.
-START_BPS = 128_000
-SLOW_START_GAIN = 1.5
-SLOW_START_EXIT = QUEUE_DELAY  # slow start ends at this much queue delay (s), whatever the ack time (HyStart's idea)
 MIN_SNAPSHOT_BYTES = 200  # below this per snapshot, send fewer snapshots instead
 MAX_EVERY = 6  # at most this many ticks between two snapshots
 # What a snapshot costs a link besides its message: IPv4 and UDP headers (28), the transport's prefix, check and
@@ -70,11 +61,8 @@ class SnapshotRate:
         """``max_bps``: the configured payload budget; the adaptive one counts SNAPSHOT_OVERHEAD too."""
         self.rate = float(snapshots_per_s)
         self.max_bps = float(max_bps) + 8.0 * SNAPSHOT_OVERHEAD * self.rate
-        self.budget_bps = min(self.max_bps, START_BPS)
-        self.slow_start = self.budget_bps < self.max_bps  # until the first rise of the ack time
-        self._next_growth = 0.0  # slow start's next step, not before then
+        self.budget_bps = self.max_bps
         self.every = 1
-        self._set_every()
         self.counters = RateCounters()
         self._sent: dict[int, tuple[float, int]] = {}  # snapshot tick -> (sent at, bytes)
         # A few floats per client, however long it plays: the ack times since the last evaluation, and one median
@@ -162,12 +150,6 @@ class SnapshotRate:
         # a queue stands; a stall of one side's process (a GC pause, a busy loop) passes: back off only when the
         # delay held for STRIKES evaluations in a row
         self._strikes = self._strikes + 1 if congested else 0
-        if self.slow_start and self.queue_delay > SLOW_START_EXIT:
-            # The link is filling: back to the last step, whose acks showed no queue, and from there additive
-            # increase, multiplicative decrease. (Waiting for the rise allowed for jitter, a quarter of a long ack
-            # time, would let a growing budget fill a slow link's queue first.)
-            self.slow_start = False
-            self.budget_bps = max(START_BPS, self.budget_bps / SLOW_START_GAIN)
         c = self.counters
         if self._strikes >= STRIKES:
             draining = recent < DRAINING * self._delay_at_backoff
@@ -185,24 +167,11 @@ class SnapshotRate:
                 self._delay_at_backoff = recent
                 c.backoffs += 1
         elif not congested and self.budget_bps < self.max_bps:
-            if self.slow_start:
-                # once per ack time, as TCP's grows once per round trip: a whole evaluation's acks of snapshots
-                # sent at the last step must be back, showing no queue, before the next step
-                if now >= self._next_growth:
-                    self.budget_bps = min(self.max_bps, self.budget_bps * SLOW_START_GAIN)
-                    self.slow_start = self.budget_bps < self.max_bps
-                    self._next_growth = now + recent + EVAL_S
-            else:
-                # additive increase, slower once near the rate at which the link last filled (CUBIC's plateau,
-                # crudely)
-                step = RECOVER_BPS if self.budget_bps < CEILING_NEAR * self._ceiling else RECOVER_BPS / 8
-                self.budget_bps = min(self.max_bps, self.budget_bps + step)
-                c.recoveries += 1
-        if not self.slow_start:  # the least budget the link pushed it to, not where it started
-            c.min_budget_bps = min(c.min_budget_bps, self.budget_bps)
-        self._set_every()
-
-    def _set_every(self) -> None:
+            # additive increase, slower once near the rate at which the link last filled (CUBIC's plateau, crudely)
+            step = RECOVER_BPS if self.budget_bps < CEILING_NEAR * self._ceiling else RECOVER_BPS / 8
+            self.budget_bps = min(self.max_bps, self.budget_bps + step)
+            c.recoveries += 1
+        c.min_budget_bps = min(c.min_budget_bps, self.budget_bps)
         # the fewest ticks between snapshots that leave each at least MIN_SNAPSHOT_BYTES of message
         per_tick = self.budget_bps / 8.0 / self.rate
         every = 1
