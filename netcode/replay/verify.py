@@ -206,6 +206,15 @@ class _Player:
         return events
 
 
+def _present_held(reader: ReplayReader) -> bool:
+    """Whether the server held actions resolved at the present to its sight limit (lag_compensation
+    ``sight_at_present``): then a re-simulation resolves them through the compensator too, even in a match
+    without a rewound action (no VIEWS record), or it would let them hit what the server did not."""
+    lag = reader.header.get("lag_compensation")
+    return isinstance(reader.game, LagCompensated) and isinstance(lag, dict) \
+        and lag.get("sight_at_present", False) is True and type(lag.get("sight")) is int and lag["sight"] > 0
+
+
 def _prescan(reader: ReplayReader) -> tuple[set[int], int, int, list[tuple[int, int]]]:
     """From record headers only: the kinds present, the (first, last) tick of TICKS records, and
     the keyframes as (tick, offset)."""
@@ -389,7 +398,8 @@ def verify(path, progress: Progress | None = None, stop_at_first: bool = True, w
         warnings = list(reader.warnings)
         clean, tick_rate = reader.clean, reader.tick_rate
         history = 0
-        rewind, has_audit = fmt.Kind.VIEWS in kinds, fmt.Kind.AUDIT in kinds
+        rewind = fmt.Kind.VIEWS in kinds or _present_held(reader)
+        has_audit = fmt.Kind.AUDIT in kinds
         if rewind or has_audit:
             history = _Player(reader, rewind=True).history_ticks
     total = max(0, last - first + 1)
@@ -456,7 +466,7 @@ class Playback:
             self.clean = reader.clean
             self._reader_state = reader  # _Player reads its header fields; the file itself is closed
         self._audit = audit
-        self._rewind = any(isinstance(r, fmt.Views) for r in self.records)
+        self._rewind = any(isinstance(r, fmt.Views) for r in self.records) or _present_held(reader)
         self._keyframes = [(i, r.tick) for i, r in enumerate(self.records) if isinstance(r, fmt.Keyframe)]
         self.players: list[dict] = []
         current: dict[int, dict] = {}

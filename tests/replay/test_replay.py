@@ -199,6 +199,27 @@ def test_lossy_match_with_join_leave_and_rewinds_verifies(match, capsys):
     assert code == 0 and '"clean": true' in out
 
 
+def test_shots_at_the_present_held_to_sight_verify_without_any_rewound_shot(tmp_path):
+    """Bots that send no view shoot at the present, which the server holds to their sight (lag_compensation
+    sight_at_present): the recording has no VIEWS record, and the re-simulation still resolves those shots through
+    the compensator, or a shot the server let miss out of sight would hit there (it did: DIVERGED)."""
+    path = tmp_path / "present.ncr"
+    net = VirtualNetwork(LinkConfig(latency=0.02), seed=5, step=1 / 240)
+    server = arena_server(ServerConfig(), seed=5, secret=b"r" * 32, npc_count=120, width=3000, height=3000)
+    rec = MatchRecorder.attach(server, path=path, keyframe_every_s=1.0)
+    net.add(SERVER, server)
+    for i in range(4):
+        add_bot(net, i, views=False)
+    net.advance(8.0)
+    rec.close()
+    assert server.lagcomp.out_of_sight > 0  # some shots were held to sight: the case at stake
+    with ReplayReader(path) as reader:
+        assert not any(isinstance(r, fmt.Views) for _, r in reader.records())
+        assert reader.header["lag_compensation"]["sight_at_present"] is True
+    result = verify(path)
+    assert result.ok, result
+
+
 def test_parallel_verify_proves_the_same(match, tmp_path):
     path, server, truth = match
     one = verify(path)
