@@ -172,8 +172,8 @@ class StateSyncServer(TransportEndpoint):
         self._aoi = GridAOI(cell_size=max(64, (self.view_radius + c.leave_margin) // 4) * self.units, world_size=size)
         self._packed = np.zeros(p, dtype=np.uint64)  # each slot's input of the tick being built
         self.priority = PriorityTable(p, n)  # rows are player slots
-        # a shot (rewound or not) hits only what the shooter could have been sent: its area of interest (with the leave
-        # margin, the farthest an entity it holds can be)
+        # a shot (rewound or not) hits only what the shooter could have been sent: its area of interest (with the
+        # leave margin, the farthest an entity it holds can be)
         self.lagcomp = LagCompensator(c.rewind, c.tick_rate, c.snapshot_every, n,
                                       sight=(self.view_radius + c.leave_margin) * self.units)
         self._pending_events: list = []
