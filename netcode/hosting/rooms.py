@@ -9,6 +9,8 @@ import secrets
 
 import attrs
 
+from ..protocol.connection import earliest_timer
+
 MODES = ("state", "lockstep")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: a code a player can read out
 
@@ -79,6 +81,4 @@ class RoomTransport:
         return out
 
     def get_timer(self) -> float | None:
-        if not self.connections:
-            return None
-        return min(conn.next_timer() for conn in self.connections.values())
+        return earliest_timer(self.connections.values())

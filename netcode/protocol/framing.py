@@ -18,10 +18,6 @@ _PAYLOAD_PREFIX = wp.PAYLOAD_PREFIX
 _pack_check = wp.CHECK.pack
 _crc32 = zlib.crc32
 _MASK32 = 0xFFFFFFFF
-_PAYLOAD = sp.PAYLOAD
-_PREFIX_BYTE = sp._PREFIX_BYTE
-_pack_u64 = sp._pack_u64
-_nonce = sp._nonce
 
 
 class PlainFraming:
@@ -71,13 +67,9 @@ class SecureFraming:
         return self.send.seal(ptype, seq, data)
 
     def seal_payload(self, tail: bytes) -> bytes:
-        # _seal and PacketKey.seal, inlined: once per datagram sent
-        seq = self.seq
+        seq = self.seq  # _seal, inlined: once per datagram sent
         self.seq = seq + 1
-        key = self.send
-        n = (seq.bit_length() + 7) >> 3 or 1
-        prefix = (n << 4) | _PAYLOAD
-        return _PREFIX_BYTE[prefix] + _pack_u64(seq)[:n] + key.aead.encrypt(_nonce(0, seq), tail, key.ad[prefix])
+        return self.send.seal(sp.PAYLOAD, seq, tail)
 
     def keep_alive(self) -> bytes:
         return self._seal(sp.KEEP_ALIVE, sp.encode_keep_alive(self.client_index, self.max_clients))
