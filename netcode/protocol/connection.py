@@ -71,7 +71,6 @@ class Connection:
                  'client_id', 'close_reason', 'closed', 'config', 'framing', 'recv_key', 'send_key', 'session',
                  'settle_queue', 'stats')
 
-
     def __init__(self, client_id: int, addr, session: int, config: TransportConfig, now: float, events: list,
                  is_server: bool, framing=None):
         self.client_id = client_id
