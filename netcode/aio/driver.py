@@ -117,6 +117,7 @@ class DatagramDriver:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0  # the clock time self._timer fires at
         self._flush_handle: asyncio.Handle | None = None  # a flush scheduled with call_soon
+        self._sendto = None  # the socket's sendto, bound at the first flush
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
         self._closed = False
@@ -176,7 +177,11 @@ class DatagramDriver:
     def _on_datagram(self, data: bytes, addr) -> None:
         if self._closed:
             return
-        now = self.clock()
+        # Functions kept in attributes (the clock, the handler, the bound sendto) are read into locals and called
+        # from there: CPython 3.11 specialises reading an attribute, but not calling one as if it were a method
+        # (self.clock()), which then takes the generic lookup, cold code each time the process wakes.
+        clock = self.clock
+        now = clock()
         try:
             self.endpoint.receive_datagram(data, addr, now)
         except OSError:
@@ -197,19 +202,23 @@ class DatagramDriver:
         endpoint = self.endpoint
         endpoint.update(now)
         events = endpoint.events()
-        if events and self.handler is not None:
-            self.handler(events, now)
+        handler = self.handler  # (in a local: see _on_datagram)
+        if events and handler is not None:
+            handler(events, now)
         transport = self.stream.transport
         if transport.is_closing():
             return
-        sendto = transport.sendto
+        sendto = self._sendto
+        if sendto is None:
+            sendto = self._sendto = transport.sendto  # the socket's for good: bound once, not per flush
         for data, addr in endpoint.datagrams_to_send(now):
             try:
                 sendto(data, addr)
             except OSError:
                 self.errors += 1
-        if self._settle is not None:
-            self._settle(now)  # an ack that opened the window leaves get_timer() at 0: the timer flushes again
+        settle = self._settle
+        if settle is not None:
+            settle(now)  # an ack that opened the window leaves get_timer() at 0: the timer flushes again
         if self.on_flush is not None:
             self.on_flush(time.perf_counter() - started)
         self._arm_timer(now)

@@ -149,9 +149,12 @@ class ClientProtocol(AckSettling):
     def update(self, now: float) -> None:
         """Handshake timeout and connection liveness."""
         if self.state == _CONNECTED:  # asked first: the state of every flush but the handshake's
-            reason = self.connection.end_if_due(now)
-            if reason is not None:
-                self._finish(reason)
+            conn = self.connection
+            # Connection.end_if_due's questions asked inline first, as the server does: most flushes end nothing
+            if conn.closed or now - conn._last_recv > conn._timeout or conn._assembly:
+                reason = conn.end_if_due(now)
+                if reason is not None:
+                    self._finish(reason)
         elif self.state in (ClientState.REQUESTING, ClientState.RESPONDING):
             if now - self._started > self.config.connect_timeout:
                 self.state = ClientState.CONNECT_TIMED_OUT

@@ -50,6 +50,7 @@ _unpack_tail = wp.PAYLOAD_TAIL.unpack_from
 _pack_tail = wp.PAYLOAD_TAIL.pack
 _MAX_UNFRAGMENTED = wp.MAX_UNFRAGMENTED
 _MAX_MESSAGES_BYTES = wp.MAX_MESSAGES_BYTES
+_ACK_DELAY_UNIT = wp.ACK_DELAY_UNIT
 # MessageReceived without NamedTuple.__new__'s Python-level frame: one is made per message.
 _new_tuple = tuple.__new__
 
@@ -57,19 +58,21 @@ _new_tuple = tuple.__new__
 class Connection:
     """The per-peer state shared by server and client once the handshake is done."""
 
-    # Slots, not a __dict__: with 60 attributes an instance dict outgrows CPython's shared-key limit (30 keys) and
+    # Slots, not a __dict__: with 61 attributes an instance dict outgrows CPython's shared-key limit (30 keys) and
     # every attribute lives in a private 1.6 KB dict. Each datagram touches dozens of them just after the
-    # process wakes with its caches cold, where the cache misses cost more than the instructions.
-    __slots__ = ('_ack_delay', '_ack_pending_since', '_ack_queue', '_ack_seen', '_ack_seen_bits', '_acks_due',
-                 '_assembly', '_assembly_bytes', '_complete_bytes', '_created', '_disconnects_left', '_events',
-                 '_inflight', '_keepalive', '_last_recv', '_last_send', '_loss_cursor', '_max_message',
-                 '_max_resend', '_min_resend', '_next_msg_id', '_open_ids', '_parts_left', '_recv_bits',
-                 '_recv_complete', '_recv_newest', '_recv_newest_time', '_recv_next_id', '_recv_ring',
-                 '_recv_since_send', '_rto', '_rto_samples', '_seal', '_sent_acked', '_sent_seq', '_sent_time',
-                 '_sent_units', '_seq', '_seq_in', '_seq_out', '_timeout', '_unreliable', '_unreliable_bytes',
-                 '_unreliable_limit', '_unsent', '_waiting', '_waiting_bytes', '_window', 'accept_payload', 'addr',
-                 'client_id', 'close_reason', 'closed', 'config', 'framing', 'recv_key', 'send_key', 'session',
-                 'settle_queue', 'stats')
+    # process wakes with its caches cold, where the cache misses cost more than the instructions. Slots are laid
+    # out in the order named: those a request/response datagram touches come first (in the order the receive, the
+    # send and the emit use them), so they share as few cache lines as they can; the rest follow alphabetically.
+    __slots__ = ('closed', '_recv_complete', '_assembly', '_recv_next_id', 'stats', '_recv_newest', '_recv_ring',
+                 '_recv_bits', '_recv_newest_time', '_recv_since_send', '_last_recv', '_ack_pending_since',
+                 'settle_queue', '_acks_due', '_events', 'client_id', 'recv_key', '_next_msg_id', '_open_ids',
+                 '_max_message', '_waiting', '_window', '_unsent', '_parts_left', '_unreliable', '_ack_queue',
+                 '_disconnects_left', 'framing', '_inflight', '_seq', '_loss_cursor', '_resend_floor', '_min_resend',
+                 '_sent_seq', '_sent_time', '_sent_units', '_sent_acked', 'send_key', 'addr', '_last_send', '_timeout',
+                 '_ack_delay', '_ack_seen', '_ack_seen_bits', '_assembly_bytes', '_complete_bytes', '_created',
+                 '_keepalive', '_max_resend', '_rto', '_rto_samples', '_seal', '_seq_in', '_seq_out',
+                 '_unreliable_bytes', '_unreliable_limit', '_waiting_bytes', 'accept_payload', 'close_reason', 'config',
+                 'session')
 
     def __init__(self, client_id: int, addr, session: int, config: TransportConfig, now: float, events: list,
                  is_server: bool, framing=None):
@@ -124,6 +127,10 @@ class Connection:
         self._parts_left: dict[int, int] = {}
         self._unsent: deque = deque()  # (key, encoded) never sent yet
         self._inflight: dict[int, list] = {}  # key -> [encoded, last sent time], oldest send first
+        # No record in _inflight was last sent before this: a lower bound, exact whenever _pack_data has looked
+        # at the oldest record. Enough for datagrams() to see that nothing is due for resending without an
+        # iterator over the dict on every flush; when the bound says "maybe", _pack_data looks.
+        self._resend_floor = now
         self._waiting: deque[bytes] = deque()  # beyond the window: backpressure buffer
         self._waiting_bytes = 0
         # reliable-ordered receive
@@ -154,10 +161,13 @@ class Connection:
             n = len(data)
             msg_id = self._next_msg_id
             open_ids = self._open_ids
-            if n <= _MAX_UNFRAGMENTED and n <= self._max_message and not self._waiting and (
-                    not open_ids or ((msg_id - open_ids[0]) & 0xFFFF) < self._window):
+            # open_ids holds every id from the oldest unacked one to msg_id - 1 (appended in order, popped from the
+            # left), so its length is the window in use: _window_open() without indexing the deque
+            if n <= _MAX_UNFRAGMENTED and n <= self._max_message and not self._waiting and len(open_ids) < self._window:
                 self._next_msg_id = (msg_id + 1) & 0xFFFF
-                self._unsent.append(((msg_id << 8) | _WHOLE, _pack_reliable(_MSG_RELIABLE, msg_id, n) + data))
+                # the key msg_id << 8 | _WHOLE, in the arithmetic CPython specialises (its shift and or are
+                # generic calls, cold when the process wakes)
+                self._unsent.append((msg_id * 256 + _WHOLE, _pack_reliable(_MSG_RELIABLE, msg_id, n) + data))
                 open_ids.append(msg_id)
                 self._parts_left[msg_id] = 1
                 self.stats.messages_out += 1
@@ -249,28 +259,43 @@ class Connection:
 
         Raises WireError on a malformed body (the owner counts and drops it).
         """
-        if self.closed:
-            return  # nothing is delivered after Disconnected
         if len(data) < off + _TAIL_SIZE:
             raise WireError("short payload")
         seq, ack, bits, ack_delay = _unpack_tail(data, off)
+        self._receive(data, now, seq, ack, bits, ack_delay, off + _TAIL_SIZE)
+
+    def _receive(self, data: bytes, now: float, seq: int, ack: int, bits: int, ack_delay: int, start: int) -> None:
+        """receive_payload once its PAYLOAD_TAIL is read; the messages start at ``start``."""
+        if self.closed:
+            return  # nothing is delivered after Disconnected
         # parse everything before touching state
-        bodies = None
-        start = off + _TAIL_SIZE
+        body = None  # the one in-order reliable message of a request/response datagram
+        bodies = None  # or a run of in-order reliable messages
         end = len(data)
-        if not self._recv_complete and not self._assembly and (end == start or data[start] == _MSG_RELIABLE):
-            # common case: nothing buffered, so a run of in-order reliable messages is delivered as is
-            # (a datagram that starts with another kind of message cannot be one: skip the attempt)
-            if end - start > _RELIABLE_HDR_SIZE and type(data) is bytes:
-                _, ident, n = _unpack_reliable(data, start)
-                if ident == self._recv_next_id and start + _RELIABLE_HDR_SIZE + n == end:
-                    bodies = [data[start + _RELIABLE_HDR_SIZE:]]  # just that one message (request/response)
-            if bodies is None:
-                bodies = wp.decode_in_order(data, self._recv_next_id, start)
-        messages = wp.decode_messages(data, start) if bodies is None else None
+        if not self._recv_complete and not self._assembly:
+            # common case: nothing buffered, so in-order reliable messages are delivered as they are
+            if end - start >= _RELIABLE_HDR_SIZE:
+                kind, ident, n = _unpack_reliable(data, start)
+                if kind == _MSG_RELIABLE:  # (a datagram that starts with another kind cannot be a run)
+                    if ident == self._recv_next_id and start + _RELIABLE_HDR_SIZE + n == end and type(data) is bytes:
+                        body = data[start + _RELIABLE_HDR_SIZE:]
+                    else:
+                        bodies = wp.decode_in_order(data, self._recv_next_id, start)
+            elif end == start:
+                bodies = ()  # acks only
+        messages = wp.decode_messages(data, start) if bodies is None and body is None else None
         stats = self.stats
         slot = seq & (RING - 1)
-        if self._recv_newest >= 0:
+        # The first packet's short branch goes first: CPython 3.11 specialises a comparison only when the jump
+        # after it is short, and the jump over the long branch would need an EXTENDED_ARG.
+        if self._recv_newest < 0:
+            if messages and not self._reassembly_has_room(messages):
+                stats.dropped_reassembly += 1
+                return
+            self._recv_newest = seq
+            self._recv_newest_time = now
+            stats.packets_expected += 1
+        else:
             d = (seq - self._recv_newest) & 0xFFFF  # seq_diff, inlined: once per datagram
             if d > 0x8000:
                 d -= 0x10000
@@ -284,19 +309,16 @@ class Connection:
                 stats.dropped_reassembly += 1
                 return  # not acked: the sender will resend when we have room
             if d > 0:
-                self._recv_bits = ((self._recv_bits << d) | (1 << (d - 1))) & _MASK32 if d <= 32 else 0
+                if d == 1:  # the next in order: bits << 1 | 1, in specialised additions (see send's key)
+                    b = self._recv_bits
+                    self._recv_bits = (b + b + 1) & _MASK32
+                else:
+                    self._recv_bits = ((self._recv_bits << d) | (1 << (d - 1))) & _MASK32 if d <= 32 else 0
                 self._recv_newest = seq
                 self._recv_newest_time = now
                 stats.packets_expected += d
             elif d < 0 and d >= -32:
                 self._recv_bits |= 1 << (-d - 1)
-        else:
-            if messages and not self._reassembly_has_room(messages):
-                stats.dropped_reassembly += 1
-                return
-            self._recv_newest = seq
-            self._recv_newest_time = now
-            stats.packets_expected += 1
         self._recv_ring[slot] = seq
         self._recv_since_send += 1
         if self._recv_since_send >= _ACK_EVERY:
@@ -310,17 +332,18 @@ class Connection:
             self._ack_pending_since = now
         queue = self.settle_queue
         if queue is None:
-            self._process_acks(ack, bits, now, ack_delay * wp.ACK_DELAY_UNIT)
+            self._process_acks(ack, bits, now, ack_delay * _ACK_DELAY_UNIT)
         else:
             if not self._acks_due:
                 queue.append(self)
-            self._acks_due.append((ack, bits, now, ack_delay * wp.ACK_DELAY_UNIT))
-        if bodies:
+            self._acks_due.append((ack, bits, now, ack_delay))  # in 10 µs units until settle()
+        if body is not None:
+            self._events.append(_new_tuple(MessageReceived, (self.client_id, 0, body)))
+            self._recv_next_id = (self._recv_next_id + 1) & 0xFFFF
+            stats.messages_in += 1
+        elif bodies:
             cid = self.client_id
-            if len(bodies) == 1:  # a request/response stream's usual datagram: no list to build
-                self._events.append(_new_tuple(MessageReceived, (cid, 0, bodies[0])))
-            else:
-                self._events.extend([_new_tuple(MessageReceived, (cid, 0, b)) for b in bodies])
+            self._events.extend([_new_tuple(MessageReceived, (cid, 0, b)) for b in bodies])
             self._recv_next_id = (self._recv_next_id + len(bodies)) & 0xFFFF
             stats.messages_in += len(bodies)
         elif messages:
@@ -332,7 +355,7 @@ class Connection:
         if due:
             self._acks_due = []
             for ack, bits, now, ack_delay in due:
-                self._process_acks(ack, bits, now, ack_delay)
+                self._process_acks(ack, bits, now, ack_delay * _ACK_DELAY_UNIT)
 
     def receive_disconnect(self) -> None:
         if not self.closed:
@@ -613,10 +636,12 @@ class Connection:
             # are due, the packet ring has room and nothing in flight is old enough to be resent (see _pack_data).
             inflight = self._inflight
             room = _MAX_IN_FLIGHT - ((self._seq - self._loss_cursor) & 0xFFFF)
-            if room > 0 and (not inflight or now - next(iter(inflight.values()))[1] < self._min_resend):
+            if room > 0 and (not inflight or now - self._resend_floor < self._min_resend):
                 unsent = self._unsent
                 if len(unsent) == 1:  # one message: one datagram, no packing
                     key, enc = unsent.popleft()
+                    if not inflight:
+                        self._resend_floor = now
                     inflight[key] = [enc, now]
                     self._emit([enc], [key], now, out)
                 else:
@@ -666,10 +691,12 @@ class Connection:
 
     def _pack_data(self, now: float, out: list, limit: int) -> None:
         inflight = self._inflight
+        # the oldest record's last send (what it packs now, when nothing is in flight): _resend_floor made exact
+        self._resend_floor = first = next(iter(inflight.values()))[1] if inflight else now
         # nothing is due for resending while the oldest in flight is younger than the least timeout (then the
         # RFC 6298 timeout itself need not be worked out)
-        if not self._unreliable and (not inflight or now - (first := next(iter(inflight.values()))[1]) <
-                                     self._min_resend or first > now - self.resend_timeout()):
+        if not self._unreliable and (not inflight or now - first < self._min_resend or
+                                     first > now - self.resend_timeout()):
             if self._unsent:
                 self._pack_new(now, out, limit)
             return
@@ -720,6 +747,8 @@ class Connection:
         """_pack_data when only new reliable units are due (the common case: nothing to resend, nothing
         unreliable), without the general packer: each becomes in flight as it is packed."""
         unsent, inflight = self._unsent, self._inflight
+        if not inflight:
+            self._resend_floor = now  # (see _resend_floor)
         body: list = []
         units: list = []
         size = 0
@@ -751,7 +780,9 @@ class Connection:
         self._sent_acked[slot] = False
         recv_newest = self._recv_newest
         if recv_newest >= 0:
-            delay = int((now - self._recv_newest_time) * 1e5)
+            # float.__trunc__ is int() for this non-negative float, called the way CPython 3.11 specialises
+            # (int() is a generic call: the type's own call machinery, cold when the process wakes)
+            delay = ((now - self._recv_newest_time) * 1e5).__trunc__()
             if delay > 0xFFFF:
                 delay = 0xFFFF
             tail = _pack_tail(seq, recv_newest, self._recv_bits, delay) + b"".join(body)
@@ -816,13 +847,18 @@ def receive_if_payload(conn: Connection, data: bytes, now: float, dropped) -> bo
     """The fast path shared by both endpoints: a well-formed PAYLOAD for a known connection is handed
     to it (or dropped and counted in `dropped` when its check or body is bad). False: not a PAYLOAD
     for this version, for the endpoint's general handling."""
-    if not _PAYLOAD_HEADER_SIZE <= len(data) <= _MAX_DATAGRAM or not data.startswith(_PAYLOAD_PREFIX):
+    if not _PAYLOAD_HEADER_SIZE <= len(data) <= _MAX_DATAGRAM:
         return False
-    if _unpack_check(data, _CHECK_AT)[0] != _crc32(data[_CHECK_AT + 4:], conn.recv_key):
+    # The whole PAYLOAD_HEADER in one unpack, its 4-byte prefix read as one number: no startswith, no second
+    # unpack for the tail (each is a C call whose code is cold when the process wakes for the datagram).
+    prefix, check, seq, ack, bits, ack_delay = _unpack_header(data)
+    if prefix != _PAYLOAD_PREFIX_WORD:
+        return False
+    if check != _crc32(data[_CHECK_AT + 4:], conn.recv_key):
         dropped["bad check"] += 1  # wp.payload_check_ok, inlined: once per datagram
         return True
     try:
-        conn.receive_payload(data, now)
+        conn._receive(data, now, seq, ack, bits, ack_delay, _PAYLOAD_HEADER_SIZE)
     except WireError:
         dropped["malformed payload"] += 1
     return True
@@ -830,7 +866,8 @@ def receive_if_payload(conn: Connection, data: bytes, now: float, dropped) -> bo
 
 _PAYLOAD_PREFIX = wp.PAYLOAD_PREFIX
 _CHECK_AT = wp.PREFIX.size
-_unpack_check = wp.CHECK.unpack_from
+_unpack_header = wp.PAYLOAD_HEADER_WORDS.unpack_from
+_PAYLOAD_PREFIX_WORD = int.from_bytes(_PAYLOAD_PREFIX, "little")
 _pack_plain_head = struct.Struct(f"<{len(_PAYLOAD_PREFIX)}sI").pack  # prefix, then CHECK: one pack, not two
 _crc32 = zlib.crc32
 

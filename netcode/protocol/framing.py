@@ -24,14 +24,16 @@ class PlainFraming:
     """Prefix + CRC-32 check (PAYLOAD_HEADER); each direction seeds the check differently, so a datagram
     reflected back at its sender fails."""
 
-    __slots__ = ("send_key", "recv_key", "session")
+    # unconfirmed is an instance slot, not a class attribute: it is read for every datagram sent, and CPython 3.11
+    # specialises reading a slot but not reading a class attribute through an instance
+    __slots__ = ("send_key", "recv_key", "session", "unconfirmed")
     secure = False
-    unconfirmed = False
     # where the PAYLOAD_TAIL (seq, ack, bits, ack delay) starts in a received datagram
     tail_offset = wp.PREFIX.size + wp.CHECK.size
 
     def __init__(self, session: int, is_server: bool):
         self.session = session
+        self.unconfirmed = False  # (only a secure server's connection starts unconfirmed)
         self.send_key = session if is_server else session ^ _MASK32
         self.recv_key = session ^ _MASK32 if is_server else session
 

@@ -225,7 +225,7 @@ class ServerProtocol(AckSettling):
             return []
         # Every connection appends to this same list: hand out a copy and empty it in place, O(events)
         # rather than re-pointing every connection at a new list, O(connections).
-        out = ev[:]
+        out = ev.copy()
         ev.clear()
         return out
 
@@ -247,7 +247,7 @@ class ServerProtocol(AckSettling):
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, object]]:
         """Everything due now, as (datagram, addr)."""
-        out = self.control_datagrams(now)
+        out = self.control_datagrams(now) if self._control or self._closing else []
         for conn in self.connections.values():
             conn.datagrams(now, out)
         return out

@@ -44,6 +44,9 @@ CHALLENGE_BODY = struct.Struct("<QQ16s")  # client nonce, cookie expiry (ms), ma
 ACCEPT_BODY = struct.Struct("<QIHH")  # client nonce, session token, client id, payload length
 DENY_BODY = struct.Struct("<QB")
 PAYLOAD_HEADER = struct.Struct("<HBBIHHIH")  # prefix + check, seq, ack, ack bits, ack delay
+# the same bytes with the prefix (little-endian protocol id, version, type) read as one 32-bit word: one unpack
+# tells a PAYLOAD of this version from anything else and reads its whole header
+PAYLOAD_HEADER_WORDS = struct.Struct("<IIHHIH")
 # seq, ack, ack bits, ack delay (10 µs units): the start of what the check covers
 PAYLOAD_TAIL = struct.Struct("<HHIH")
 ACK_DELAY_UNIT = 1e-5
