@@ -792,7 +792,7 @@ class Connection:
             tail = _pack_tail(seq, 0xFFFF, 0, 0) + b"".join(body)
         key = self.send_key
         if key is not None:  # PlainFraming.seal_payload, inlined: once per datagram
-            data = _pack_plain_head(_PAYLOAD_PREFIX, _crc32(tail, key)) + tail
+            data = _pack_plain_head(_PAYLOAD_PREFIX_WORD, _crc32(tail, key)) + tail
         else:
             data = self._seal(tail)
         out.append((data, self.addr))
@@ -868,7 +868,8 @@ _PAYLOAD_PREFIX = wp.PAYLOAD_PREFIX
 _CHECK_AT = wp.PREFIX.size
 _unpack_header = wp.PAYLOAD_HEADER_WORDS.unpack_from
 _PAYLOAD_PREFIX_WORD = int.from_bytes(_PAYLOAD_PREFIX, "little")
-_pack_plain_head = struct.Struct(f"<{len(_PAYLOAD_PREFIX)}sI").pack  # prefix, then CHECK: one pack, not two
+# prefix (as one word, see PAYLOAD_HEADER_WORDS), then CHECK: one pack, not two, and no bytes field to copy
+_pack_plain_head = struct.Struct("<II").pack
 _crc32 = zlib.crc32
 
 
