@@ -2,36 +2,17 @@
 connection ends up exactly where it would have without the deferral."""
 import random
 
-from netcode.protocol import Channel, ClientProtocol, MessageReceived, ServerProtocol
+from netcode.protocol import Channel, MessageReceived
 from netcode.protocol.config import TransportConfig
 
-SADDR, CADDR = ("127.0.0.1", 9), ("127.0.0.1", 10)
-
-
-def _connected(config=None, defer=False):
-    s, c = ServerProtocol(max_clients=4, config=config), ClientProtocol(SADDR, config=config, nonce=7)
-    if defer:
-        s.defer_acks()
-        c.defer_acks()
-    now = 0.0
-    c.connect(now)
-    while not c.connected:
-        for d, _ in c.datagrams_to_send(now):
-            s.receive_datagram(d, CADDR, now)
-        s.update(now)
-        for d, _ in s.datagrams_to_send(now):
-            c.receive_datagram(d, SADDR, now)
-        c.update(now)
-        now += 0.001
-    s.events(), c.events()
-    return s, c, now
+from helpers import CADDR, SADDR, connected_pair
 
 
 def _echo_run(defer: bool, loss: float, rounds: int, config=None):
     """The client streams numbered messages, the server echoes them; every flush answers what it received,
     settling (when deferring) after its datagrams left, as DatagramDriver does. Seeded loss both ways."""
     rng = random.Random(3)
-    s, c, now = _connected(config, defer)
+    s, c, now = connected_pair(config, defer)
     got = []
     wire_cs, wire_sc = [], []
     sent = 0
@@ -58,7 +39,7 @@ def _echo_run(defer: bool, loss: float, rounds: int, config=None):
 
 
 def test_deferred_acks_wait_for_settle_and_then_count_as_before():
-    s, c, now = _connected(defer=True)
+    s, c, now = connected_pair(defer=True)
     c.send(Channel.RELIABLE, b"ping")
     for d, _ in c.datagrams_to_send(now):
         s.receive_datagram(d, CADDR, now)
@@ -76,7 +57,7 @@ def test_deferred_acks_wait_for_settle_and_then_count_as_before():
 
 def test_a_message_the_settled_ack_lets_in_is_sent_at_the_next_flush():
     config = TransportConfig(reliable_window=1)
-    s, c, now = _connected(config, defer=True)
+    s, c, now = connected_pair(config, defer=True)
     c.send(Channel.RELIABLE, b"first")
     c.send(Channel.RELIABLE, b"second")  # beyond the window of 1: waits
     for d, _ in c.datagrams_to_send(now):

@@ -4,28 +4,10 @@ import random
 
 import pytest
 
-from netcode.protocol import Channel, ClientProtocol, MessageReceived, ServerProtocol
+from netcode.protocol import Channel, MessageReceived
 from netcode.protocol.connection import Connection
 
-SADDR, CADDR = ("127.0.0.1", 9), ("127.0.0.1", 10)
-
-
-def _connected():
-    s, c = ServerProtocol(max_clients=4), ClientProtocol(SADDR, nonce=7)
-    s.defer_acks()
-    c.defer_acks()
-    now = 0.0
-    c.connect(now)
-    while not c.connected:
-        for d, _ in c.datagrams_to_send(now):
-            s.receive_datagram(d, CADDR, now)
-        s.update(now)
-        for d, _ in s.datagrams_to_send(now):
-            c.receive_datagram(d, SADDR, now)
-        c.update(now)
-        now += 0.001
-    s.events(), c.events()
-    return s, c, now
+from helpers import CADDR, SADDR, connected_pair
 
 
 def _run(seed: int, steps: int = 3000) -> tuple[list[bytes], list[int]]:
@@ -34,7 +16,7 @@ def _run(seed: int, steps: int = 3000) -> tuple[list[bytes], list[int]]:
     tail delivers everything. Returns every datagram put on the wire (from its PAYLOAD_TAIL on), in order, and
     what the client got back."""
     rng = random.Random(seed)
-    s, c, now = _connected()
+    s, c, now = connected_pair(defer=True)
     wire, echoed = [], []
     inbox = {s: [], c: []}
     sent = 0
