@@ -6,7 +6,10 @@ Server in a subprocess, client here; 50-byte messages; window 1 (ping-pong) and 
 
 Beside them, with no sockets at all: what one ping-pong round trip costs the two endpoints in Python (client
 and server each take the other's datagram and flush as the driver does), the floor under our ping-pong RTT that
-no kernel or event loop adds to or hides, and that the noisy socket figures vary around.
+no kernel or event loop adds to or hides, and that the noisy socket figures vary around. And, in ping-pong runs of
+their own with the client instrumented, how long the client takes to answer a datagram on real sockets (from the
+moment it is handed the datagram to the moment its answer goes to sendto), ours against the bare client's: the
+share of the round trip that is this process's work after it wakes, caches cold, rather than the kernel's.
 """
 from __future__ import annotations
 
@@ -95,17 +98,64 @@ class _BareClient(asyncio.DatagramProtocol):
         self._send()
 
 
-async def _bare_client(port: int, window: int, seconds: float) -> dict:
+class _StampedTransport:
+    """A datagram transport that notes how long after the datagram stamped in ``mark`` the next sendto came: the
+    time the process took to answer it. Instrumentation for answer-time runs only (it costs a frame per call)."""
+
+    __slots__ = ("_transport", "_sendto", "_mark", "samples")
+
+    def __init__(self, transport, mark: list):
+        self._transport = transport
+        self._sendto = transport.sendto
+        self._mark = mark
+        self.samples: list[int] = []  # nanoseconds, one per answered datagram
+
+    def sendto(self, data, addr=None):
+        t = self._mark[0]
+        if t:
+            self.samples.append(time.perf_counter_ns() - t)
+            self._mark[0] = 0
+        self._sendto(data, addr)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+class _StampedBareClient(_BareClient):
+    """_BareClient whose answers are timed (see _StampedTransport)."""
+
+    def connection_made(self, transport):
+        self.mark = [0]
+        super().connection_made(_StampedTransport(transport, self.mark))
+
+    def datagram_received(self, data, addr):
+        self.mark[0] = time.perf_counter_ns()
+        super().datagram_received(data, addr)
+
+
+def _answer_p50_us(stamped: _StampedTransport) -> float:
+    s = stamped.samples[100:] or stamped.samples  # past the first hundred: warmed up as the RTT runs are
+    return float(np.median(s)) / 1e3 if s else float("nan")
+
+
+async def _bare_client(port: int, window: int, seconds: float, answer: bool = False) -> dict:
     loop = asyncio.get_running_loop()
     done = loop.create_future()
-    transport, proto = await loop.create_datagram_endpoint(lambda: _BareClient(window, seconds, done),
+    kind = _StampedBareClient if answer else _BareClient
+    transport, proto = await loop.create_datagram_endpoint(lambda: kind(window, seconds, done),
                                                            remote_addr=(HOST, port))
     elapsed = await asyncio.wait_for(done, seconds + 10)
     transport.close()
-    return _summary(proto.count, elapsed, proto.rtts)
+    out = _summary(proto.count, elapsed, proto.rtts)
+    if answer:
+        out["answer_p50_us"] = _answer_p50_us(proto.transport)
+    return out
 
 
-async def _netcode_client(port: int, window: int, seconds: float, secure: bool = False) -> dict:
+async def _netcode_client(port: int, window: int, seconds: float, secure: bool = False, answer: bool = False) -> dict:
     if secure:
         client = SecureClientProtocol(LocalIssuer(_KEY).token((HOST, port), 1, time.time()))
     else:
@@ -146,6 +196,17 @@ async def _netcode_client(port: int, window: int, seconds: float, secure: bool =
         state["count"] += count
 
     driver = await DatagramDriver.bind(client, handler=on_events)
+    stamped = None
+    if answer:  # time each answer: stamp the datagram as the driver is handed it, note when the answer leaves
+        mark = [0]
+        on_datagram = driver._on_datagram
+
+        def stamp(data, addr):
+            mark[0] = time.perf_counter_ns()
+            on_datagram(data, addr)
+
+        driver._on_datagram = stamp  # start() hands the socket this
+        driver.stream.transport = stamped = _StampedTransport(driver.stream.transport, mark)
     client.connect(time.monotonic())
     driver.start()
     for _ in range(500):
@@ -161,7 +222,10 @@ async def _netcode_client(port: int, window: int, seconds: float, secure: bool =
     elapsed = await asyncio.wait_for(done, seconds + 10)
     client.disconnect()
     await driver.close()
-    return _summary(state["count"], elapsed, rtts)
+    out = _summary(state["count"], elapsed, rtts)
+    if stamped is not None:
+        out["answer_p50_us"] = _answer_p50_us(stamped)
+    return out
 
 
 def _endpoint_pair(secure: bool):
@@ -246,12 +310,14 @@ def _summary(count: int, elapsed: float, rtts: list[float]) -> dict:
             "rtt_p99_us": float(np.percentile(a, 99)), "messages": count}
 
 
-def measure(mode: str, window: int, seconds: float, loop: str) -> dict:
+def measure(mode: str, window: int, seconds: float, loop: str, answer: bool = False) -> dict:
+    """One run of ``mode`` with ``window`` messages in flight; ``answer``: instrumented to time the client's answers
+    (``answer_p50_us``), which costs it a little, so its RTT is not the benchmark's."""
     proc, port = start_server(mode, loop, seconds + 30)
     try:
         if mode == "bare":
-            return run(_bare_client(port, window, seconds), loop)
-        return run(_netcode_client(port, window, seconds, secure=mode == "secure"), loop)
+            return run(_bare_client(port, window, seconds, answer), loop)
+        return run(_netcode_client(port, window, seconds, secure=mode == "secure", answer=answer), loop)
     finally:
         proc.kill()
         proc.wait()
@@ -266,6 +332,10 @@ def bench(quick: bool = False, repeats: int | None = None, loop: str = "auto", p
     for r in range(repeats):
         for mode, window in combos:  # interleaved so drift on a noisy machine hits both alike
             runs.setdefault(f"{mode}_w{window}", []).append(measure(mode, window, seconds, loop))
+            if progress:
+                progress()
+        for mode in ("bare", "netcode"):  # answer times, in instrumented ping-pong runs of their own
+            runs.setdefault(f"{mode}_answer", []).append(measure(mode, 1, seconds, loop, answer=True))
             if progress:
                 progress()
     med = {k: {f: float(np.median([x[f] for x in v])) for f in ("msgs_per_s", "rtt_p50_us", "rtt_p99_us")}
@@ -293,6 +363,9 @@ def bench(quick: bool = False, repeats: int | None = None, loop: str = "auto", p
         # no sockets: the Python both endpoints spend on one ping-pong round trip (median of 5)
         "sansio_round_trip_us": sansio[False],
         "secure_sansio_round_trip_us": sansio[True],
+        # real sockets, ping-pong: how long the client takes from being handed a datagram to sending its answer
+        "answer_p50_us": float(np.median([x["answer_p50_us"] for x in runs["netcode_answer"]])),
+        "bare_answer_p50_us": float(np.median([x["answer_p50_us"] for x in runs["bare_answer"]])),
     }
     return {"suite": "transport", "metrics": metrics, "runs": runs,
             "scenario": {"message_bytes": MSG_SIZE, "seconds_per_run": seconds, "repeats": repeats, "loop": loop}}

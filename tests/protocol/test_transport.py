@@ -301,3 +301,14 @@ def test_the_transport_benchs_sans_io_round_trip_really_echoes():
 
     for secure in (False, True):
         assert sansio_round_trip_us(secure, 300) > 0
+
+
+def test_the_transport_benchs_answer_time_runs_time_each_answer():
+    """The instrumented ping-pong runs of `netcode bench transport` (real sockets, a few hundred ms each) report how
+    long the client took to answer, for ours and the bare client; an answer is part of a round trip, never more."""
+    from netcode.bench.transport import measure
+
+    for mode in ("bare", "netcode"):
+        r = measure(mode, 1, 0.3, "asyncio", answer=True)
+        assert r["messages"] > 100
+        assert 0 < r["answer_p50_us"] < r["rtt_p50_us"]
