@@ -794,7 +794,8 @@ class Connection:
         if key is not None:  # PlainFraming.seal_payload, inlined: once per datagram
             data = _pack_plain_head(_PAYLOAD_PREFIX_WORD, _crc32(tail, key)) + tail
         else:
-            data = self._seal(tail)
+            seal = self._seal  # (a function kept in a slot: called from a local, see DatagramDriver._on_datagram)
+            data = seal(tail)
         out.append((data, self.addr))
         stats = self.stats
         stats.packets_out += 1

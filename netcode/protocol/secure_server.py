@@ -276,7 +276,7 @@ class SecureServerProtocol(ServerProtocol):
 
     def update(self, now: float) -> None:
         """Expire timed-out connections, handshakes that never answered, and hellos that never came."""
-        super().update(now)
+        ServerProtocol.update(self, now)  # (not super().update: a generic lookup before every flush in 3.11)
         if self._mappings:
             self._expire_mappings(now)
         if self._hello:  # asked before every flush: no copy of an empty dict

@@ -42,6 +42,11 @@ _KEEP_ALIVE = struct.Struct("<II")
 _nonce = struct.Struct("<IQ").pack  # (0, sequence)
 _pack_u64 = _U64.pack
 _PREFIX_BYTE = [bytes((p,)) for p in range(256)]
+# Looked up, not computed, on every packet: CPython 3.11 specialises indexing a tuple but not a shift, an and or an
+# or, whose generic paths are cold code each time the process wakes for a datagram.
+_PREFIX_FIELDS = tuple((p >> 4, p & 0xF) for p in range(256))  # prefix byte -> (sequence bytes, packet type)
+_SEQ_BYTES = tuple(max(1, (b + 7) // 8) for b in range(65))  # a sequence's bit length -> the bytes it is sent in
+_from_bytes = int.from_bytes
 _REPLAY_MASK = REPLAY_BUFFER - 1
 
 
@@ -97,8 +102,8 @@ class PacketKey:
 
     def seal(self, ptype: int, seq: int, data: bytes) -> bytes:
         """A whole packet of type ``ptype`` with sequence ``seq``."""
-        n = (seq.bit_length() + 7) >> 3 or 1
-        prefix = (n << 4) | ptype
+        n = _SEQ_BYTES[seq.bit_length()]
+        prefix = n * 16 + ptype
         return _PREFIX_BYTE[prefix] + _pack_u64(seq)[:n] + self.aead.encrypt(_nonce(0, seq), data, self.ad[prefix])
 
     def open(self, data: bytes, replay: ReplayProtection | None, allowed: frozenset) -> tuple[int, int, bytes]:
@@ -111,23 +116,25 @@ class PacketKey:
         if size > MAX_PACKET_BYTES:
             raise WireError("packet too large")
         prefix = data[0]
-        ptype = prefix & 0xF
+        n, ptype = _PREFIX_FIELDS[prefix]
         if ptype not in allowed:
             raise WireError("bad packet type" if ptype >= NUM_TYPES or ptype == REQUEST
                             else f"{TYPE_NAMES[ptype]} not expected")
-        n = prefix >> 4
         if not 1 <= n <= 8:
             raise WireError("bad sequence bytes")
         if size < 17 + n:
             raise WireError("packet too small")
-        seq = int.from_bytes(data[1:1 + n], "little")
-        protected = replay is not None and ptype >= KEEP_ALIVE  # keep-alive, payload, disconnect
-        if protected:
+        seq = _from_bytes(data[1:1 + n], "little")
+        # (an if, not protected = ... and ...: 3.11 specialises a comparison only where a jump follows it)
+        if replay is not None and ptype >= KEEP_ALIVE:  # keep-alive, payload, disconnect
+            protected = True
             if seq + REPLAY_BUFFER <= replay.most_recent:
                 raise WireError("replayed packet")
             seen = replay.received[seq & _REPLAY_MASK]
-            if seen != _EMPTY and seen >= seq:
+            if seen >= seq and seen != _EMPTY:  # (the small comparison first: it specialises, _EMPTY's is generic)
                 raise WireError("replayed packet")
+        else:
+            protected = False
         try:
             plain = self.aead.decrypt(_nonce(0, seq), data[1 + n:], self.ad[prefix])
         except InvalidTag:
