@@ -7,7 +7,6 @@ packet carrying them is acked; the receiver orders them by a 16-bit message id.
 """
 from __future__ import annotations
 
-import struct
 import zlib
 from collections import deque
 
@@ -865,12 +864,10 @@ def receive_if_payload(conn: Connection, data: bytes, now: float, dropped) -> bo
     return True
 
 
-_PAYLOAD_PREFIX = wp.PAYLOAD_PREFIX
 _CHECK_AT = wp.PREFIX.size
 _unpack_header = wp.PAYLOAD_HEADER_WORDS.unpack_from
-_PAYLOAD_PREFIX_WORD = int.from_bytes(_PAYLOAD_PREFIX, "little")
-# prefix (as one word, see PAYLOAD_HEADER_WORDS), then CHECK: one pack, not two, and no bytes field to copy
-_pack_plain_head = struct.Struct("<II").pack
+_PAYLOAD_PREFIX_WORD = wp.PAYLOAD_PREFIX_WORD
+_pack_plain_head = wp.PAYLOAD_HEAD_WORDS.pack  # prefix word, then CHECK: one pack, and no bytes field to copy
 _crc32 = zlib.crc32
 
 

@@ -57,7 +57,7 @@ def nonce_of(seq: int) -> bytes:
 
 def sequence_bytes(seq: int) -> int:
     """Bytes the sequence needs, 1..8 (0 needs one)."""
-    return max(1, (seq.bit_length() + 7) >> 3)
+    return _SEQ_BYTES[seq.bit_length()]
 
 
 def _ad_base(protocol_id: int) -> bytes:

@@ -45,8 +45,9 @@ ACCEPT_BODY = struct.Struct("<QIHH")  # client nonce, session token, client id, 
 DENY_BODY = struct.Struct("<QB")
 PAYLOAD_HEADER = struct.Struct("<HBBIHHIH")  # prefix + check, seq, ack, ack bits, ack delay
 # the same bytes with the prefix (little-endian protocol id, version, type) read as one 32-bit word: one unpack
-# tells a PAYLOAD of this version from anything else and reads its whole header
+# tells a PAYLOAD of this version from anything else (PAYLOAD_PREFIX_WORD) and reads its whole header
 PAYLOAD_HEADER_WORDS = struct.Struct("<IIHHIH")
+PAYLOAD_HEAD_WORDS = struct.Struct("<II")  # its first two: the prefix word and the check, put before the tail
 # seq, ack, ack bits, ack delay (10 µs units): the start of what the check covers
 PAYLOAD_TAIL = struct.Struct("<HHIH")
 ACK_DELAY_UNIT = 1e-5
@@ -184,8 +185,9 @@ def payload_check_ok(data: bytes, session: int) -> bool:
     return CHECK.unpack_from(data, PREFIX.size)[0] == zlib.crc32(memoryview(data)[PREFIX.size + 4:], session)
 
 
-# The 4 bytes every PAYLOAD datagram starts with; the hot path prepends it without packing.
+# The 4 bytes every PAYLOAD datagram starts with, and the same read as one little-endian word (PAYLOAD_HEADER_WORDS).
 PAYLOAD_PREFIX = _PREFIXES[PAYLOAD]
+PAYLOAD_PREFIX_WORD = int.from_bytes(PAYLOAD_PREFIX, "little")
 
 
 def encode_reliable(msg_id: int, body: bytes) -> bytes:
