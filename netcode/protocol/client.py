@@ -54,6 +54,11 @@ class ClientProtocol(AckSettling):
     def connected(self) -> bool:
         return self.state == ClientState.CONNECTED
 
+    @property
+    def sole_peer(self):
+        """The one address this endpoint ever sends to and hears from: a driver may connect its socket to it."""
+        return self.server_addr
+
     def connect(self, now: float) -> None:
         """Start the handshake."""
         if self.state != ClientState.IDLE:

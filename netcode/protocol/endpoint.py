@@ -59,6 +59,11 @@ class TransportEndpoint:
     def settle(self, now: float) -> None:
         self.transport.settle(now)
 
+    @property
+    def sole_peer(self):
+        """The transport's one peer, if it has one for good (a client's server): see DatagramDriver.bind."""
+        return getattr(self.transport, "sole_peer", None)
+
     def on_bind(self, address, unix_offset: float) -> None:
         """The driver bound ``address``, and its monotonic ``now`` + ``unix_offset`` is Unix time: what a secure
         transport needs (the address its tokens must name, their expiry in Unix seconds)."""

@@ -24,16 +24,13 @@ class PlainFraming:
     """Prefix + CRC-32 check (PAYLOAD_HEADER); each direction seeds the check differently, so a datagram
     reflected back at its sender fails."""
 
-    # unconfirmed is an instance slot, not a class attribute: it is read for every datagram sent, and CPython 3.11
-    # specialises reading a slot but not reading a class attribute through an instance
-    __slots__ = ("send_key", "recv_key", "session", "unconfirmed")
+    __slots__ = ("send_key", "recv_key", "session")
     secure = False
     # where the PAYLOAD_TAIL (seq, ack, bits, ack delay) starts in a received datagram
     tail_offset = wp.PREFIX.size + wp.CHECK.size
 
     def __init__(self, session: int, is_server: bool):
         self.session = session
-        self.unconfirmed = False  # (only a secure server's connection starts unconfirmed)
         self.send_key = session if is_server else session ^ _MASK32
         self.recv_key = session ^ _MASK32 if is_server else session
 
@@ -47,19 +44,16 @@ class PlainFraming:
 class SecureFraming:
     """One session's netcode.io keys, send sequence and replay window."""
 
-    __slots__ = ("send", "recv", "seq", "replay", "unconfirmed", "client_index", "max_clients")
+    __slots__ = ("send", "recv", "seq", "replay", "client_index", "max_clients")
     secure = True
     tail_offset = 0  # the plaintext starts with the PAYLOAD_TAIL
 
     def __init__(self, send: sp.PacketKey, recv: sp.PacketKey, *, seq: int = 0, client_index: int = 0,
-                 max_clients: int = 0, unconfirmed: bool = False):
+                 max_clients: int = 0):
         self.send = send
         self.recv = recv
         self.seq = seq
         self.replay = ReplayProtection()
-        # server side: until the client is heard from, a keep-alive precedes our packets (it tells the client
-        # its index; STANDARD.md "Connected Clients")
-        self.unconfirmed = unconfirmed
         self.client_index = client_index
         self.max_clients = max_clients
 

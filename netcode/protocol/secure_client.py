@@ -72,6 +72,16 @@ class SecureClientProtocol(AckSettling):
     def connected(self) -> bool:
         return self.state == _CONNECTED
 
+    @property
+    def sole_peer(self):
+        """The one address this client ever talks to, if it has one: its relay, or a token's only server (with
+        several, a failed server hands over to the next, so there is none)."""
+        if self.via is not None:
+            return self.via
+        if self.token is not None and len(self.token.server_addresses) == 1:
+            return self.server_addr
+        return None
+
     def _timeout(self) -> float:
         t = self.token.timeout_seconds
         return float(t) if t > 0 else self.config.connect_timeout

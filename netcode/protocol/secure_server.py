@@ -131,7 +131,7 @@ class SecureServerProtocol(ServerProtocol):
                 conn.receive_disconnect()
                 self._remove(conn, DisconnectReason.REMOTE_CLOSED)
                 return
-            conn.framing.unconfirmed = False
+            conn.unconfirmed = False
             if conn.client_id in self._hello:
                 self._check_hello(conn, now)
             return
@@ -200,10 +200,10 @@ class SecureServerProtocol(ServerProtocol):
         config = self.config
         if mapping.timeout > 0 and mapping.timeout != config.timeout:
             config = attrs.evolve(config, timeout=float(mapping.timeout))  # the token's timeout rules
-        framing = SecureFraming(mapping.send, mapping.recv, client_index=slot, max_clients=self.max_clients,
-                                unconfirmed=True)
+        framing = SecureFraming(mapping.send, mapping.recv, client_index=slot, max_clients=self.max_clients)
         events: list = []
-        conn = self._adopt(Connection(slot, addr, 0, config, now, events, is_server=True, framing=framing))
+        conn = self._adopt(Connection(slot, addr, 0, config, now, events, is_server=True, framing=framing,
+                                      unconfirmed=True))
         self._hello[slot] = conn
         self._hello_events[slot] = events
         self._by_addr[addr] = conn

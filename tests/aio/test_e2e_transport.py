@@ -76,6 +76,60 @@ def test_client_survives_server_that_is_not_there():
     assert [type(e).__name__ for e in events] == ["ConnectFailed"]
 
 
+def test_a_client_socket_is_connected_to_its_server_and_hears_no_one_else():
+    async def run():
+        loop = asyncio.get_running_loop()
+        sd = await DatagramDriver.bind(ServerProtocol(max_clients=2))
+        sd.start()
+        client = ClientProtocol(sd.address)
+        cd = await DatagramDriver.bind(client)
+        cd.start()
+        plain = await DatagramDriver.bind(ClientProtocol(sd.address), connect=False)
+        plain.start()
+        peers = (cd.stream.transport.get_extra_info("peername"), plain.stream.transport.get_extra_info("peername"))
+        stranger, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+        for d in (cd, plain):
+            stranger.sendto(b"x" * 40, d.address)
+        await asyncio.sleep(0.1)
+        dropped = (dict(client.dropped), dict(plain.endpoint.dropped))
+        stranger.close()
+        for d in (cd, plain, sd):
+            await d.close()
+        return sd.address, peers, dropped
+
+    server_addr, (connected, unconnected), (dropped, plain_dropped) = asyncio.run(run())
+    assert connected == server_addr and unconnected is None
+    assert dropped == {}  # the kernel kept the stranger's datagram from the connected socket
+    assert plain_dropped == {"foreign address": 1}
+
+
+def test_a_connected_driver_sends_nothing_to_another_address():
+    class Wayward(ClientProtocol):
+        def datagrams_to_send(self, now):
+            return [(b"a" * 20, ("127.0.0.1", 9)), (b"b" * 20, self.server_addr)]
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        got = []
+
+        class Sink(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                got.append(data)
+
+        sink, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
+        d = await DatagramDriver.bind(Wayward(sink.get_extra_info("sockname")))
+        d.start()
+        await asyncio.sleep(0.05)
+        await d.close()
+        await asyncio.sleep(0.05)
+        sink.close()
+        return got, d.misaddressed, d.errors
+
+    got, misaddressed, errors = asyncio.run(run())
+    assert got and set(got) == {b"b" * 20}  # each flush's datagram for the peer, none of those for port 9
+    assert misaddressed >= 1 and errors == 0
+
+
 def test_demo_command_runs_and_prints_stats():
     out = subprocess.run([sys.executable, "-m", "netcode", "demo", "--duration", "1.5", "--clients", "2"],
                          capture_output=True, text=True, timeout=60)
