@@ -88,9 +88,12 @@ def test_a_client_socket_is_connected_to_its_server_and_hears_no_one_else():
         plain.start()
         peers = (cd.stream.transport.get_extra_info("peername"), plain.stream.transport.get_extra_info("peername"))
         stranger, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
-        for d in (cd, plain):
-            stranger.sendto(b"x" * 40, d.address)
-        await asyncio.sleep(0.1)
+        stranger.sendto(b"x" * 40, cd.address)
+        stranger.sendto(b"x" * 40, plain.address)  # sent second: once it is in, the first had its chance
+        for _ in range(400):
+            if plain.endpoint.dropped:
+                break
+            await asyncio.sleep(0.005)
         dropped = (dict(client.dropped), dict(plain.endpoint.dropped))
         stranger.close()
         for d in (cd, plain, sd):
@@ -119,9 +122,11 @@ def test_a_connected_driver_sends_nothing_to_another_address():
         sink, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
         d = await DatagramDriver.bind(Wayward(sink.get_extra_info("sockname")))
         d.start()
-        await asyncio.sleep(0.05)
+        for _ in range(400):
+            if got:
+                break
+            await asyncio.sleep(0.005)
         await d.close()
-        await asyncio.sleep(0.05)
         sink.close()
         return got, d.misaddressed, d.errors
 
