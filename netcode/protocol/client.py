@@ -156,12 +156,12 @@ class ClientProtocol(AckSettling):
         if self.state == _CONNECTED:  # asked first: the state of every flush but the handshake's
             conn = self.connection
             # Connection.end_if_due's questions asked inline first, as the server does: most flushes end nothing
-            if conn.closed or now - conn._last_recv > conn._timeout or conn._assembly:
+            if conn.closed or conn._last_recv + conn._timeout <= now or conn._assembly:
                 reason = conn.end_if_due(now)
                 if reason is not None:
                     self._finish(reason)
         elif self.state in (ClientState.REQUESTING, ClientState.RESPONDING):
-            if now - self._started > self.config.connect_timeout:
+            if self._started + self.config.connect_timeout <= now:
                 self.state = ClientState.CONNECT_TIMED_OUT
                 self._events.append(ConnectFailed(ConnectError.TIMED_OUT))
 
@@ -170,11 +170,11 @@ class ClientProtocol(AckSettling):
         if self.state == _CONNECTED:
             self.connection.datagrams(now, out)
         elif self.state == ClientState.REQUESTING:
-            if now - self._last_try >= self.config.connect_retry:
+            if self._last_try + self.config.connect_retry <= now:
                 self._last_try = now
                 out.append((wp.encode_request(self.nonce, self.version), self.server_addr))
         elif self.state == ClientState.RESPONDING:
-            if now - self._last_try >= self.config.connect_retry:
+            if self._last_try + self.config.connect_retry <= now:
                 self._last_try = now
                 expiry, mac = self._cookie
                 self._responses_sent += 1

@@ -66,13 +66,13 @@ class Connection:
     __slots__ = ('closed', '_recv_complete', '_assembly', '_recv_next_id', 'stats', '_recv_newest', '_recv_ring',
                  '_recv_bits', '_recv_newest_time', '_recv_since_send', '_last_recv', '_ack_pending_since',
                  'settle_queue', '_acks_due', '_events', 'client_id', 'recv_key', '_next_msg_id', '_open_ids',
-                 '_max_message', '_waiting', '_window', '_unsent', '_parts_left', '_unreliable', '_ack_queue',
+                 '_max_message', '_waiting', '_window', '_unsent', '_parts_left', '_queued', '_unreliable', '_ack_queue',
                  '_disconnects_left', 'unconfirmed', '_inflight', '_seq', '_loss_cursor', '_resend_floor', '_min_resend',
                  '_sent_seq', '_sent_time', '_sent_units', 'send_key', 'addr', '_last_send', '_timeout',
                  '_ack_delay', '_ack_seen', '_ack_seen_bits', '_assembly_bytes', '_complete_bytes', '_created',
                  '_keepalive', '_max_resend', '_rto', '_rto_samples', '_seal', '_seq_in', '_seq_out',
                  '_unreliable_bytes', '_unreliable_limit', '_waiting_bytes', 'accept_payload', 'close_reason', 'config',
-                 'framing', 'session')
+                 'due_queue', 'framing', 'session', 'timer_stamp')
 
     def __init__(self, client_id: int, addr, session: int, config: TransportConfig, now: float, events: list,
                  is_server: bool, framing=None, unconfirmed: bool = False):
@@ -154,6 +154,12 @@ class Connection:
         # window) then runs while the peer already reads our answer, not in front of it.
         self.settle_queue: list | None = None
         self._acks_due: list = []
+        # A server's list of the connections its next flush must visit (netcode.protocol.schedule): a connection
+        # whose state may have moved its next timer earlier (a message queued, a datagram received, acks settled,
+        # a close) puts itself there once. None, with _queued True, for a connection nobody lists (a client's).
+        self.due_queue: list | None = None
+        self._queued = True
+        self.timer_stamp = 0  # its entry in the server's timer heap (see DueConnections)
 
     # ------------------------------------------------------------------ application side
 
@@ -175,6 +181,9 @@ class Connection:
                 open_ids.append(msg_id)
                 self._parts_left[msg_id] = 1
                 self.stats.messages_out += 1
+                if not self._queued:  # touch(), inlined
+                    self._queued = True
+                    self.due_queue.append(self)
                 return
         elif channel == _UNRELIABLE and not self.closed:
             # The common unreliable case, inlined likewise (a lockstep server sends one per client per frame).
@@ -184,12 +193,16 @@ class Connection:
                 queue.append(_pack_unreliable(_MSG_UNRELIABLE, n - _UNRELIABLE_HDR_SIZE) + data)
                 self._unreliable_bytes += n
                 self.stats.messages_out += 1
+                if not self._queued:  # touch(), inlined
+                    self._queued = True
+                    self.due_queue.append(self)
                 return
         self._send_general(channel, data)
 
     def _send_general(self, channel: int, data: bytes) -> None:
         if self.closed:
             raise LocalProtocolError("connection is closed")
+        self.touch()
         if channel == Channel.RELIABLE:
             self._send_reliable(data)
         elif channel == Channel.SEQUENCED:
@@ -201,6 +214,12 @@ class Connection:
             raise LocalProtocolError(f"unknown channel {channel}")
         self.stats.messages_out += 1
 
+    def touch(self) -> None:
+        """Tell the server listing this connection that its next flush must visit it (see due_queue)."""
+        if not self._queued:
+            self._queued = True
+            self.due_queue.append(self)
+
     def can_send_reliable(self) -> bool:
         """False when a reliable send would raise SendQueueFull."""
         return len(self._waiting) < self.config.send_queue_limit and self._waiting_bytes < self.config.send_queue_bytes
@@ -211,6 +230,7 @@ class Connection:
             return
         self.closed = True
         self.close_reason = reason
+        self.touch()
         if reason in (DisconnectReason.CLOSED, DisconnectReason.PROTOCOL, DisconnectReason.REPLACED):
             self._disconnects_left = self.config.disconnect_redundancy
 
@@ -329,6 +349,7 @@ class Connection:
             # Built now, while its 32-bit window still covers every packet since our last send: a
             # peer streaming faster than we flush would otherwise see most of its packets unacked.
             self._emit(b"", None, now, self._ack_queue)
+            self.touch()  # sent by this very flush
         stats.packets_in += 1
         stats.bytes_in += len(data)
         self._last_recv = now
@@ -336,6 +357,9 @@ class Connection:
             self._ack_pending_since = now
         queue = self.settle_queue
         if queue is None:
+            if not self._queued:  # touch(), inlined: an ack is owed (deferred, settle() touches)
+                self._queued = True
+                self.due_queue.append(self)
             self._process_acks(ack, bits, now, ack_delay * _ACK_DELAY_UNIT)
         else:
             if not self._acks_due:
@@ -360,6 +384,9 @@ class Connection:
             self._acks_due = []
             for ack, bits, now, ack_delay in due:
                 self._process_acks(ack, bits, now, ack_delay * _ACK_DELAY_UNIT)
+            if not self._queued:  # touch(), inlined: the window may have opened, the resend timer moved
+                self._queued = True
+                self.due_queue.append(self)
 
     def receive_disconnect(self) -> None:
         if not self.closed:
@@ -594,7 +621,7 @@ class Connection:
         incomplete too long: closed here with that reason); None while it lives. Both endpoints ask it."""
         if self.closed:
             return self.close_reason or DisconnectReason.CLOSED
-        if now - self._last_recv > self._timeout:  # timed_out, inlined: asked before every flush
+        if self._last_recv + self._timeout <= now:  # timed_out, inlined: asked before every flush
             self.close(DisconnectReason.TIMEOUT)
             return DisconnectReason.TIMEOUT
         if self._assembly and self.reassembly_expired(now):
@@ -603,13 +630,13 @@ class Connection:
         return None
 
     def timed_out(self, now: float) -> bool:
-        return now - self._last_recv > self.config.timeout
+        return self._last_recv + self.config.timeout <= now
 
     def reassembly_expired(self, now: float) -> bool:
         if not self._assembly:
             return False  # checked every flush: skip the generator in the common case
         limit = self.config.reassembly_timeout
-        return any(now - asm[3] > limit for asm in self._assembly.values())
+        return any(asm[3] + limit <= now for asm in self._assembly.values())
 
     def next_timer(self) -> float:
         """The earliest time this connection wants datagrams_to_send or a timeout check."""
@@ -626,6 +653,10 @@ class Connection:
             resend = next(iter(self._inflight.values()))[1] + self.resend_timeout()
             if resend < t:
                 t = resend
+        if self._assembly:  # a message left incomplete expires (end_if_due)
+            expiry = min(asm[3] for asm in self._assembly.values()) + self.config.reassembly_timeout
+            if expiry < t:
+                t = expiry
         return t
 
     # ------------------------------------------------------------------ send
@@ -641,7 +672,7 @@ class Connection:
             # are due, the packet ring has room and nothing in flight is old enough to be resent (see _pack_data).
             inflight = self._inflight
             room = _MAX_IN_FLIGHT - ((self._seq - self._loss_cursor) & 0xFFFF)
-            if room > 0 and (not inflight or now - self._resend_floor < self._min_resend):
+            if room > 0 and (not inflight or self._resend_floor + self._min_resend > now):
                 unsent = self._unsent
                 if len(unsent) == 1:  # one message: one datagram, no packing
                     key, enc = unsent.popleft()
@@ -690,8 +721,8 @@ class Connection:
                 self._emit(body, None, now, out)
                 return  # the datagram carries the ack, and it is a keep-alive
             self._pack_data(now, out, min(room, self.config.max_datagrams_per_flush))
-        ack_due = self._ack_pending_since is not None and now - self._ack_pending_since >= self.config.ack_delay
-        if ack_due or now - self._last_send >= self.config.keepalive_interval:
+        ack_due = self._ack_pending_since is not None and self._ack_pending_since + self._ack_delay <= now
+        if ack_due or self._last_send + self._keepalive <= now:
             self._emit(b"", None, now, out)
 
     def _pack_data(self, now: float, out: list, limit: int) -> None:
@@ -700,17 +731,17 @@ class Connection:
         self._resend_floor = first = next(iter(inflight.values()))[1] if inflight else now
         # nothing is due for resending while the oldest in flight is younger than the least timeout (then the
         # RFC 6298 timeout itself need not be worked out)
-        if not self._unreliable and (not inflight or now - first < self._min_resend or
-                                     first > now - self.resend_timeout()):
+        if not self._unreliable and (not inflight or first + self._min_resend > now or
+                                     first + self.resend_timeout() > now):
             if self._unsent:
                 self._pack_new(now, out, limit)
             return
         packer = _Packer(self, now, out, limit)
         if inflight:
-            cutoff = now - self.resend_timeout()
+            rto = self.resend_timeout()
             due = []
             for key, rec in inflight.items():
-                if rec[1] > cutoff:
+                if rec[1] + rto > now:  # (next_timer's sum, so that a flush at that timer resends)
                     break
                 due.append(key)
             for key in due:

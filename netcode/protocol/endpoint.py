@@ -25,7 +25,9 @@ class Endpoint(Protocol):
         """(bytes, address) pairs to send now."""
 
     def get_timer(self) -> float | None:
-        """When ``update`` next has something to do (None: only when a datagram arrives)."""
+        """When ``update`` next has something to do (None: only when a datagram arrives). Exact: ``update`` and
+        ``datagrams_to_send`` at that very ``now`` do what the timer was for (every deadline is tested as
+        ``start + interval <= now``, the sum the timer returns), so a driver in virtual time never spins on it."""
 
     def events(self) -> list:
         """What happened since the last call, for the application (each event once)."""

@@ -229,7 +229,7 @@ class SecureClientProtocol(AckSettling):
             if now - self._started >= tok.expire_timestamp - tok.create_timestamp \
                     or now + self.unix_offset >= tok.expire_timestamp and self.state == ClientState.REQUESTING:
                 self._fail(ConnectError.TOKEN_EXPIRED, str(ConnectError.TOKEN_EXPIRED))
-            elif now - self._phase_started > self._timeout():
+            elif self._phase_started + self._timeout() <= now:
                 self.connection = None
                 self._next_server(now, ConnectError.TIMED_OUT, str(ConnectError.TIMED_OUT))
 
@@ -243,11 +243,11 @@ class SecureClientProtocol(AckSettling):
         if self.connection is not None:
             self.connection.datagrams(now, out)
         elif self.state == ClientState.REQUESTING:
-            if now - self._last_try >= self.config.connect_retry:
+            if self._last_try + self.config.connect_retry <= now:
                 self._last_try = now
                 out.append((self._request, self.server_addr))
         elif self.state == ClientState.RESPONDING:
-            if now - self._last_try >= self.config.connect_retry:
+            if self._last_try + self.config.connect_retry <= now:
                 self._last_try = now
                 out.append((self._send_key.seal(sp.RESPONSE, self._next_seq(), self._challenge), self.server_addr))
         return out

@@ -203,7 +203,7 @@ class SecureServerProtocol(ServerProtocol):
         framing = SecureFraming(mapping.send, mapping.recv, client_index=slot, max_clients=self.max_clients)
         events: list = []
         conn = self._adopt(Connection(slot, addr, 0, config, now, events, is_server=True, framing=framing,
-                                      unconfirmed=True))
+                                      unconfirmed=True), listed=False)  # control_datagrams flushes it until its hello
         self._hello[slot] = conn
         self._hello_events[slot] = events
         self._by_addr[addr] = conn
@@ -232,6 +232,7 @@ class SecureServerProtocol(ServerProtocol):
         del self._hello[slot]
         del self._hello_events[slot]
         self.connections[slot] = conn
+        self._due.add(conn)
         conn._events = self._events
         try:
             conn.send(Channel.RELIABLE, accept)

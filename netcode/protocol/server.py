@@ -8,8 +8,9 @@ from collections import Counter
 from ..wire import packet as wp
 from ..wire.errors import WireError
 from .config import TransportConfig
-from .connection import AckSettling, Connection, earliest_timer, receive_if_payload
+from .connection import AckSettling, Connection, receive_if_payload
 from .cookie import CookieJar
+from .schedule import DueConnections
 from .events import Connected, Disconnected, DisconnectReason, LocalProtocolError
 
 # Pre-handshake replies waiting for the next flush. Transient, not per-address state: the cap only
@@ -38,6 +39,9 @@ class ServerProtocol(AckSettling):
         self.accept_for = None
         self._cookies = CookieJar(secret or os.urandom(32), self.config.cookie_lifetime)
         self.connections: dict[int, Connection] = {}
+        # the connections a flush must visit, and the others' timers: per-datagram work does not grow with the
+        # number of connections (netcode.protocol.schedule)
+        self._due = DueConnections()
         self._by_addr: dict[object, Connection] = {}
         self._nonce_of: dict[int, int] = {}
         # (addr, nonce) of every connection accepted while its cookie could still be valid -> when that
@@ -195,6 +199,7 @@ class ServerProtocol(AckSettling):
             del self._per_host[host]
         del self._nonce_of[conn.client_id]
         self._free_ids.append(conn.client_id)
+        self._due.remove(conn)
         self._events.append(Disconnected(conn.client_id, DisconnectReason.of(reason)))
         if conn._disconnects_left:
             self._closing.append(conn)
@@ -231,16 +236,28 @@ class ServerProtocol(AckSettling):
 
     # ------------------------------------------------------------------ time
 
+    def _adopt(self, conn: Connection, listed: bool = True) -> Connection:
+        """A new connection; ``listed``: flushed from now on (a secure server lists one once it is promoted)."""
+        AckSettling._adopt(self, conn)
+        if listed:
+            self._due.add(conn)
+        return conn
+
     def update(self, now: float) -> None:
-        """Expire timed-out and broken connections."""
-        for conn in self.connections.values():
+        """Expire timed-out and broken connections (those touched, or whose timer is due: a connection's timer
+        is never later than its timeout)."""
+        due = self._due
+        timers = due.timers
+        if timers and timers[0][0] <= now:  # a timer is due (DueConnections.due_by, inlined: every flush)
+            due.collect(now)
+        for conn in due.touched:
             # Connection.end_if_due's questions, asked inline first (this runs before every flush): most
-            # flushes find no connection ending, and then need neither a copy of the dict nor a call per peer.
-            if conn.closed or now - conn._last_recv > conn._timeout or conn._assembly:
+            # flushes find no connection ending, and then need neither a copy of the list nor a call per peer.
+            if conn.closed or conn._last_recv + conn._timeout <= now or conn._assembly:
                 break
         else:
             return
-        for conn in list(self.connections.values()):
+        for conn in list(due.touched):
             reason = conn.end_if_due(now)
             if reason is not None:
                 self._remove(conn, reason)
@@ -248,7 +265,11 @@ class ServerProtocol(AckSettling):
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, object]]:
         """Everything due now, as (datagram, addr)."""
         out = self.control_datagrams(now) if self._control or self._closing else []
-        for conn in self.connections.values():
+        due = self._due
+        timers = due.timers
+        if timers and timers[0][0] <= now:  # a timer is due (DueConnections.due_by, inlined: every flush)
+            due.collect(now)
+        for conn in due.touched:
             conn.datagrams(now, out)
         return out
 
@@ -274,7 +295,7 @@ class ServerProtocol(AckSettling):
         """When update/datagrams_to_send next have work, if ever."""
         if self._control or self._closing:
             return 0.0
-        return earliest_timer(self.connections.values())
+        return self._due.schedule(len(self.connections))
 
 
 def _host(addr):
