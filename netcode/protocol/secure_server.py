@@ -92,7 +92,6 @@ class SecureServerProtocol(ServerProtocol):
         self._token_uses: dict[bytes, tuple[object, float]] = {}  # token mac -> (address, until when)
         self._token_sweep = 0.0
         self._by_token_client: dict[int, Connection] = {}
-        self._hello: dict[int, Connection] = {}  # connected in netcode.io terms, hello not yet received
         self.identities: dict[int, Identity] = {}
         self._hello_events: dict[int, list] = {}
 
@@ -289,7 +288,7 @@ class SecureServerProtocol(ServerProtocol):
             if conn.closed or conn.timed_out(now):
                 conn.close(DisconnectReason.TIMEOUT)
                 self._remove(conn, DisconnectReason.TIMEOUT)
-            elif now - conn._created > deadline:
+            elif conn._created + deadline <= now:  # (the sum _hello_timer returns)
                 # in netcode.io terms connected, but it never said hello (e.g. a client that does not speak
                 # our connection): told so with disconnect packets, and its slot freed
                 conn.close(DisconnectReason.PROTOCOL)
@@ -304,18 +303,20 @@ class SecureServerProtocol(ServerProtocol):
             conn.datagrams(now, out)
         return out
 
-    def control_timer(self) -> float | None:
-        t = super().control_timer()
+    def _hello_timer(self, t: float | None) -> float | None:
+        """``t`` or the hello connections' earliest timer, whichever is sooner: their own timers, and the
+        ``connect_timeout`` within which each must say hello (_expire_hellos)."""
         if self._hello:
-            h = earliest_timer(self._hello.values())
+            deadline = self.config.connect_timeout
+            h = min(earliest_timer(self._hello.values()), min(c._created for c in self._hello.values()) + deadline)
             t = h if t is None else min(t, h)
         return t
 
+    def control_timer(self) -> float | None:
+        return self._hello_timer(super().control_timer())
+
     def get_timer(self) -> float | None:
-        t = super().get_timer()
-        if self._hello:
-            h = earliest_timer(self._hello.values())
-            t = h if t is None else min(t, h)
+        t = self._hello_timer(super().get_timer())
         if self._mappings:
             m = min(m.expires for m in self._mappings.values())
             t = m if t is None else min(t, m)

@@ -53,6 +53,9 @@ class ServerProtocol(AckSettling):
         self._events: list = []
         self._control: list = []
         self._closing: list[Connection] = []  # removed, still owing DISCONNECT datagrams
+        # admitted, not yet the application's: flushed by control_datagrams (only a secure server has any, until
+        # each says hello); asked here so that datagrams_to_send flushes them too
+        self._hello: dict[int, Connection] = {}
         self.dropped: Counter[str] = Counter()  # reason -> datagrams dropped
         self.handshakes = Counter()
 
@@ -264,7 +267,7 @@ class ServerProtocol(AckSettling):
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, object]]:
         """Everything due now, as (datagram, addr)."""
-        out = self.control_datagrams(now) if self._control or self._closing else []
+        out = self.control_datagrams(now) if self._control or self._closing or self._hello else []
         due = self._due
         timers = due.timers
         if timers and timers[0][0] <= now:  # a timer is due (DueConnections.due_by, inlined: every flush)
