@@ -57,11 +57,6 @@ class DueConnections:
                 conn._queued = True
                 touched.append(conn)
 
-    def due_by(self, now: float) -> bool:
-        """Whether a timer in the heap is due by ``now`` (then ``collect`` has work)."""
-        timers = self.timers
-        return bool(timers) and timers[0][0] <= now
-
     def schedule(self, live: int) -> float | None:
         """Work out the touched connections' next timers, empty the list; the earliest timer of all, if any.
         ``live``: how many connections are listed (the heap is rebuilt when stale entries outnumber them)."""

@@ -251,7 +251,7 @@ class ServerProtocol(AckSettling):
         is never later than its timeout)."""
         due = self._due
         timers = due.timers
-        if timers and timers[0][0] <= now:  # a timer is due (DueConnections.due_by, inlined: every flush)
+        if timers and timers[0][0] <= now:  # the heap's earliest timer is due (asked inline: every flush)
             due.collect(now)
         for conn in due.touched:
             # Connection.end_if_due's questions, asked inline first (this runs before every flush): most
@@ -270,7 +270,7 @@ class ServerProtocol(AckSettling):
         out = self.control_datagrams(now) if self._control or self._closing or self._hello else []
         due = self._due
         timers = due.timers
-        if timers and timers[0][0] <= now:  # a timer is due (DueConnections.due_by, inlined: every flush)
+        if timers and timers[0][0] <= now:  # the heap's earliest timer is due (asked inline: every flush)
             due.collect(now)
         for conn in due.touched:
             conn.datagrams(now, out)
