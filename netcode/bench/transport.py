@@ -304,6 +304,71 @@ def sansio_round_trip_us(secure: bool, round_trips: int = 20000) -> float:
     return elapsed / round_trips * 1e6
 
 
+IDLE_COUNTS = (0, 15, 63, 255)
+
+
+def server_pass_us(idle: int, passes: int = 3000) -> float:
+    """Microseconds one server pass costs (receive a ping-pong datagram, flush as the driver does, settle, the
+    timer) with ``idle`` connected clients that send nothing beside the one that talks: what the server's
+    per-datagram work grows by with its connections (netcode.protocol.schedule keeps it flat). Sans-IO, warm."""
+    server = ServerProtocol(max_clients=idle + 1)
+    server.defer_acks()
+    server_addr, clock = (HOST, 6000), time.monotonic
+    payload, reliable = bytes(MSG_SIZE), Channel.RELIABLE
+    clients = [ClientProtocol(server_addr) for _ in range(idle + 1)]
+    connections, server_send = server.connections, server.send
+
+    def echo(events, now):
+        for e in events:
+            if type(e) is MessageReceived and e.client_id in connections:
+                server_send(e.client_id, e.channel, e.data)
+
+    def ignore(events, now):
+        pass
+
+    for i, c in enumerate(clients):
+        c.defer_acks()
+        c.connect(clock())
+        addr = (HOST, 5000 + i)
+        for _ in range(50):
+            now = clock()
+            for data, _addr in _flush(c, ignore, now):
+                server.receive_datagram(data, addr, now)
+            for data, to in _flush(server, echo, now):
+                if to == addr:
+                    c.receive_datagram(data, server_addr, now)
+            if c.connected:
+                break
+        else:
+            raise RuntimeError(f"client {i} of the sans-IO server did not connect")
+    talker, talker_addr = clients[0], (HOST, 5000)
+    replies = [0]
+
+    def ping(events, now):
+        for e in events:
+            if type(e) is MessageReceived:
+                replies[0] += 1
+                talker.send(reliable, payload)
+
+    talker.send(reliable, payload)
+    out = _flush(talker, ping, clock())
+    spent, perf = 0, time.perf_counter_ns
+    for _ in range(passes):
+        now = clock()
+        started = perf()
+        for data, _addr in out:
+            server.receive_datagram(data, talker_addr, now)
+        back = _flush(server, echo, now)
+        spent += perf() - started
+        for data, to in back:
+            if to == talker_addr:
+                talker.receive_datagram(data, server_addr, now)
+        out = _flush(talker, ping, now)
+    if replies[0] != passes:
+        raise RuntimeError(f"the sans-IO server answered {replies[0]} of {passes} messages")
+    return spent / passes / 1000
+
+
 def _summary(count: int, elapsed: float, rtts: list[float]) -> dict:
     a = np.asarray(rtts) * 1e6 if rtts else np.zeros(1)
     return {"msgs_per_s": count / elapsed, "rtt_p50_us": float(np.percentile(a, 50)),
@@ -342,6 +407,7 @@ def bench(quick: bool = False, repeats: int | None = None, loop: str = "auto", p
            for k, v in runs.items()}
     sansio = {secure: float(np.median([sansio_round_trip_us(secure, 5000 if quick else 20000) for _ in range(5)]))
               for secure in (False, True)}
+    passes = {n: float(np.median([server_pass_us(n, 500 if quick else 3000) for _ in range(3)])) for n in IDLE_COUNTS}
     metrics = {
         "reliable_msgs_per_s_w32": med["netcode_w32"]["msgs_per_s"],
         "bare_msgs_per_s_w32": med["bare_w32"]["msgs_per_s"],
@@ -366,6 +432,8 @@ def bench(quick: bool = False, repeats: int | None = None, loop: str = "auto", p
         # real sockets, ping-pong: how long the client takes from being handed a datagram to sending its answer
         "answer_p50_us": float(np.median([x["answer_p50_us"] for x in runs["netcode_answer"]])),
         "bare_answer_p50_us": float(np.median([x["answer_p50_us"] for x in runs["bare_answer"]])),
+        # no sockets: one server pass for a ping-pong datagram with that many idle connections beside the talker
+        **{f"server_pass_us_idle{n}": passes[n] for n in IDLE_COUNTS},
     }
     return {"suite": "transport", "metrics": metrics, "runs": runs,
             "scenario": {"message_bytes": MSG_SIZE, "seconds_per_run": seconds, "repeats": repeats, "loop": loop}}

@@ -303,6 +303,26 @@ def test_the_transport_benchs_sans_io_round_trip_really_echoes():
         assert sansio_round_trip_us(secure, 300) > 0
 
 
+def test_the_transport_benchs_server_pass_connects_every_idle_client_and_echoes():
+    """`netcode bench transport`'s per-pass cost beside idle connections raises unless every idle client connected
+    and every ping was answered; the server then holds them all, each still connected after the passes."""
+    from netcode.bench import transport
+
+    made = []
+    real = transport.ServerProtocol
+
+    def keep(*a, **kw):
+        made.append(real(*a, **kw))
+        return made[-1]
+
+    transport.ServerProtocol = keep
+    try:
+        assert transport.server_pass_us(20, 200) > 0
+    finally:
+        transport.ServerProtocol = real
+    assert len(made[0].connections) == 21
+
+
 def test_the_transport_benchs_answer_time_runs_time_each_answer():
     """The instrumented ping-pong runs of `netcode bench transport` (real sockets, a few hundred ms each) report how
     long the client took to answer, for ours and the bare client; an answer is part of a round trip, never more."""
