@@ -256,17 +256,38 @@ def _flush(endpoint, handler, now: float) -> list:
     return out
 
 
-def sansio_round_trip_us(secure: bool, round_trips: int = 20000) -> float:
-    """Microseconds of Python one reliable 50-byte ping-pong round trip costs both endpoints together."""
-    client, server, client_addr, server_addr = _endpoint_pair(secure)
-    payload, reliable, clock = bytes(MSG_SIZE), Channel.RELIABLE, time.monotonic
-    connections, server_send, client_send = server.connections, server.send, client.send
+def _echo_handler(server):
+    """The echo server's handler: every message back on its channel to a client still connected."""
+    connections, server_send = server.connections, server.send
 
-    def echo(events, now):  # as the echo server's handler
+    def echo(events, now):
         for e in events:
             if type(e) is MessageReceived and e.client_id in connections:
                 server_send(e.client_id, e.channel, e.data)
 
+    return echo
+
+
+def _handshake(client, server, client_addr, server_addr, echo, ping) -> None:
+    """Connect ``client`` to ``server`` sans-IO, the server's datagrams for other addresses dropped."""
+    client.connect(time.monotonic())
+    for _ in range(50):
+        now = time.monotonic()
+        for data, _addr in _flush(client, ping, now):
+            server.receive_datagram(data, client_addr, now)
+        for data, to in _flush(server, echo, now):
+            if to == client_addr:
+                client.receive_datagram(data, server_addr, now)
+        if client.connected:
+            return
+    raise RuntimeError("the sans-IO pair did not connect")
+
+
+def sansio_round_trip_us(secure: bool, round_trips: int = 20000) -> float:
+    """Microseconds of Python one reliable 50-byte ping-pong round trip costs both endpoints together."""
+    client, server, client_addr, server_addr = _endpoint_pair(secure)
+    payload, reliable, clock = bytes(MSG_SIZE), Channel.RELIABLE, time.monotonic
+    client_send, echo = client.send, _echo_handler(server)
     replies = [0]
 
     def ping(events, now):  # as the bench client's: the next message on each reply
@@ -275,17 +296,7 @@ def sansio_round_trip_us(secure: bool, round_trips: int = 20000) -> float:
                 replies[0] += 1
                 client_send(reliable, payload)
 
-    client.connect(clock())
-    for _ in range(50):  # the handshake
-        now = clock()
-        for data, _addr in _flush(client, ping, now):
-            server.receive_datagram(data, client_addr, now)
-        for data, _addr in _flush(server, echo, now):
-            client.receive_datagram(data, server_addr, now)
-        if client.connected:
-            break
-    else:
-        raise RuntimeError("the sans-IO pair did not connect")
+    _handshake(client, server, client_addr, server_addr, echo, ping)
     client_send(reliable, payload)
     out = _flush(client, ping, clock())
     started = time.perf_counter()
@@ -316,31 +327,10 @@ def server_pass_us(idle: int, passes: int = 3000) -> float:
     server_addr, clock = (HOST, 6000), time.monotonic
     payload, reliable = bytes(MSG_SIZE), Channel.RELIABLE
     clients = [ClientProtocol(server_addr) for _ in range(idle + 1)]
-    connections, server_send = server.connections, server.send
-
-    def echo(events, now):
-        for e in events:
-            if type(e) is MessageReceived and e.client_id in connections:
-                server_send(e.client_id, e.channel, e.data)
-
-    def ignore(events, now):
-        pass
-
+    echo = _echo_handler(server)
     for i, c in enumerate(clients):
         c.defer_acks()
-        c.connect(clock())
-        addr = (HOST, 5000 + i)
-        for _ in range(50):
-            now = clock()
-            for data, _addr in _flush(c, ignore, now):
-                server.receive_datagram(data, addr, now)
-            for data, to in _flush(server, echo, now):
-                if to == addr:
-                    c.receive_datagram(data, server_addr, now)
-            if c.connected:
-                break
-        else:
-            raise RuntimeError(f"client {i} of the sans-IO server did not connect")
+        _handshake(c, server, (HOST, 5000 + i), server_addr, echo, lambda events, now: None)
     talker, talker_addr = clients[0], (HOST, 5000)
     replies = [0]
 
