@@ -225,13 +225,23 @@ class SecureClientProtocol(AckSettling):
             if reason is not None:
                 self._finish(reason)
         elif self.state in (ClientState.REQUESTING, ClientState.RESPONDING):
-            tok = self.token
-            if now - self._started >= tok.expire_timestamp - tok.create_timestamp \
-                    or now + self.unix_offset >= tok.expire_timestamp and self.state == ClientState.REQUESTING:
+            if self._token_expiry() <= now:
                 self._fail(ConnectError.TOKEN_EXPIRED, str(ConnectError.TOKEN_EXPIRED))
             elif self._phase_started + self._timeout() <= now:
                 self.connection = None
                 self._next_server(now, ConnectError.TIMED_OUT, str(ConnectError.TIMED_OUT))
+
+    def _token_expiry(self) -> float:
+        """When (on the endpoint's clock) the token stops being worth a try: its lifetime (expire - create) after
+        connect(), and, while requesting, its expire timestamp itself (Unix time less unix_offset; a server would
+        refuse it then). Asked by update and get_timer alike, so that the timer wakes the client exactly then."""
+        tok = self.token
+        t = self._started + (tok.expire_timestamp - tok.create_timestamp)
+        if self.state == ClientState.REQUESTING:
+            unix_expiry = tok.expire_timestamp - self.unix_offset
+            if unix_expiry < t:
+                t = unix_expiry
+        return t
 
     def _next_seq(self) -> int:
         seq = self._seq
@@ -257,7 +267,7 @@ class SecureClientProtocol(AckSettling):
 
     def get_timer(self) -> float | None:
         if self.state in (ClientState.REQUESTING, ClientState.RESPONDING):
-            t = self._phase_started + self._timeout()
+            t = min(self._phase_started + self._timeout(), self._token_expiry())
             if self.connection is not None:
                 return min(t, self.connection.next_timer())
             return min(self._last_try + self.config.connect_retry, t)

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from netcode.protocol import Channel, ClientProtocol, Disconnected, DisconnectReason, MessageReceived, ServerProtocol
+from netcode.protocol import Channel, ClientProtocol, ConnectError, Disconnected, DisconnectReason, MessageReceived, ServerProtocol
 from netcode.protocol.secure_client import SecureClientProtocol
 from netcode.protocol.secure_server import SecureServerProtocol, ServerSecurity
 from netcode.security import issue_token, pack_user_data
@@ -79,3 +79,28 @@ def test_endpoints_woken_only_by_their_timers_never_spin(make):
     last_heard = server_last_heard[0]
     assert ended_at == last_heard + 5.0
     assert len(wakes) < 1_000  # keep-alives at 10 Hz each way and the handshake: no wake-up was wasted on a spin
+
+
+@pytest.mark.parametrize("clock_ahead, expected", [(0.25, 0.75), (-10.0, 1.0)],
+                         ids=["expire timestamp while requesting", "token lifetime"])
+def test_a_secure_client_woken_only_by_its_timer_gives_up_when_its_token_expires(clock_ahead, expected):
+    # No server answers. The token lives 1 s (expire - create) and its expire timestamp is Unix time UNIX + 1; the
+    # client's clock reads Unix time UNIX + clock_ahead at 0.0. It gives up at the earlier of the two, woken by its
+    # timer at that instant, not at its next connect retry after it.
+    token = issue_token(KEY, 7, [SERVER], UNIX, expire_seconds=1, timeout_seconds=5).to_bytes()
+    client = SecureClientProtocol(token, unix_offset=UNIX + clock_ahead)
+    client.connect(0.0)
+    now, failed_at, requests = 0.0, None, []
+    for _ in range(100):
+        t = client.get_timer()
+        if t is None:
+            break
+        now = max(now, t)  # (-inf before the first request: due at once)
+        client.update(now)
+        requests += [now for _ in client.datagrams_to_send(now)]
+        if client.events():
+            failed_at = now
+    assert failed_at == expected
+    assert client.deny_reason == str(ConnectError.TOKEN_EXPIRED) and client.get_timer() is None
+    # a request at each 0.1 s retry until then, none at the expiry or after it
+    assert len(requests) >= 7 and max(requests) < expected and max(requests) > expected - 0.1 - 1e-9
