@@ -92,7 +92,7 @@ def _best(runs: list[dict]) -> dict | None:
 def bench(quick: bool = False, progress=None) -> dict:
     """Sweep client counts with the server simulating (the default, authoritative mode); the full run also
     sweeps the pure relay (``simulate=False``) to show what the server-side simulation costs."""
-    # --quick: one load point, so that every suite together stays under a minute
+    # --quick: one load point, so that the quick run of every suite stays short (about three minutes in all)
     seconds, warmup = (4.0, 3.0) if quick else (10.0, 6.0)
     sweep = (100,) if quick else (200, 300, 500, 1000)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None

@@ -9,7 +9,7 @@ from .options import fail
 def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="run benchmarks (each with its baseline in the same run)")
     b.add_argument("suites", nargs="*", metavar="SUITE", help="suites to run (default: all)")
-    b.add_argument("--quick", action="store_true", help="short runs (under a minute in all)")
+    b.add_argument("--quick", action="store_true", help="short runs (about three minutes in all on a 2-core machine)")
     b.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     b.add_argument("--plots", metavar="DIR", help="also draw PNG charts into DIR (needs: pip install 'netcode[plot]')")
     b.set_defaults(func=run)

@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from netcode.protocol import Channel, ClientProtocol, ConnectError, Disconnected, DisconnectReason, MessageReceived, ServerProtocol
+from netcode.protocol import (Channel, ClientProtocol, ConnectError, Disconnected, DisconnectReason, MessageReceived,
+                              ServerProtocol)
 from netcode.protocol.secure_client import SecureClientProtocol
 from netcode.protocol.secure_server import SecureServerProtocol, ServerSecurity
 from netcode.security import issue_token, pack_user_data
