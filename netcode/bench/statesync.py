@@ -36,6 +36,10 @@ def run_match(clients: int, npcs: int | None, seconds: float, warmup: float, tic
             "down_kbit_per_client": s["snapshot_bytes_since_mark"] * 8 / 1000 / max(s["measured_s"], 1e-9)
             / max(1, clients),
             "bots_connected": b["connected_throughout"], "bot_snapshot_rate_hz": b["snapshot_rate_hz_median"],
+            # who limits the run: near 100 % of a core, the bots' one process falls behind and the adaptive budget
+            # sends them fewer snapshots (their loop then wakes late too)
+            "server_cpu_pct": s["cpu_pct"], "bots_cpu_pct": b["cpu_pct"],
+            "bots_loop_lag_ms_p99": b["loop_lag_ms_p99"],
             "bots_exit": bots_exit}
 
 
@@ -88,7 +92,8 @@ def bench(quick: bool = False, progress=None) -> dict:
     aoi = bench_aoi(10_000, 128, updates=30 if quick else 100)
     ratio = delta_ratio(128, 10_000, seconds=0.5 if quick else 2.0)
     med = {k: float(np.median([r[k] for r in runs])) for k in
-           ("tick_p50_ms", "tick_p99_ms", "ticks_per_s", "down_kbit_per_client", "bot_snapshot_rate_hz")}
+           ("tick_p50_ms", "tick_p99_ms", "ticks_per_s", "down_kbit_per_client", "bot_snapshot_rate_hz",
+            "server_cpu_pct", "bots_cpu_pct", "bots_loop_lag_ms_p99")}
     metrics = {**med, "bots_connected": min(r["bots_connected"] for r in runs),
                "delta_ratio_vs_naive": ratio["delta_ratio_vs_naive"],
                "snapshot_bytes_mean": ratio["snapshot_bytes_mean"], "naive_bytes_mean": ratio["naive_bytes_mean"],
