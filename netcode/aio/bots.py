@@ -26,6 +26,7 @@ import numpy as np
 from ..bots import NoBots, assign_behaviours, behaviours as game_behaviours, default_mix, make_brain
 from ..statesync.client import StateSyncClient
 from ..statesync.events import ConnectionLost, Welcome
+from .cpu import CpuShare
 from .driver import DatagramDriver, local_host_for
 
 AWAY_S = (0.5, 3.0)  # how long a churned bot stays away (below the server's 5 s rejoin grace)
@@ -242,7 +243,7 @@ class Swarm:
         self.address = server  # where bots connect: the server, or the proxy in front of it
         self.errors: list[str] = []  # exceptions inside the swarm (churn, rejoin)
         self.loop_lags: list[float] = []  # seconds each 0.1 s wake-up came late: is this process keeping up?
-        self._cpu0 = (time.monotonic(), time.process_time())  # for cpu_pct: the share of a core the swarm used
+        self._cpu = CpuShare()  # for cpu_pct: the share of a core the swarm used
         self._rng = random.Random(seed * 7919 + 17)
         self._next_churn: float | None = None
         self.started = 0.0
@@ -285,7 +286,7 @@ class Swarm:
             await mm.close()
 
     async def start(self) -> None:
-        self._cpu0 = (time.monotonic(), time.process_time())
+        self._cpu.mark()
         if self.matchmaker:
             await self._from_matchmaker()
             self.address = None
@@ -398,7 +399,7 @@ class Swarm:
                 "loop_lag_ms_max": max(self.loop_lags) * 1000 if self.loop_lags else 0.0,
                 # this process's CPU (user + system) from start() to now, in % of one core: near 100, the bots are
                 # what limits the run (they read and ack late, and an adaptive server sends them less)
-                "cpu_pct": 100.0 * (time.process_time() - self._cpu0[1]) / max(1e-6, end - self._cpu0[0]),
+                "cpu_pct": self._cpu.pct(end),
                 "through": self.through, "churn_per_min": self.churn, "behaviours": behaviours,
                 **counts, "errors": list(self.errors), "proxy": proxy, "per_bot": reports}
 

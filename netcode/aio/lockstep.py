@@ -25,6 +25,7 @@ from ..bots import LockstepBrain
 from ..lockstep.client import ClientConfig, LockstepClient
 from ..lockstep.events import ConnectionLost, Desync, MatchEnded
 from ..lockstep.server import LockstepConfig, LockstepServer
+from .cpu import CpuShare
 from .driver import CallbackProtocol, DatagramDriver, stop_on_sigterm, wait_or_stop
 from .loadbot import LoadBot, LoadSwarm
 
@@ -41,7 +42,7 @@ class LockstepRunner:
         self.flush_count = 0
         self.desyncs: list = []
         self.results: list = []
-        self._cpu0 = (time.monotonic(), _cpu_seconds())
+        self._cpu = CpuShare()
 
     @classmethod
     async def start(cls, config: LockstepConfig, host: str, port: int, game=None,
@@ -89,7 +90,7 @@ class LockstepRunner:
         gc.freeze()
         self.core.mark()
         self.send_count = self.flush_count = 0
-        self._cpu0 = (time.monotonic(), _cpu_seconds())
+        self._cpu.mark()
 
     def stats(self) -> dict:
         s = self.core.stats()
@@ -105,7 +106,7 @@ class LockstepRunner:
             "desync_events": [attrs.asdict(d, filter=lambda a, v: a.name != "reports") for d in self.desyncs],
             "match_results": self.results + self.core.results[len(self.results):],
             "driver_errors": self.driver.errors if self.driver else 0,
-            "cpu_pct": 100.0 * (_cpu_seconds() - self._cpu0[1]) / max(1e-6, time.monotonic() - self._cpu0[0]),
+            "cpu_pct": self._cpu.pct(),
         })
         return s
 

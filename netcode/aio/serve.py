@@ -7,6 +7,7 @@ import time
 
 from ..protocol.transports import describe
 from ..statesync.server import StateSyncServer
+from .cpu import CpuShare
 from .driver import DatagramDriver, stop_on_sigterm, wait_or_stop
 from .memory import pin_allocator
 
@@ -96,7 +97,7 @@ async def _serve(stop, core, host, port, duration, stats_every, json_path, ready
     end = start + duration if duration > 0 else float("inf")
     next_print = start + stats_every
     marked, came = warmup <= 0, False
-    cpu0 = (start, time.process_time())  # from the warm-up's end once it is over: cpu_pct in the stats
+    cpu = CpuShare()  # from the warm-up's end once it is over: cpu_pct in the stats
     connections = runner.core.transport.connections
     try:
         while True:
@@ -110,7 +111,7 @@ async def _serve(stop, core, host, port, duration, stats_every, json_path, ready
                 runner.core.ticker.clear_durations()
                 runner.core.mark()
                 marked = True
-                cpu0 = (now, time.process_time())
+                cpu.mark()
             came = came or bool(connections)
             over = now >= end or (until_empty and came and not connections)
             if now >= next_print or over:
@@ -122,7 +123,7 @@ async def _serve(stop, core, host, port, duration, stats_every, json_path, ready
         stats = runner.core.stats()
         stats["measured_s"] = time.monotonic() - start - warmup
         # the server process's CPU (user + system) over the measured time, in % of one core
-        stats["cpu_pct"] = 100.0 * (time.process_time() - cpu0[1]) / max(1e-6, time.monotonic() - cpu0[0])
+        stats["cpu_pct"] = cpu.pct()
         stats["socket_errors"] = runner.driver.errors
         stats["socket_buffers"] = list(runner.driver.buffers)  # receive, send bytes as the OS granted them
         await runner.close()
