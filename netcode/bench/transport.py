@@ -268,6 +268,21 @@ def _echo_handler(server):
     return echo
 
 
+def _pinger(send, payload: bytes):
+    """The bench client's handler, sans-IO: the next reliable message on each reply; returns it and its count
+    of replies (a one-item list)."""
+    replies = [0]
+    reliable = Channel.RELIABLE
+
+    def ping(events, now):
+        for e in events:
+            if type(e) is MessageReceived:
+                replies[0] += 1
+                send(reliable, payload)
+
+    return ping, replies
+
+
 def _handshake(client, server, client_addr, server_addr, echo, ping) -> None:
     """Connect ``client`` to ``server`` sans-IO, the server's datagrams for other addresses dropped."""
     client.connect(time.monotonic())
@@ -288,14 +303,7 @@ def sansio_round_trip_us(secure: bool, round_trips: int = 20000) -> float:
     client, server, client_addr, server_addr = _endpoint_pair(secure)
     payload, reliable, clock = bytes(MSG_SIZE), Channel.RELIABLE, time.monotonic
     client_send, echo = client.send, _echo_handler(server)
-    replies = [0]
-
-    def ping(events, now):  # as the bench client's: the next message on each reply
-        for e in events:
-            if type(e) is MessageReceived:
-                replies[0] += 1
-                client_send(reliable, payload)
-
+    ping, replies = _pinger(client_send, payload)
     _handshake(client, server, client_addr, server_addr, echo, ping)
     client_send(reliable, payload)
     out = _flush(client, ping, clock())
@@ -332,14 +340,7 @@ def server_pass_us(idle: int, passes: int = 3000) -> float:
         c.defer_acks()
         _handshake(c, server, (HOST, 5000 + i), server_addr, echo, lambda events, now: None)
     talker, talker_addr = clients[0], (HOST, 5000)
-    replies = [0]
-
-    def ping(events, now):
-        for e in events:
-            if type(e) is MessageReceived:
-                replies[0] += 1
-                talker.send(reliable, payload)
-
+    ping, replies = _pinger(talker.send, payload)
     talker.send(reliable, payload)
     out = _flush(talker, ping, clock())
     spent, perf = 0, time.perf_counter_ns
